@@ -1,0 +1,43 @@
+# The two commands of the README: `make synth` and `make test`. Each sets itself up (idempotently).
+SHELL := /bin/bash
+.DEFAULT_GOAL := synth
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CDK := node_modules/.bin/cdk
+# Node 20 is what this fleet has; jsii's end-of-life banner is noise in every command's output.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: synth test lint diff clean setup
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Synthesize every stack of every environment; cdk-nag findings fail the command.
+synth: setup
+	$(CDK) synth '**' --quiet
+
+## Run the test suite (template assertions, config validation, Lambdas against a real PostgreSQL).
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+clean:
+	rm -rf cdk.out .build

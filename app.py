@@ -1,0 +1,11 @@
+#!/usr/bin/env python3
+"""CDK entry point: App -> configs -> one Stage per environment -> cdk-nag -> synth."""
+
+import aws_cdk as cdk
+
+from stacks.application import define_app, require_complete_context
+from stacks.config import ENVIRONMENTS
+
+app = cdk.App()
+define_app(app, ENVIRONMENTS)
+require_complete_context(app.synth().directory)

@@ -1,0 +1,236 @@
+"""The PostgreSQL instance and everything that must exist before its first boot.
+
+Creates the parameter group (TLS enforced, slow statements and DDL logged, no parameter values
+logged), a DB subnet group of its own, a security group without rules of its own, the exported
+log groups (CMK, retention, RETAIN; created here so their retention and key are ours, which is
+why the instance identifier is fixed), the Enhanced Monitoring role, and the Multi-AZ instance
+(or, for staging, an instance restored from a production snapshot).
+
+Exposes `instance`, `master_secret`, `security_group`, `parameter_group`, `subnet_group`,
+`log_groups` (by export name) and `grant_connect()` for consumers in other stacks.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from constructs import Construct
+from constructs.compliance import acknowledge
+from constructs.log_group import EncryptedLogGroup
+from stacks.config import DatabaseConfig
+
+POSTGRES_PORT = 5432
+# RDS for PostgreSQL exports only these two logs. There is no `slowquery` export (that is MySQL):
+# slow statements land in the `postgresql` log through log_min_duration_statement.
+LOG_EXPORTS = ("postgresql", "upgrade")
+# Characters that break connection URLs, shell snippets or JSON when they appear in a password.
+PASSWORD_EXCLUDED_CHARACTERS = "".join(c for c in string.punctuation if c not in "-_.") + " "
+
+
+def parameter_group_settings(config: DatabaseConfig) -> dict[str, str]:
+    """Server parameters: TLS only, and logs that help operations without carrying PHI or secrets."""
+    return {
+        "rds.force_ssl": "1",
+        "ssl_min_protocol_version": "TLSv1.2",
+        "password_encryption": "scram-sha-256",
+        # Slow statements go to the `postgresql` log export (RDS has no `slowquery` export for PostgreSQL).
+        "log_min_duration_statement": str(config.slow_statement_threshold_ms),
+        "log_statement": "ddl",
+        # Bind parameter values never reach the log: they may hold PHI.
+        "log_parameter_max_length": "0",
+        "log_parameter_max_length_on_error": "0",
+        # A failing statement's text (with literals) is not logged either.
+        "log_min_error_statement": "panic",
+        "log_connections": "1",
+        "log_disconnections": "1",
+        "log_lock_waits": "1",
+        "log_temp_files": "0",
+    }
+
+
+class PostgresDatabase(Construct):
+    """A Multi-AZ, CMK-encrypted PostgreSQL instance configured per the ops guide."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DatabaseConfig,
+        vpc: ec2.IVpc,
+        database_subnets: ec2.SubnetSelection,
+        encryption_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        engine = rds.DatabaseInstanceEngine.postgres(
+            version=rds.PostgresEngineVersion.of(config.engine_version, config.engine_major_version)
+        )
+
+        self.parameter_group = rds.ParameterGroup(
+            self,
+            "ParameterGroup",
+            engine=engine,
+            description=f"RevenuePilot PostgreSQL {config.engine_major_version}: TLS enforced, PHI-safe logging",
+            parameters=parameter_group_settings(config),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.subnet_group = rds.SubnetGroup(
+            self,
+            "SubnetGroup",
+            vpc=vpc,
+            vpc_subnets=database_subnets,
+            description="Isolated database subnets, separate from the application tier",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="PostgreSQL: TCP 5432 from granted security groups only",
+            allow_all_outbound=False,
+        )
+        self.log_groups: dict[str, logs.ILogGroup] = {
+            export: EncryptedLogGroup(
+                self,
+                f"{export.capitalize()}Logs",
+                log_group_name=f"/aws/rds/instance/{config.instance_identifier}/{export}",
+                retention_days=config.log_retention_days,
+                encryption_key=encryption_key,
+            ).log_group
+            for export in LOG_EXPORTS
+        }
+        monitoring_role = iam.Role(
+            self,
+            "MonitoringRole",
+            assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+            description="Enhanced Monitoring agent publishes OS metrics to CloudWatch Logs",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonRDSEnhancedMonitoringRole")
+            ],
+        )
+        acknowledge(
+            monitoring_role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
+            "AWS maintains this policy for the Enhanced Monitoring agent; it only writes the RDSOSMetrics log group.",
+        )
+
+        common: dict[str, Any] = {
+            "engine": engine,
+            "instance_identifier": config.instance_identifier,
+            "instance_type": ec2.InstanceType(config.instance_class),
+            "vpc": vpc,
+            "subnet_group": self.subnet_group,
+            "security_groups": [self.security_group],
+            "parameter_group": self.parameter_group,
+            "port": POSTGRES_PORT,
+            "multi_az": config.multi_az,
+            "publicly_accessible": False,
+            "storage_type": rds.StorageType.GP3,
+            "storage_encrypted": True,
+            "storage_encryption_key": encryption_key,
+            "allocated_storage": config.allocated_storage_gib,
+            "max_allocated_storage": config.max_allocated_storage_gib,
+            "ca_certificate": rds.CaCertificate.RDS_CA_RSA2048_G1,
+            "iam_authentication": True,
+            "auto_minor_version_upgrade": True,
+            "allow_major_version_upgrade": False,
+            "backup_retention": cdk.Duration.days(config.backup_retention_days),
+            "preferred_backup_window": config.backup_window,
+            "preferred_maintenance_window": config.maintenance_window,
+            "copy_tags_to_snapshot": True,
+            "delete_automated_backups": False,
+            "deletion_protection": config.deletion_protection,
+            "removal_policy": cdk.RemovalPolicy.SNAPSHOT,
+            "enable_performance_insights": True,
+            "performance_insight_encryption_key": encryption_key,
+            "performance_insight_retention": _performance_insights_retention(
+                config.performance_insights_retention_days
+            ),
+            "monitoring_interval": cdk.Duration.seconds(config.monitoring_interval_seconds),
+            "monitoring_role": monitoring_role,
+            "cloudwatch_logs_exports": list(LOG_EXPORTS),
+        }
+        self.instance: rds.DatabaseInstanceBase
+        if config.restore_from_snapshot_identifier is None:
+            self.instance = rds.DatabaseInstance(
+                self,
+                "Instance",
+                database_name=config.database_name,
+                credentials=rds.Credentials.from_generated_secret(
+                    config.master_username,
+                    encryption_key=encryption_key,
+                    exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
+                ),
+                **common,
+            )
+        else:
+            self.instance = rds.DatabaseInstanceFromSnapshot(
+                self,
+                "Instance",
+                snapshot_identifier=config.restore_from_snapshot_identifier,
+                credentials=rds.SnapshotCredentials.from_generated_secret(
+                    config.master_username,
+                    encryption_key=encryption_key,
+                    exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
+                ),
+                **common,
+            )
+        for log_group in self.log_groups.values():
+            self.instance.node.add_dependency(log_group)
+
+        secret = self.instance.secret
+        assert secret is not None, "generated credentials always create a secret"
+        self.master_secret: secretsmanager.ISecret = secret
+        # A deleted master secret would lock us out of a retained instance or snapshot.
+        generated_secret = self.instance.node.find_child("Secret")
+        assert isinstance(generated_secret, secretsmanager.Secret)
+        generated_secret.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        acknowledge(
+            self.instance,
+            "AwsSolutions-RDS11",
+            "The ops guide and every client (DATABASE_URL, NACLs, security groups) use 5432; a non-default "
+            "port is obscurity, while TLS, the security group and the NACL are the actual controls.",
+        )
+
+    @property
+    def endpoint_address(self) -> str:
+        return self.instance.db_instance_endpoint_address
+
+    @property
+    def endpoint_port(self) -> str:
+        return self.instance.db_instance_endpoint_port
+
+    def grant_connect(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
+        """Admit TCP 5432 from `peer`, creating the rule in the consumer's `scope`.
+
+        The rule lives in the consumer's stack, so the database stack never references consumers
+        and no cross-stack cycle can form. `rule_id` is a stable PascalCase construct id.
+        """
+        ec2.CfnSecurityGroupIngress(
+            scope,
+            rule_id,
+            group_id=self.security_group.security_group_id,
+            source_security_group_id=peer.security_group_id,
+            ip_protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            description=f"PostgreSQL from {scope.node.path}",
+        )
+
+
+def _performance_insights_retention(days: int) -> rds.PerformanceInsightRetention:
+    if days == 7:
+        return rds.PerformanceInsightRetention.DEFAULT
+    if days == 731:
+        return rds.PerformanceInsightRetention.LONG_TERM
+    return rds.PerformanceInsightRetention[f"MONTHS_{days // 31}"]

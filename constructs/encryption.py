@@ -1,0 +1,107 @@
+"""Customer-managed KMS keys with an explicit, reviewable key policy.
+
+The ops guide asks to "back up the key policy": here the policy *is* code, so every change to it
+shows in `cdk diff`. Each key is scoped to the deployment account, rotates yearly, and is
+retained when its stack is deleted (destroying a key destroys every backup encrypted with it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+
+from constructs import Construct
+
+_USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyUsers:
+    """Which AWS services may use the key, beyond IAM principals of the account."""
+
+    # Services that use the key on behalf of a caller of this account (kms:ViaService).
+    via_services: tuple[str, ...] = ()
+    # Whether CloudWatch Logs may encrypt log groups of this account with the key.
+    cloudwatch_logs: bool = False
+    # Service principals that publish into encrypted resources (SNS topics) themselves,
+    # e.g. events.rds.amazonaws.com and cloudwatch.amazonaws.com.
+    publishing_services: tuple[str, ...] = ()
+
+
+class EncryptionKey(Construct):
+    """A symmetric CMK with rotation, an alias, RETAIN, and a least-privilege key policy.
+
+    Exposes `key` (the `kms.Key`).
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, alias: str, description: str, users: KeyUsers
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        account, region, partition = stack.account, stack.region, stack.partition
+
+        statements = [
+            # Without this statement IAM policies of the account cannot grant use of the key.
+            iam.PolicyStatement(
+                sid="AccountAdministersKeyThroughIam",
+                principals=[iam.AccountRootPrincipal()],
+                actions=["kms:*"],
+                resources=["*"],
+            )
+        ]
+        if users.via_services:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="AccountPrincipalsUseKeyThroughServices",
+                    principals=[iam.AccountRootPrincipal()],
+                    actions=[*_USE_ACTIONS, "kms:CreateGrant", "kms:ListGrants"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {
+                            "kms:CallerAccount": account,
+                            "kms:ViaService": [
+                                f"{service}.{region}.amazonaws.com" for service in users.via_services
+                            ],
+                        }
+                    },
+                )
+            )
+        if users.cloudwatch_logs:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="CloudWatchLogsEncryptsAccountLogGroups",
+                    principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+                    actions=_USE_ACTIONS,
+                    resources=["*"],
+                    conditions={
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
+                        }
+                    },
+                )
+            )
+        if users.publishing_services:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ServicesPublishToEncryptedTopics",
+                    principals=[iam.ServicePrincipal(service) for service in users.publishing_services],
+                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": account}},
+                )
+            )
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=description,
+            alias=alias,
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            pending_window=cdk.Duration.days(30),
+            policy=iam.PolicyDocument(statements=statements),
+        )

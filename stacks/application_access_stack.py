@@ -1,0 +1,51 @@
+"""Application access: the security group and IAM task role of the application tier.
+
+The ECS services themselves belong to the application's own deployment; they attach this
+security group and assume this role. Grants are made here, on the consumer side, so the data
+stack never depends on its consumers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+
+from constructs import Construct
+from constructs.database import PostgresDatabase
+from constructs.network import DatabaseNetwork
+from stacks.config import EnvironmentConfig
+
+
+class ApplicationAccessStack(cdk.Stack):
+    """Exposes `security_group` and `task_role`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        network: DatabaseNetwork,
+        database: PostgresDatabase,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "ApplicationSecurityGroup",
+            vpc=network.vpc,
+            description=f"RevenuePilot {config.name} application tasks",
+            allow_all_outbound=True,
+        )
+        database.grant_connect(self.security_group, scope=self, rule_id="DatabaseIngressFromApplication")
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"RevenuePilot {config.name} application tasks: read the database secret, nothing else",
+        )
+        cdk.CfnOutput(self, "ApplicationSecurityGroupId", value=self.security_group.security_group_id)
+        cdk.CfnOutput(self, "ApplicationTaskRoleArn", value=self.task_role.role_arn)

@@ -1,0 +1,120 @@
+"""Data stack: everything stateful. Termination-protected; every resource in it is RETAIN or SNAPSHOT.
+
+The database CMK, the PostgreSQL instance with its parameter and subnet groups and log groups,
+the master credentials, the daily snapshot plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from constructs import Construct
+from constructs.backup import DailySnapshotPlan
+from constructs.database import PASSWORD_EXCLUDED_CHARACTERS, POSTGRES_PORT, PostgresDatabase
+from constructs.encryption import EncryptionKey, KeyUsers
+from constructs.network import DatabaseNetwork
+from stacks.config import EnvironmentConfig
+
+# The master password is rotated by AWS's single-user rotation application, often: only the
+# bootstrap and rotation Lambdas ever use it.
+MASTER_ROTATION_DAYS = 30
+
+
+class DataStack(cdk.Stack):
+    """Exposes `key`, `database`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        network: DatabaseNetwork,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, termination_protection=True, **kwargs)
+        self.key = EncryptionKey(
+            self,
+            "DatabaseKey",
+            alias=f"alias/revenuepilot/{config.name}/database",
+            description=f"RevenuePilot {config.name}: database storage, snapshots, secrets, logs, alerts",
+            users=KeyUsers(
+                via_services=("rds", "secretsmanager", "backup"),
+                cloudwatch_logs=True,
+                publishing_services=("events.rds.amazonaws.com", "cloudwatch.amazonaws.com"),
+            ),
+        ).key
+        self.database = PostgresDatabase(
+            self,
+            "Database",
+            config=config.database,
+            vpc=network.vpc,
+            database_subnets=network.database_subnets,
+            encryption_key=self.key,
+        )
+        DailySnapshotPlan(
+            self,
+            "DailySnapshot",
+            instance=self.database.instance,
+            encryption_key=self.key,
+            start_time_utc=config.database.daily_snapshot_start,
+            retention_days=config.database.daily_snapshot_retention_days,
+        )
+        self._rotate_master_secret(network)
+
+        cdk.CfnOutput(
+            self,
+            "EndpointAddress",
+            value=self.database.endpoint_address,
+            description="PostgreSQL endpoint (TLS only, verify-full against rds-ca-rsa2048-g1)",
+        )
+        cdk.CfnOutput(self, "EndpointPort", value=self.database.endpoint_port, description="PostgreSQL port")
+        cdk.CfnOutput(
+            self,
+            "MasterSecretArn",
+            value=self.database.master_secret.secret_arn,
+            description="Master credentials (used only by the bootstrap and rotation Lambdas)",
+        )
+        cdk.CfnOutput(
+            self,
+            "DatabaseSecurityGroupId",
+            value=self.database.security_group.security_group_id,
+            description="Grant consumers 5432 on this group from their own stack",
+        )
+
+    def _rotate_master_secret(self, network: DatabaseNetwork) -> None:
+        """AWS's hosted single-user rotation for the master secret, in the Operations subnets."""
+        security_group = ec2.SecurityGroup(
+            self,
+            "MasterRotationSecurityGroup",
+            vpc=network.vpc,
+            description="Master secret rotation: PostgreSQL and AWS API endpoints only",
+            allow_all_outbound=False,
+        )
+        security_group.add_egress_rule(
+            ec2.Peer.security_group_id(self.database.security_group.security_group_id),
+            ec2.Port.tcp(POSTGRES_PORT),
+            "PostgreSQL",
+        )
+        if network.endpoints_security_group is not None:
+            security_group.add_egress_rule(
+                ec2.Peer.security_group_id(network.endpoints_security_group.security_group_id),
+                ec2.Port.tcp(443),
+                "Secrets Manager through its interface endpoint",
+            )
+        self.database.grant_connect(security_group, scope=self, rule_id="DatabaseIngressFromMasterRotation")
+        self.database.master_secret.add_rotation_schedule(
+            "MasterRotation",
+            automatically_after=cdk.Duration.days(MASTER_ROTATION_DAYS),
+            hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(
+                function_name=None,
+                vpc=network.vpc,
+                vpc_subnets=network.operations_subnets,
+                security_groups=[security_group],
+                exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
+            ),
+        )

@@ -1,0 +1,48 @@
+"""One CDK Stage per environment: the same stacks, configured by that environment's config."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from constructs import Construct
+from stacks.application_access_stack import ApplicationAccessStack
+from stacks.config import EnvironmentConfig
+from stacks.data_stack import DataStack
+from stacks.network_stack import NetworkStack
+
+
+class DatabaseEnvironment(cdk.Stage):
+    """Stacks `Network`, `Data` (both termination-protected) and `ApplicationAccess`.
+
+    Deployed stack names are `<Stage>-<Stack>`, e.g. `Production-Data`.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(
+            scope, construct_id, env=cdk.Environment(account=config.account, region=config.region)
+        )
+        tags = {"Application": "revenuepilot", "Environment": config.name, "DataClassification": "phi"}
+        self.network_stack = NetworkStack(
+            self,
+            "Network",
+            config=config,
+            tags=tags,
+            description=f"RevenuePilot {config.name}: VPC for the database",
+        )
+        self.data_stack = DataStack(
+            self,
+            "Data",
+            config=config,
+            network=self.network_stack.network,
+            tags=tags,
+            description=f"RevenuePilot {config.name}: PostgreSQL, keys, secrets (stateful)",
+        )
+        self.application_access_stack = ApplicationAccessStack(
+            self,
+            "ApplicationAccess",
+            config=config,
+            network=self.network_stack.network,
+            database=self.data_stack.database,
+            tags=tags,
+            description=f"RevenuePilot {config.name}: application security group and task role",
+        )

@@ -1,0 +1,92 @@
+"""Session-wide fixtures: the whole app is synthesized once per test session.
+
+jsii starts a Node.js process per Python process (~2.5 s) and a full synth with four cdk-nag
+packs takes several more, so every template test shares one cloud assembly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Set before aws_cdk is imported anywhere: jsii prints a banner on Node 20 otherwise.
+for _variable in (
+    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION",
+    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION",
+    "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION",
+):
+    os.environ.setdefault(_variable, "1")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SynthesizedApp:
+    """The cloud assembly of one synth of the real app, as `cdk synth` would produce it."""
+
+    directory: Path
+    validation_error: str | None
+
+    def stage_directory(self, stage_id: str) -> Path:
+        return self.directory / f"assembly-{stage_id}"
+
+    def template_json(self, stage_id: str, stack_id: str) -> dict[str, Any]:
+        manifest = json.loads((self.stage_directory(stage_id) / "manifest.json").read_text())
+        for artifact in manifest["artifacts"].values():
+            if (
+                artifact["type"] == "aws:cloudformation:stack"
+                and artifact.get("displayName") == f"{stage_id}/{stack_id}"
+            ):
+                file_name = artifact["properties"]["templateFile"]
+                template: dict[str, Any] = json.loads(
+                    (self.stage_directory(stage_id) / file_name).read_text()
+                )
+                return template
+        raise KeyError(f"no stack {stage_id}/{stack_id} in the assembly")
+
+    def stack_manifest(self, stage_id: str, stack_id: str) -> dict[str, Any]:
+        manifest = json.loads((self.stage_directory(stage_id) / "manifest.json").read_text())
+        for artifact in manifest["artifacts"].values():
+            if artifact.get("displayName") == f"{stage_id}/{stack_id}":
+                return dict(artifact)
+        raise KeyError(f"no stack {stage_id}/{stack_id} in the assembly")
+
+    def validation_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = json.loads((self.directory / "validation-report.json").read_text())
+        return report
+
+    def metadata_files(self) -> list[Path]:
+        return sorted(self.directory.glob("assembly-*/*.metadata.json"))
+
+
+def app_context() -> dict[str, Any]:
+    """The context `cdk synth` gives the app: cdk.json's feature flags and cdk.context.json's lookups."""
+    context: dict[str, Any] = dict(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
+    context.update(json.loads((REPO_ROOT / "cdk.context.json").read_text()))
+    return context
+
+
+@pytest.fixture(scope="session")
+def synthesized_app() -> Iterator[SynthesizedApp]:
+    import aws_cdk as cdk
+
+    from stacks.application import define_app, require_complete_context
+    from stacks.config import ENVIRONMENTS
+
+    with tempfile.TemporaryDirectory(prefix="cdk-test-") as outdir:
+        app = cdk.App(context=app_context(), outdir=outdir)
+        define_app(app, ENVIRONMENTS)
+        validation_error = None
+        try:
+            app.synth()
+        except RuntimeError as error:  # cdk-nag findings: the templates are written all the same
+            validation_error = str(error)
+        require_complete_context(outdir)
+        yield SynthesizedApp(directory=Path(outdir), validation_error=validation_error)

@@ -1,0 +1,73 @@
+"""The compliance gate: every cdk-nag pack runs and leaves zero unacknowledged findings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from constructs.compliance import MINIMUM_REASON_LENGTH, AcknowledgmentError, acknowledge
+from stacks.application import NAG_PACKS, add_compliance_checks
+
+
+def test_synth_passes_validation(synthesized_app):
+    assert synthesized_app.validation_error is None, synthesized_app.validation_error
+
+
+def test_no_pack_reports_a_finding(synthesized_app):
+    # Passing plugins are left out of the report; a failing one is listed with its violations.
+    reports = synthesized_app.validation_report()["pluginReports"]
+    failures = [
+        f"{r['pluginName']}: {v['ruleName']} at {c['constructPath']}"
+        for r in reports
+        if r["conclusion"] != "success"
+        for v in r.get("violations", [])
+        for c in v["violatingConstructs"]
+    ]
+    assert failures == []
+
+
+def test_the_gate_fails_synthesis_on_a_finding_of_each_pack(tmp_path):
+    """A control: the same plugins, on an unencrypted SNS topic, must fail synth and name every pack."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_sns as sns
+
+    app = cdk.App(outdir=str(tmp_path))
+    sns.Topic(cdk.Stack(app, "Probe"), "Unencrypted")
+    add_compliance_checks(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    reports = {
+        r["pluginName"]: r
+        for r in json.loads((tmp_path / "validation-report.json").read_text())["pluginReports"]
+    }
+    for pack in NAG_PACKS:
+        assert reports[pack.replace("800-53", "800.53")]["conclusion"] == "failure", pack
+
+
+def _acknowledgments(synthesized_app):
+    for metadata_file in synthesized_app.metadata_files():
+        for path, entries in json.loads(metadata_file.read_text()).items():
+            for entry in entries:
+                if entry["type"] == "aws:cdk:acknowledged-rules":
+                    for rule_id, reason in entry["data"].items():
+                        # CDK acknowledges some of its own CloudFormation-Validate warnings; ours are nag rules.
+                        if any(pack.replace("800-53", "800.53") in rule_id for pack in NAG_PACKS):
+                            yield path, rule_id, reason
+
+
+def test_every_acknowledgment_is_on_a_resource_with_a_real_reason(synthesized_app):
+    acknowledgments = list(_acknowledgments(synthesized_app))
+    assert acknowledgments
+    for path, rule_id, reason in acknowledgments:
+        assert len(reason) >= MINIMUM_REASON_LENGTH, f"{rule_id} on {path}: {reason!r}"
+        # Never stack- or stage-wide: /Stage/Stack/<construct>...
+        assert path.count("/") >= 3, f"{rule_id} acknowledged on {path}, not on a construct"
+
+
+def test_short_reasons_are_rejected():
+    import aws_cdk as cdk
+
+    stack = cdk.Stack(cdk.App(), "Probe")
+    with pytest.raises(AcknowledgmentError, match="AwsSolutions-RDS11"):
+        acknowledge(stack, "AwsSolutions-RDS11", "port 5432 ok")

@@ -1,0 +1,304 @@
+"""The ops guide's provisioning requirements, asserted on both environments' Data stacks."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match
+
+from constructs.database import LOG_EXPORTS
+
+
+def _instance(env):
+    (instance,) = env.resources("Data", "AWS::RDS::DBInstance").values()
+    return instance
+
+
+def _key_ref(env):
+    (logical_id,) = env.resources("Data", "AWS::KMS::Key")
+    return logical_id
+
+
+def test_customer_managed_key_rotates_and_is_retained(env):
+    env["Data"].has_resource(
+        "AWS::KMS::Key",
+        {
+            "Properties": {"EnableKeyRotation": True},
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
+    env["Data"].has_resource_properties(
+        "AWS::KMS::Alias", {"AliasName": f"alias/revenuepilot/{env.config.name}/database"}
+    )
+
+
+def test_key_policy_lets_rds_logs_and_alarm_publishers_use_the_key_in_this_account_only(env):
+    (key,) = env.resources("Data", "AWS::KMS::Key").values()
+    statements = {s["Sid"]: s for s in key["Properties"]["KeyPolicy"]["Statement"] if "Sid" in s}
+    assert set(statements) == {
+        "AccountAdministersKeyThroughIam",
+        "AccountPrincipalsUseKeyThroughServices",
+        "CloudWatchLogsEncryptsAccountLogGroups",
+        "ServicesPublishToEncryptedTopics",
+    }
+    via = statements["AccountPrincipalsUseKeyThroughServices"]["Condition"]["StringEquals"]
+    assert via["kms:CallerAccount"] == env.config.account
+    assert f"rds.{env.config.region}.amazonaws.com" in via["kms:ViaService"]
+    assert f"secretsmanager.{env.config.region}.amazonaws.com" in via["kms:ViaService"]
+    logs = statements["CloudWatchLogsEncryptsAccountLogGroups"]
+    assert logs["Principal"] == {"Service": f"logs.{env.config.region}.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].endswith(
+        f"{env.config.account}:log-group:*"
+    )
+    # CDK adds one unnamed statement: Secrets Manager may use the key for the secrets it encrypts.
+    unnamed = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if "Sid" not in s]
+    assert [s["Condition"]["StringEquals"]["kms:ViaService"] for s in unnamed] == [
+        f"secretsmanager.{env.config.region}.amazonaws.com"
+    ]
+    publishers = statements["ServicesPublishToEncryptedTopics"]
+    assert sorted(publishers["Principal"]["Service"]) == [
+        "cloudwatch.amazonaws.com",
+        "events.rds.amazonaws.com",
+    ]
+    assert publishers["Condition"] == {"StringEquals": {"aws:SourceAccount": env.config.account}}
+
+
+def test_instance_is_multi_az_encrypted_private_postgres_on_the_configured_version(env):
+    db = env.config.database
+    env["Data"].has_resource_properties(
+        "AWS::RDS::DBInstance",
+        {
+            "Engine": "postgres",
+            "EngineVersion": db.engine_version,
+            "DBInstanceIdentifier": db.instance_identifier,
+            "DBInstanceClass": f"db.{db.instance_class}",
+            "MultiAZ": True,
+            "StorageEncrypted": True,
+            "KmsKeyId": {"Fn::GetAtt": [_key_ref(env), "Arn"]},
+            "PubliclyAccessible": False,
+            "Port": "5432",
+            "CACertificateIdentifier": "rds-ca-rsa2048-g1",
+            "EnableIAMDatabaseAuthentication": True,
+            "StorageType": "gp3",
+            "AllocatedStorage": str(db.allocated_storage_gib),
+            "MaxAllocatedStorage": db.max_allocated_storage_gib,
+            "AutoMinorVersionUpgrade": True,
+            "DBName": db.database_name,
+        },
+    )
+
+
+def test_instance_is_protected_from_deletion_and_snapshotted_on_removal(env):
+    instance = _instance(env)
+    assert instance["Properties"]["DeletionProtection"] is True
+    assert instance["DeletionPolicy"] == "Snapshot"
+    assert instance["UpdateReplacePolicy"] == "Snapshot"
+    assert instance["Properties"]["DeleteAutomatedBackups"] is False
+
+
+def test_automated_backups_keep_at_least_seven_days_with_tags_and_a_window_outside_maintenance(env):
+    props = _instance(env)["Properties"]
+    assert props["BackupRetentionPeriod"] == env.config.database.backup_retention_days >= 7
+    assert props["CopyTagsToSnapshot"] is True
+    assert props["PreferredBackupWindow"] == env.config.database.backup_window
+    assert props["PreferredMaintenanceWindow"] == env.config.database.maintenance_window
+
+
+def test_staging_is_patched_before_production(environments):
+    from stacks.config import WEEKDAYS
+
+    def day(env_name):
+        return WEEKDAYS.index(environments[env_name].config.database.maintenance_window[:3])
+
+    assert day("staging") < day("production")
+
+
+def test_performance_insights_is_encrypted_with_the_cmk(env):
+    env["Data"].has_resource_properties(
+        "AWS::RDS::DBInstance",
+        {
+            "EnablePerformanceInsights": True,
+            "PerformanceInsightsKMSKeyId": {"Fn::GetAtt": [_key_ref(env), "Arn"]},
+            "PerformanceInsightsRetentionPeriod": env.config.database.performance_insights_retention_days,
+        },
+    )
+
+
+def test_enhanced_monitoring_samples_every_one_to_five_seconds(env):
+    props = _instance(env)["Properties"]
+    assert props["MonitoringInterval"] in (1, 5)
+    assert props["MonitoringInterval"] == env.config.database.monitoring_interval_seconds
+    assert "MonitoringRoleArn" in props
+
+
+def test_postgresql_and_upgrade_logs_are_exported_into_encrypted_retained_log_groups(env):
+    db = env.config.database
+    assert _instance(env)["Properties"]["EnableCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    assert "slowquery" not in LOG_EXPORTS  # RDS for PostgreSQL has no such export (that is MySQL)
+    for export in LOG_EXPORTS:
+        env["Data"].has_resource(
+            "AWS::Logs::LogGroup",
+            {
+                "Properties": {
+                    "LogGroupName": f"/aws/rds/instance/{db.instance_identifier}/{export}",
+                    "RetentionInDays": db.log_retention_days,
+                    "KmsKeyId": {"Fn::GetAtt": [_key_ref(env), "Arn"]},
+                },
+                "DeletionPolicy": "Retain",
+            },
+        )
+    # The instance waits for its log groups, so RDS never creates them unencrypted without retention.
+    depends_on = _instance(env)["DependsOn"]
+    assert len([d for d in depends_on if "LogsLogGroup" in d]) == len(LOG_EXPORTS)
+
+
+def test_parameter_group_enforces_tls_and_keeps_phi_and_passwords_out_of_logs(env):
+    db = env.config.database
+    env["Data"].has_resource(
+        "AWS::RDS::DBParameterGroup",
+        {
+            "Properties": {
+                "Family": f"postgres{db.engine_major_version}",
+                "Parameters": Match.object_like(
+                    {
+                        "rds.force_ssl": "1",
+                        "ssl_min_protocol_version": "TLSv1.2",
+                        "password_encryption": "scram-sha-256",
+                        "log_min_duration_statement": str(db.slow_statement_threshold_ms),
+                        "log_statement": "ddl",
+                        "log_parameter_max_length": "0",
+                        "log_parameter_max_length_on_error": "0",
+                        "log_min_error_statement": "panic",
+                    }
+                ),
+            },
+            "DeletionPolicy": "Retain",
+        },
+    )
+    (group_id,) = env.resources("Data", "AWS::RDS::DBParameterGroup")
+    assert _instance(env)["Properties"]["DBParameterGroupName"] == {"Ref": group_id}
+
+
+def test_database_has_its_own_subnet_group_in_the_isolated_subnets(env):
+    (group_id, group) = next(iter(env.resources("Data", "AWS::RDS::DBSubnetGroup").items()))
+    assert group["DeletionPolicy"] == "Retain"
+    assert len(group["Properties"]["SubnetIds"]) == env.config.network.max_azs
+    assert all("DatabaseSubnet" in str(subnet) for subnet in group["Properties"]["SubnetIds"])
+    assert _instance(env)["Properties"]["DBSubnetGroupName"] == {"Ref": group_id}
+
+
+def test_master_credentials_are_generated_encrypted_retained_and_rotated(env):
+    db = env.config.database
+    assert _instance(env)["Properties"]["MasterUsername"] != "postgres"
+    env["Data"].has_resource(
+        "AWS::SecretsManager::Secret",
+        {
+            "Properties": {
+                "KmsKeyId": {"Fn::GetAtt": [_key_ref(env), "Arn"]},
+                "GenerateSecretString": Match.object_like(
+                    {"SecretStringTemplate": f'{{"username":"{db.master_username}"}}'}
+                ),
+            },
+            "DeletionPolicy": "Retain",
+        },
+    )
+    env["Data"].has_resource_properties(
+        "AWS::SecretsManager::RotationSchedule",
+        {
+            "HostedRotationLambda": Match.object_like({"RotationType": "PostgreSQLSingleUser"}),
+            "RotationRules": {"ScheduleExpression": "rate(30 days)"},
+        },
+    )
+
+
+def test_daily_snapshot_runs_outside_the_maintenance_window_into_an_encrypted_locked_vault(env):
+    db = env.config.database
+    hour, minute = (int(part) for part in db.daily_snapshot_start.split(":"))
+    env["Data"].has_resource(
+        "AWS::Backup::BackupVault",
+        {
+            "Properties": {"EncryptionKeyArn": {"Fn::GetAtt": [_key_ref(env), "Arn"]}},
+            "DeletionPolicy": "Retain",
+        },
+    )
+    env["Data"].has_resource_properties(
+        "AWS::Backup::BackupPlan",
+        {
+            "BackupPlan": {
+                "BackupPlanRule": [
+                    Match.object_like(
+                        {
+                            "ScheduleExpression": f"cron({minute} {hour} * * ? *)",
+                            "Lifecycle": {"DeleteAfterDays": db.daily_snapshot_retention_days},
+                        }
+                    )
+                ],
+                "BackupPlanName": Match.any_value(),
+            }
+        },
+    )
+    (instance_id,) = env.resources("Data", "AWS::RDS::DBInstance")
+    (selection,) = env.resources("Data", "AWS::Backup::BackupSelection").values()
+    assert instance_id in str(selection["Properties"]["BackupSelection"]["Resources"])
+
+
+def test_database_security_group_has_no_rules_of_its_own_and_no_egress(env):
+    (group_id, group) = next(
+        (logical_id, resource)
+        for logical_id, resource in env.resources("Data", "AWS::EC2::SecurityGroup").items()
+        if logical_id.startswith("DatabaseSecurityGroup")
+    )
+    assert "SecurityGroupIngress" not in group["Properties"]
+    # CDK's marker for "no egress at all": a rule that matches no traffic.
+    assert group["Properties"]["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "255.255.255.255/32",
+            "Description": "Disallow all traffic",
+            "FromPort": 252,
+            "IpProtocol": "icmp",
+            "ToPort": 86,
+        }
+    ]
+    assert _instance(env)["Properties"]["VPCSecurityGroups"] == [{"Fn::GetAtt": [group_id, "GroupId"]}]
+
+
+def test_every_rule_into_the_database_is_tcp_5432_from_a_security_group(env):
+    rules = [
+        rule
+        for stack_id in env.raw
+        for rule in env.resources(stack_id, "AWS::EC2::SecurityGroupIngress").values()
+        if "DatabaseSecurityGroup" in str(rule["Properties"]["GroupId"])
+    ]
+    assert rules, "the application tier must be granted access"
+    for rule in rules:
+        props = rule["Properties"]
+        assert (props["IpProtocol"], props["FromPort"], props["ToPort"]) == ("tcp", 5432, 5432)
+        assert "SourceSecurityGroupId" in props
+        assert not {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(props)
+
+
+def test_application_tier_is_granted_from_its_own_stack(env):
+    env["ApplicationAccess"].has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {
+            "FromPort": 5432,
+            "ToPort": 5432,
+            "SourceSecurityGroupId": {
+                "Fn::GetAtt": [Match.string_like_regexp("^ApplicationSecurityGroup"), "GroupId"]
+            },
+        },
+    )
+    env["ApplicationAccess"].has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": Match.object_like(
+                {"Statement": [Match.object_like({"Principal": {"Service": "ecs-tasks.amazonaws.com"}})]}
+            )
+        },
+    )
+
+
+def test_outputs_give_endpoint_port_secret_and_security_group(env):
+    outputs = env.raw["Data"]["Outputs"]
+    for name in ("EndpointAddress", "EndpointPort", "MasterSecretArn", "DatabaseSecurityGroupId"):
+        assert name in outputs
+    assert "Value" in outputs["EndpointAddress"]

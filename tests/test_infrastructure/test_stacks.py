@@ -1,0 +1,70 @@
+"""Stack layout: stable names, termination protection, pinned logical ids of stateful resources."""
+
+from __future__ import annotations
+
+import pytest
+
+# Renaming a construct id changes these, and CloudFormation then REPLACES the resource: a new,
+# empty database or a new key. If a refactor trips this test, restore the ids; don't update them.
+PINNED_STATEFUL_LOGICAL_IDS = {
+    "Data": {
+        "DatabaseKey7998E78F": "AWS::KMS::Key",
+        "DatabaseParameterGroup2A921026": "AWS::RDS::DBParameterGroup",
+        "DatabaseSubnetGroup7D60F180": "AWS::RDS::DBSubnetGroup",
+        "DatabasePostgresqlLogsLogGroup4C47DBB8": "AWS::Logs::LogGroup",
+        "DatabaseUpgradeLogsLogGroupC520E1F1": "AWS::Logs::LogGroup",
+        "DatabaseInstanceAA8A5FDE": "AWS::RDS::DBInstance",
+        "DailySnapshotVault30DFD8F3": "AWS::Backup::BackupVault",
+    },
+    "Network": {
+        "FlowLogKey162F5411": "AWS::KMS::Key",
+        "NetworkVpc7FB7348F": "AWS::EC2::VPC",
+    },
+}
+MASTER_SECRET_LOGICAL_IDS = {
+    "staging": "StagingDataDatabaseInstanceSecret581AA06781393b1af1ad9f15943eb2d308d1fba5",
+    "production": "ProductionDataDatabaseInstanceSecretD441023E81393b1af1ad9f15943eb2d308d1fba5",
+}
+
+
+@pytest.mark.parametrize("stack_id", sorted(PINNED_STATEFUL_LOGICAL_IDS))
+def test_stateful_logical_ids_are_pinned(env, stack_id):
+    resources = env.raw[stack_id]["Resources"]
+    for logical_id, resource_type in PINNED_STATEFUL_LOGICAL_IDS[stack_id].items():
+        assert logical_id in resources, f"{stack_id}: {logical_id} would be replaced"
+        assert resources[logical_id]["Type"] == resource_type
+
+
+def test_master_secret_logical_id_is_pinned(env):
+    secret_id = MASTER_SECRET_LOGICAL_IDS[env.config.name]
+    assert env.raw["Data"]["Resources"][secret_id]["Type"] == "AWS::SecretsManager::Secret"
+
+
+@pytest.mark.parametrize(
+    ("stack_id", "protected"), [("Network", True), ("Data", True), ("ApplicationAccess", False)]
+)
+def test_stateful_stacks_have_termination_protection(synthesized_app, env, stack_id, protected):
+    manifest = synthesized_app.stack_manifest(env.config.stage_id, stack_id)
+    assert manifest["properties"].get("terminationProtection", False) is protected
+    assert manifest["properties"]["stackName"] == f"{env.config.stage_id}-{stack_id}"
+
+
+def test_stacks_deploy_to_the_configured_account_and_region(synthesized_app, env):
+    manifest = synthesized_app.stack_manifest(env.config.stage_id, "Data")
+    assert manifest["environment"] == f"aws://{env.config.account}/{env.config.region}"
+
+
+def test_no_stateful_resource_can_be_deleted_with_its_stack(env):
+    stateful = {
+        "AWS::KMS::Key",
+        "AWS::RDS::DBInstance",
+        "AWS::RDS::DBSubnetGroup",
+        "AWS::RDS::DBParameterGroup",
+        "AWS::Logs::LogGroup",
+        "AWS::SecretsManager::Secret",
+        "AWS::Backup::BackupVault",
+    }
+    for stack_id, template in env.raw.items():
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] in stateful:
+                assert resource.get("DeletionPolicy") in ("Retain", "Snapshot"), f"{stack_id}/{logical_id}"
