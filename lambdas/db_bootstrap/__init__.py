@@ -1,0 +1,1 @@
+"""CloudFormation custom resource that creates the migration/app_user roles and their grants."""

@@ -1,0 +1,110 @@
+"""Create/Update/Delete logic of the database bootstrap custom resource (CDK Provider framework, onEvent).
+
+Create/Update (idempotent): fill in the application passwords if CloudFormation created the secret
+without them, then, as the RDS master user over verified TLS, create the ``migration`` and ``app_user``
+roles, set their passwords (SCRAM verifiers) and apply the privilege model. Delete does nothing: roles,
+schemas and data outlive the stack resource.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.common.app_secret import AppSecret, parse_master_secret, utc_timestamp
+from lambdas.common.config import DEFAULT_SCHEMAS, validate_schemas
+from lambdas.common.db import ConnectionFactory, Endpoint
+from lambdas.common.roles import ensure_login_role, grant_schema_privileges, set_role_password, transaction
+from lambdas.common.secret_store import AWSCURRENT, SecretStore
+
+PasswordSource = Callable[[], str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BootstrapProperties:
+    master_secret_arn: str
+    app_secret_arn: str
+    schemas: tuple[str, ...] = DEFAULT_SCHEMAS
+
+    @classmethod
+    def from_event(cls, properties: Mapping[str, Any]) -> BootstrapProperties:
+        """Read the properties this resource understands; unknown ones (ServiceToken, ...) are ignored."""
+        missing = [name for name in ("MasterSecretArn", "AppSecretArn") if not properties.get(name)]
+        if missing:
+            raise ValueError(f"missing resource properties: {', '.join(missing)}")
+        schemas = properties.get("Schemas")
+        if schemas is None:
+            schemas = list(DEFAULT_SCHEMAS)
+        if not isinstance(schemas, list):
+            raise ValueError("Schemas must be a list of strings")
+        return cls(
+            master_secret_arn=str(properties["MasterSecretArn"]),
+            app_secret_arn=str(properties["AppSecretArn"]),
+            schemas=validate_schemas(schemas),
+        )
+
+
+def physical_resource_id(app_secret_arn: str) -> str:
+    """Stable for a given application secret, so an Update never looks like a replacement."""
+    return "db-bootstrap-" + hashlib.sha256(app_secret_arn.encode("utf-8")).hexdigest()[:24]
+
+
+def ensure_app_passwords(store: SecretStore, app_secret_arn: str, new_password: PasswordSource) -> AppSecret:
+    """The AWSCURRENT application secret, after storing generated passwords if either one is missing."""
+    current = AppSecret.parse(store.get_string(app_secret_arn), require_passwords=False)
+    if current.has_passwords:
+        return current
+    completed = current.with_passwords(
+        migration=new_password(), app_user=new_password(), rotated_at=utc_timestamp()
+    )
+    store.put_string(app_secret_arn, completed.serialize(), stages=[AWSCURRENT])
+    return completed
+
+
+def bootstrap_database(
+    *,
+    store: SecretStore,
+    properties: BootstrapProperties,
+    connect: ConnectionFactory,
+    new_password: PasswordSource,
+) -> None:
+    app = ensure_app_passwords(store, properties.app_secret_arn, new_password)
+    master = parse_master_secret(store.get_string(properties.master_secret_arn))
+    endpoint = Endpoint(host=app.host, port=app.port, database=app.database)
+    conn = connect(endpoint, username=master.username, password=master.require_password())
+    try:
+        with transaction(conn):
+            for user in app.users:
+                ensure_login_role(conn, user.username)
+                set_role_password(conn, user.username, user.require_password())
+            grant_schema_privileges(
+                conn,
+                database=app.database,
+                schemas=properties.schemas,
+                migration_role=app.migration.username,
+                app_role=app.app_user.username,
+            )
+    finally:
+        conn.close()
+
+
+def handle_event(
+    event: Mapping[str, Any],
+    *,
+    store: SecretStore,
+    connect: ConnectionFactory,
+    new_password: PasswordSource,
+) -> dict[str, Any]:
+    """Provider-framework onEvent. Returns only the PhysicalResourceId: never any secret data."""
+    request_type = event.get("RequestType")
+    if request_type == "Delete":
+        # Never drop roles, schemas or data. Keep whatever id CloudFormation knows.
+        physical_id = event.get("PhysicalResourceId") or "db-bootstrap-deleted"
+        return {"PhysicalResourceId": physical_id}
+    if request_type not in ("Create", "Update"):
+        raise ValueError(f"unsupported RequestType {request_type!r}")
+    properties = BootstrapProperties.from_event(event.get("ResourceProperties") or {})
+    bootstrap_database(store=store, properties=properties, connect=connect, new_password=new_password)
+    return {"PhysicalResourceId": physical_resource_id(properties.app_secret_arn)}

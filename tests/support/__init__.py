@@ -1,0 +1,1 @@
+"""Reusable test harnesses (local PostgreSQL with TLS, ...)."""

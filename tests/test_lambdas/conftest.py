@@ -1,0 +1,213 @@
+"""Fixtures for the Lambda tests: one TLS PostgreSQL cluster per session, moto for Secrets Manager.
+
+Each test gets its own database and its own role names (roles are cluster-wide), so tests are isolated
+without a new cluster per test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pg8000.native
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.secretsmanager.models import secretsmanager_backends
+
+from lambdas.common.db import ConnectionFactory, Endpoint, tls_connection_factory
+from lambdas.common.secret_store import SecretStore
+from lambdas.common.tls import build_ssl_context
+from tests.support.postgres import PostgresServer, RdsLikeDatabase, require_binaries, running_server
+
+REGION = "us-east-1"
+SERVICE_NAME = "revenuepilot-db-test"
+# Lambda sets the environment before importing the handler; the handler modules create their Powertools
+# Logger at import, so the service name has to be in place before the test modules import them.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    with running_server(require_binaries(), tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def plaintext_server() -> Iterator[PostgresServer]:
+    with running_server(require_binaries(), tls=False) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def secretsmanager() -> Iterator[Any]:
+    from lambdas.db_bootstrap import handler as bootstrap_handler
+    from lambdas.secret_rotation import handler as rotation_handler
+
+    with mock_aws():
+        bootstrap_handler._secretsmanager.cache_clear()
+        rotation_handler._secretsmanager.cache_clear()
+        yield boto3.client("secretsmanager", region_name=REGION)
+    bootstrap_handler._secretsmanager.cache_clear()
+    rotation_handler._secretsmanager.cache_clear()
+
+
+@pytest.fixture
+def lambda_context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="db-test",
+        memory_limit_in_mb=256,
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:db-test",
+        aws_request_id="00000000-0000-0000-0000-000000000000",
+    )
+
+
+@dataclass
+class Deployment:
+    """What the CDK stack would have created for one test: a database, a master and an app secret."""
+
+    server: PostgresServer
+    database: RdsLikeDatabase
+    client: Any
+    master_secret_arn: str
+    app_secret_arn: str
+    migration_role: str
+    app_role: str
+
+    @property
+    def store(self) -> SecretStore:
+        return SecretStore(self.client)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(host="localhost", port=self.server.port, database=self.database.name)
+
+    def connection_factory(self) -> ConnectionFactory:
+        return tls_connection_factory(build_ssl_context(self.server.ca_cert))
+
+    def bootstrap_event(self, request_type: str = "Create", **extra: Any) -> dict[str, Any]:
+        properties = {
+            "ServiceToken": f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:provider",
+            "MasterSecretArn": self.master_secret_arn,
+            "AppSecretArn": self.app_secret_arn,
+            **extra,
+        }
+        event: dict[str, Any] = {
+            "RequestType": request_type,
+            "ResourceProperties": properties,
+            "StackId": "stack",
+            "RequestId": "request",
+            "LogicalResourceId": "DbBootstrap",
+            "ResourceType": "Custom::DbBootstrap",
+        }
+        if request_type != "Create":
+            event["PhysicalResourceId"] = "db-bootstrap-existing"
+        return event
+
+    def connect_as(self, username: str, password: str) -> Any:
+        return self.server.connect(username, password, database=self.database.name, host="localhost")
+
+    def can_login(self, username: str, password: str) -> bool:
+        try:
+            self.connect_as(username, password).close()
+        except pg8000.native.DatabaseError as exc:
+            if exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "28P01":
+                return False
+            raise
+        return True
+
+    def admin(self) -> Any:
+        return self.server.admin(self.database.name)
+
+    def current(self) -> dict[str, Any]:
+        return json.loads(self.store.get_string(self.app_secret_arn))
+
+    def stages(self) -> dict[str, list[str]]:
+        return self.store.describe(self.app_secret_arn).version_stages
+
+    def enable_rotation(self) -> None:
+        """What ``AWS::SecretsManager::RotationSchedule`` does (moto needs a Lambda to do it via the API)."""
+        secret = self._moto_secret()
+        secret.rotation_requested = True
+        secret.rotation_enabled = True
+        secret.rotation_lambda_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:rotation"
+        secret.auto_rotate_after_days = 90
+
+    def begin_rotation(self) -> str:
+        """Emulate RotateSecret before it invokes the Lambda: a new version labelled AWSPENDING, no value yet.
+
+        moto only does this when it can invoke a rotation Lambda (which needs Docker), so the version is
+        added to moto's backend directly. Returns the ClientRequestToken.
+        """
+        import uuid
+
+        token = str(uuid.uuid4())
+        secret = self._moto_secret()
+        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+        secret.versions[token] = {
+            "createdate": int(time.time()),
+            "version_id": token,
+            "version_stages": ["AWSPENDING"],
+        }
+        return token
+
+    def rotation_event(self, token: str, step: str) -> dict[str, Any]:
+        return {"SecretId": self.app_secret_arn, "ClientRequestToken": token, "Step": step}
+
+    def _moto_secret(self) -> Any:
+        return secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[self.app_secret_arn]
+
+
+@pytest.fixture
+def deployment(pg_server: PostgresServer, secretsmanager: Any, monkeypatch: pytest.MonkeyPatch) -> Deployment:
+    n = next(_counter)
+    database = pg_server.create_rds_like_database(f"revenuepilot_{n}")
+    master_arn = secretsmanager.create_secret(
+        Name=f"rds-master-{n}",
+        SecretString=json.dumps({"username": database.master_user, "password": database.master_password}),
+    )["ARN"]
+    migration_role, app_role = f"migration_{n}", f"app_user_{n}"
+    template = {  # what CloudFormation creates: no passwords yet
+        "host": "localhost",
+        "port": pg_server.port,
+        "database": database.name,
+        "migration": {"username": migration_role},
+        "app_user": {"username": app_role},
+    }
+    app_arn = secretsmanager.create_secret(Name=f"revenuepilot/test/database-{n}", SecretString=json.dumps(template))[
+        "ARN"
+    ]
+    monkeypatch.setenv("PGSSLROOTCERT", str(pg_server.ca_cert))
+    monkeypatch.setenv("MASTER_SECRET_ARN", master_arn)
+    monkeypatch.setenv("APP_SCHEMAS", "public")
+    return Deployment(
+        server=pg_server,
+        database=database,
+        client=secretsmanager,
+        master_secret_arn=master_arn,
+        app_secret_arn=app_arn,
+        migration_role=migration_role,
+        app_role=app_role,
+    )

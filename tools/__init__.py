@@ -1,0 +1,1 @@
+"""Build-time helpers for the CDK app (not bundled into Lambdas)."""
