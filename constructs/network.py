@@ -32,6 +32,8 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    # The custom-resource framework in the Operations tier invokes the bootstrap function.
+    "Lambda": ec2.InterfaceVpcEndpointAwsService.LAMBDA_,
 }
 
 

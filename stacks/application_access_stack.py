@@ -12,6 +12,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
 from constructs.database import PostgresDatabase
@@ -30,6 +32,8 @@ class ApplicationAccessStack(cdk.Stack):
         config: EnvironmentConfig,
         network: DatabaseNetwork,
         database: PostgresDatabase,
+        app_secret: secretsmanager.ISecret,
+        encryption_key: kms.IKey,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -46,6 +50,26 @@ class ApplicationAccessStack(cdk.Stack):
             "TaskRole",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=f"RevenuePilot {config.name} application tasks: read the database secret, nothing else",
+        )
+        # A managed policy in this stack (consumer side): application tasks read the one secret, nothing else.
+        self.secret_read_policy = iam.ManagedPolicy(
+            self,
+            "DatabaseSecretReadPolicy",
+            description=f"Read the RevenuePilot {config.name} database secret",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                    resources=[app_secret.secret_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[encryption_key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}
+                    },
+                ),
+            ],
+            roles=[self.task_role],
         )
         cdk.CfnOutput(self, "ApplicationSecurityGroupId", value=self.security_group.security_group_id)
         cdk.CfnOutput(self, "ApplicationTaskRoleArn", value=self.task_role.role_arn)

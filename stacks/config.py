@@ -187,6 +187,8 @@ class DatabaseConfig:
     # Staging can be rebuilt from a production snapshot to rehearse upgrades (ops guide §5).
     restore_from_snapshot_identifier: str | None = None
     secret_rotation_days: int = 90
+    # The application secret's name: the ops guide's snippets read `revenuepilot/<env>/database`.
+    application_secret_name: str = "revenuepilot/prod/database"  # noqa: S105 - a name, not a secret
 
     def __post_init__(self) -> None:
         _require(
@@ -303,6 +305,11 @@ class DatabaseConfig:
             "database.secret_rotation_days",
             f"{self.secret_rotation_days} is not allowed: one of {ROTATION_INTERVALS_DAYS} days (ops guide)",
         )
+        _require(
+            re.match(r"^[A-Za-z0-9/_+=.@-]{1,512}$", self.application_secret_name) is not None,
+            "database.application_secret_name",
+            f"{self.application_secret_name!r} must be 1-512 of A-Z a-z 0-9 / _ + = . @ -",
+        )
         if self.restore_from_snapshot_identifier is not None:
             _require(
                 re.match(
@@ -319,6 +326,315 @@ class DatabaseConfig:
         return self.engine_version.split(".", 1)[0]
 
 
+# RDS event categories each source type accepts (`aws rds describe-event-categories`).
+RDS_EVENT_CATEGORIES: dict[str, frozenset[str]] = {
+    "db-instance": frozenset(
+        {
+            "availability", "backup", "configuration change", "creation", "deletion", "failover",
+            "failure", "low storage", "maintenance", "notification", "read replica", "recovery",
+            "restoration", "security", "security patching",
+        }
+    ),
+    "db-parameter-group": frozenset({"configuration change"}),
+    "db-security-group": frozenset({"configuration change", "failure"}),
+    "db-snapshot": frozenset({"creation", "deletion", "failure", "notification", "restoration"}),
+}  # fmt: skip
+# Memory (GiB) of the instance classes we run or would move to, for RDS's default
+# max_connections = LEAST(DBInstanceClassMemory / 9531392, 5000). Other classes need an
+# explicit `alerting.thresholds.max_connections`.
+INSTANCE_CLASS_MEMORY_GIB: dict[str, int] = {
+    "t4g.micro": 1, "t4g.small": 2, "t4g.medium": 4, "t4g.large": 8, "t4g.xlarge": 16, "t4g.2xlarge": 32,
+    "m7g.large": 8, "m7g.xlarge": 16, "m7g.2xlarge": 32, "m7g.4xlarge": 64, "m7g.8xlarge": 128,
+    "r7g.large": 16, "r7g.xlarge": 32, "r7g.2xlarge": 64, "r7g.4xlarge": 128, "r7g.8xlarge": 256,
+    "r6g.large": 16, "r6g.xlarge": 32, "r6g.2xlarge": 64, "r6g.4xlarge": 128, "r6g.8xlarge": 256,
+}  # fmt: skip
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_SLACK_WORKSPACE_ID = re.compile(r"^T[A-Z0-9]{8,}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")
+_LOG_GROUP_NAME = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
+_LOGS_DESTINATION_ARN = re.compile(r"^arn:aws[a-z-]*:logs:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:destination:[^:*\s]{1,512}$")
+
+
+def default_max_connections(instance_class: str) -> int | None:
+    """RDS for PostgreSQL's default max_connections for a class in our table, else None.
+
+    Uses the nominal memory of the class; RDS's DBInstanceClassMemory is a little smaller, so the
+    real value is a few percent lower (configure `max_connections` to be exact).
+    """
+    memory_gib = INSTANCE_CLASS_MEMORY_GIB.get(instance_class)
+    if memory_gib is None:
+        return None
+    return min(memory_gib * 1024**3 // 9531392, 5000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseAlarmThresholds:
+    """When the database's metric alarms fire. Each alarm needs `evaluation_periods` bad periods."""
+
+    cpu_utilization_percent: float = 80
+    freeable_memory_min_mib: int = 512
+    free_storage_min_percent: float = 15
+    database_connections_percent: float = 80
+    # None: RDS's default for the instance class (see `default_max_connections`).
+    max_connections: int | None = None
+    read_latency_max_seconds: float = 0.02
+    write_latency_max_seconds: float = 0.02
+    disk_queue_depth_max: float = 10
+    swap_usage_max_mib: int = 256
+    lambda_errors_max: int = 1
+    period_seconds: int = 300
+    evaluation_periods: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_utilization_percent", "free_storage_min_percent", "database_connections_percent"):
+            value = getattr(self, name)
+            _require(1 <= value <= 100, f"alerting.thresholds.{name}", f"{value} must be a percentage 1-100")
+        for name in (
+            "freeable_memory_min_mib",
+            "read_latency_max_seconds",
+            "write_latency_max_seconds",
+            "disk_queue_depth_max",
+            "swap_usage_max_mib",
+            "lambda_errors_max",
+            "evaluation_periods",
+        ):
+            value = getattr(self, name)
+            _require(value > 0, f"alerting.thresholds.{name}", f"{value} must be positive")
+        if self.max_connections is not None:
+            _require(
+                self.max_connections > 0,
+                "alerting.thresholds.max_connections",
+                f"{self.max_connections} must be positive",
+            )
+        _require(
+            self.period_seconds in (60, 300, 900, 3600),
+            "alerting.thresholds.period_seconds",
+            f"{self.period_seconds} must be one of (60, 300, 900, 3600) seconds",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackChannelConfig:
+    """A Slack channel for alerts through AWS Chatbot (the workspace is authorized once in the console)."""
+
+    workspace_id: str
+    channel_id: str
+
+    def __post_init__(self) -> None:
+        _require(
+            _SLACK_WORKSPACE_ID.match(self.workspace_id) is not None,
+            "alerting.slack.workspace_id",
+            f"{self.workspace_id!r} is not a Slack workspace id (T followed by 8+ uppercase letters/digits)",
+        )
+        _require(
+            _SLACK_CHANNEL_ID.match(self.channel_id) is not None,
+            "alerting.slack.channel_id",
+            f"{self.channel_id!r} is not a Slack channel id (C or G followed by 8+ uppercase letters/digits)",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertingConfig:
+    """Where alerts go, which RDS events and API calls raise them, and where logs are shipped."""
+
+    email_addresses: tuple[str, ...] = ()
+    slack: SlackChannelConfig | None = None
+    # The log group the account's CloudTrail delivers to: audit alerts become metric filters and
+    # alarms on it. None: the same API calls are matched by EventBridge rules instead.
+    cloudtrail_log_group_name: str | None = None
+    # A CloudWatch Logs destination (usually in the central logging account) for the database logs.
+    central_log_destination_arn: str | None = None
+    instance_event_categories: tuple[str, ...] = (
+        "availability", "backup", "configuration change", "deletion", "failover", "failure",
+        "low storage", "maintenance", "notification", "recovery", "restoration", "security patching",
+    )  # fmt: skip
+    parameter_group_event_categories: tuple[str, ...] = ("configuration change",)
+    security_group_event_categories: tuple[str, ...] = ("configuration change", "failure")
+    snapshot_event_categories: tuple[str, ...] = ("creation", "deletion", "failure", "restoration")
+    thresholds: DatabaseAlarmThresholds = field(default_factory=DatabaseAlarmThresholds)
+
+    def __post_init__(self) -> None:
+        _require(
+            len(self.email_addresses) > 0 or self.slack is not None,
+            "alerting.email_addresses",
+            "no email address and no Slack channel: alerts would reach nobody",
+        )
+        for address in self.email_addresses:
+            _require(
+                _EMAIL.match(address) is not None,
+                "alerting.email_addresses",
+                f"{address!r} is not an email address",
+            )
+        _require(
+            len(set(self.email_addresses)) == len(self.email_addresses),
+            "alerting.email_addresses",
+            f"{self.email_addresses!r} lists an address twice",
+        )
+        for field_name, source_type in self.event_category_fields().items():
+            categories = getattr(self, field_name)
+            unknown = sorted(set(categories) - RDS_EVENT_CATEGORIES[source_type])
+            _require(
+                not unknown and len(categories) > 0,
+                f"alerting.{field_name}",
+                f"{unknown or 'nothing'} is not a list of {source_type} event categories; allowed: "
+                f"{', '.join(sorted(RDS_EVENT_CATEGORIES[source_type]))}",
+            )
+        if self.cloudtrail_log_group_name is not None:
+            _require(
+                _LOG_GROUP_NAME.match(self.cloudtrail_log_group_name) is not None,
+                "alerting.cloudtrail_log_group_name",
+                f"{self.cloudtrail_log_group_name!r} is not a CloudWatch Logs log group name",
+            )
+        if self.central_log_destination_arn is not None:
+            _require(
+                _LOGS_DESTINATION_ARN.match(self.central_log_destination_arn) is not None,
+                "alerting.central_log_destination_arn",
+                f"{self.central_log_destination_arn!r} is not a CloudWatch Logs destination ARN "
+                "(arn:aws:logs:<region>:<account>:destination:<name>)",
+            )
+
+    @staticmethod
+    def event_category_fields() -> dict[str, str]:
+        """Config field -> the RDS event source type it configures."""
+        return {
+            "instance_event_categories": "db-instance",
+            "parameter_group_event_categories": "db-parameter-group",
+            "security_group_event_categories": "db-security-group",
+            "snapshot_event_categories": "db-snapshot",
+        }
+
+
+# Fargate's CPU units and the memory (MiB) each allows.
+FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+}
+_ECR_REPOSITORY = re.compile(r"^(?:[a-z0-9.-]+\.[a-z]{2,}(?::\d+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# The ops guide's "targeted row counts for high-risk tables" (migration runbook, step 4).
+DEFAULT_VALIDATION_QUERIES: tuple[tuple[str, str], ...] = (
+    ("encounters", "SELECT COUNT(*) FROM encounters"),
+    ("finalized_notes", "SELECT COUNT(*) FROM notes WHERE status = 'finalized'"),
+    ("recent_suggestions", "SELECT COUNT(*) FROM suggestions WHERE created_at >= current_date - INTERVAL '1 day'"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigrationConfig:
+    """The migration task (backend image + runner) and the runbook state machine's pre-checks."""
+
+    # An ECR repository name in the environment's own account and region, or a full
+    # `<registry>/<repository>` reference. Exactly one of tag or digest; production should pin a digest.
+    backend_image_repository: str = "revenuepilot/backend"
+    backend_image_tag: str | None = "release"
+    backend_image_digest: str | None = None
+    alembic_config_path: str = "backend/alembic/alembic.ini"
+    validation_queries: tuple[tuple[str, str], ...] = DEFAULT_VALIDATION_QUERIES
+    task_cpu: int = 512
+    task_memory_mib: int = 1024
+    log_retention_days: int = 365
+    # Pre-checks refuse to migrate unless automated backups keep at least this many days and the
+    # latest restorable time (PITR) is at most this many minutes old.
+    minimum_backup_retention_days: int = 7
+    max_restore_lag_minutes: int = 15
+    connect_timeout_seconds: int = 10
+    migration_timeout_minutes: int = 60
+    validation_timeout_minutes: int = 15
+
+    def __post_init__(self) -> None:
+        _require(
+            _ECR_REPOSITORY.match(self.backend_image_repository) is not None,
+            "migration.backend_image_repository",
+            f"{self.backend_image_repository!r} must be an ECR repository name or '<registry>/<repository>'",
+        )
+        _require(
+            (self.backend_image_tag is None) != (self.backend_image_digest is None),
+            "migration.backend_image_tag",
+            "set exactly one of backend_image_tag and backend_image_digest",
+        )
+        if self.backend_image_tag is not None:
+            _require(
+                _IMAGE_TAG.match(self.backend_image_tag) is not None and self.backend_image_tag != "latest",
+                "migration.backend_image_tag",
+                f"{self.backend_image_tag!r} must be a Docker tag other than 'latest' (a moving target)",
+            )
+        if self.backend_image_digest is not None:
+            _require(
+                _IMAGE_DIGEST.match(self.backend_image_digest) is not None,
+                "migration.backend_image_digest",
+                f"{self.backend_image_digest!r} must be 'sha256:<64 hex digits>'",
+            )
+        _require(
+            re.match(r"^[A-Za-z0-9_./-]+\.ini$", self.alembic_config_path) is not None
+            and ".." not in self.alembic_config_path.split("/"),
+            "migration.alembic_config_path",
+            f"{self.alembic_config_path!r} must be a relative or absolute path to an .ini file without '..'",
+        )
+        names = [name for name, _ in self.validation_queries]
+        _require(
+            len(names) >= 1 and len(set(names)) == len(names),
+            "migration.validation_queries",
+            "must list at least one query, with unique names",
+        )
+        for name, sql in self.validation_queries:
+            _require(
+                _QUERY_NAME.match(name) is not None,
+                "migration.validation_queries",
+                f"name {name!r} must be a lowercase identifier",
+            )
+            _require(
+                sql.strip().lower().startswith(("select", "with")) and ";" not in sql,
+                "migration.validation_queries",
+                f"{name!r} must be one SELECT statement returning one integer, without ';'",
+            )
+        _require(
+            self.task_cpu in FARGATE_MEMORY_MIB,
+            "migration.task_cpu",
+            f"{self.task_cpu} is not a Fargate CPU value: one of {tuple(FARGATE_MEMORY_MIB)}",
+        )
+        _require(
+            self.task_memory_mib in FARGATE_MEMORY_MIB.get(self.task_cpu, ()),
+            "migration.task_memory_mib",
+            f"{self.task_memory_mib} MiB is not allowed with {self.task_cpu} CPU units: one of "
+            f"{FARGATE_MEMORY_MIB.get(self.task_cpu, ())}",
+        )
+        _require(
+            self.log_retention_days in CLOUDWATCH_RETENTION_DAYS and self.log_retention_days >= 365,
+            "migration.log_retention_days",
+            f"{self.log_retention_days} must be one of CloudWatch's values and >= 365 days (audit evidence)",
+        )
+        _require(
+            7 <= self.minimum_backup_retention_days <= 35,
+            "migration.minimum_backup_retention_days",
+            f"{self.minimum_backup_retention_days} must be between 7 (ops guide) and 35 days",
+        )
+        _require(
+            5 <= self.max_restore_lag_minutes <= 60,
+            "migration.max_restore_lag_minutes",
+            f"{self.max_restore_lag_minutes} must be between 5 and 60 minutes (RDS updates it every ~5 minutes)",
+        )
+        _require(
+            1 <= self.connect_timeout_seconds <= 60,
+            "migration.connect_timeout_seconds",
+            f"{self.connect_timeout_seconds} must be between 1 and 60 seconds",
+        )
+        for name in ("migration_timeout_minutes", "validation_timeout_minutes"):
+            value = getattr(self, name)
+            _require(5 <= value <= 720, f"migration.{name}", f"{value} must be between 5 and 720 minutes")
+
+    @property
+    def backend_image_reference(self) -> str:
+        """`<repository>:<tag>` or `<repository>@<digest>` (the registry is added by the stack if absent)."""
+        if self.backend_image_digest is not None:
+            return f"{self.backend_image_repository}@{self.backend_image_digest}"
+        return f"{self.backend_image_repository}:{self.backend_image_tag}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """Everything one environment (one CDK Stage) needs."""
@@ -328,8 +644,23 @@ class EnvironmentConfig:
     region: str
     network: NetworkConfig = field(default_factory=NetworkConfig)
     database: DatabaseConfig
+    alerting: AlertingConfig
+    migration: MigrationConfig = field(default_factory=MigrationConfig)
 
     def __post_init__(self) -> None:
+        _require(
+            self.migration.minimum_backup_retention_days <= self.database.backup_retention_days,
+            "migration.minimum_backup_retention_days",
+            f"{self.migration.minimum_backup_retention_days} exceeds database.backup_retention_days "
+            f"({self.database.backup_retention_days}): the migration pre-check could never pass",
+        )
+        _require(
+            self.alerting.thresholds.max_connections is not None
+            or default_max_connections(self.database.instance_class) is not None,
+            "alerting.thresholds.max_connections",
+            f"must be set: the default max_connections of {self.database.instance_class!r} is unknown "
+            f"(known classes: {', '.join(INSTANCE_CLASS_MEMORY_GIB)})",
+        )
         _require(self.name in ENVIRONMENT_NAMES, "name", f"{self.name!r} must be one of {ENVIRONMENT_NAMES}")
         _require(
             _ACCOUNT.match(self.account) is not None,
@@ -360,6 +691,15 @@ class EnvironmentConfig:
             )
 
     @property
+    def max_connections(self) -> int:
+        """The database's max_connections: configured, or RDS's default for the instance class."""
+        configured = self.alerting.thresholds.max_connections
+        default = default_max_connections(self.database.instance_class)
+        result = configured if configured is not None else default
+        assert result is not None, "validated in __post_init__"
+        return result
+
+    @property
     def stage_id(self) -> str:
         """The CDK Stage id: a stable PascalCase literal (renaming it renames every stack)."""
         return self.name.capitalize()
@@ -377,6 +717,7 @@ STAGING = EnvironmentConfig(
     network=NetworkConfig(cidr="10.41.0.0/16", max_azs=2, nat_gateways=1),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-staging",
+        application_secret_name="revenuepilot/staging/database",  # noqa: S106 - a name, not a secret
         instance_class="t4g.large",
         allocated_storage_gib=50,
         max_allocated_storage_gib=200,
@@ -385,6 +726,8 @@ STAGING = EnvironmentConfig(
         log_retention_days=365,
         restore_from_snapshot_identifier=None,
     ),
+    # No CloudTrail log group here: audit alerts use the EventBridge rules.
+    alerting=AlertingConfig(email_addresses=("database-alerts-staging@revenuepilot.example",)),
 )
 
 PRODUCTION = EnvironmentConfig(
@@ -399,6 +742,12 @@ PRODUCTION = EnvironmentConfig(
         performance_insights_retention_days=31,
         log_retention_days=2192,
         monitoring_interval_seconds=1,
+    ),
+    alerting=AlertingConfig(
+        # Replace with the on-call distribution list (README: "Alerts"); each address confirms once.
+        email_addresses=("database-alerts@revenuepilot.example",),
+        # The organization trail of AWS Control Tower delivers to this log group.
+        cloudtrail_log_group_name="aws-controltower/CloudTrailLogs",
     ),
 )
 

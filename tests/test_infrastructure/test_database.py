@@ -57,6 +57,7 @@ def test_key_policy_lets_rds_logs_and_alarm_publishers_use_the_key_in_this_accou
     publishers = statements["ServicesPublishToEncryptedTopics"]
     assert sorted(publishers["Principal"]["Service"]) == [
         "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
         "events.rds.amazonaws.com",
     ]
     assert publishers["Condition"] == {"StringEquals": {"aws:SourceAccount": env.config.account}}

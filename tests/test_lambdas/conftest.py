@@ -25,7 +25,13 @@ from moto.secretsmanager.models import secretsmanager_backends
 from lambdas.common.db import ConnectionFactory, Endpoint, tls_connection_factory
 from lambdas.common.secret_store import SecretStore
 from lambdas.common.tls import build_ssl_context
-from tests.support.postgres import PostgresServer, RdsLikeDatabase, require_binaries, running_server
+from tests.support.postgres import (
+    PostgresServer,
+    RdsLikeDatabase,
+    find_binaries,
+    require_binaries,
+    running_server,
+)
 
 REGION = "us-east-1"
 SERVICE_NAME = "revenuepilot-db-test"
@@ -33,11 +39,31 @@ SERVICE_NAME = "revenuepilot-db-test"
 # Logger at import, so the service name has to be in place before the test modules import them.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
 _counter = itertools.count(1)
+_servers_used: list[str] = []
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which PostgreSQL the Lambda tests run against (production: RDS PostgreSQL 17).
+
+    pytest asks only the conftests it loads at startup, so this shows for ``pytest tests/test_lambdas``;
+    ``pytest_terminal_summary`` below reports the server actually used in every case.
+    """
+    try:
+        binaries = find_binaries()
+    except Exception as exc:  # the fixtures report it properly; the header must not break collection
+        return f"postgresql: unusable ({exc})"
+    return f"postgresql: {binaries.describe() if binaries else 'not found'}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for description in dict.fromkeys(_servers_used):
+        terminalreporter.write_line(f"Lambda tests ran against {description}")
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
     with running_server(require_binaries(), tls=True) as server:
+        _servers_used.append(server.binaries.describe())
         yield server
 
 

@@ -1,0 +1,278 @@
+"""The application's two database roles and the one secret that holds both credentials.
+
+Creates:
+
+- the application secret (the ops guide's shape, CMK-encrypted, retained). CloudFormation
+  writes host, port, database and usernames; the bootstrap fills in the passwords;
+- the bootstrap custom resource (`lambdas/db_bootstrap`, through the Provider framework): creates
+  `migration` (owns the application schemas) and `app_user` (DML only), sets both passwords from
+  the secret, and re-runs whenever the endpoint, schemas or secret change. Delete never drops
+  anything;
+- the rotation function (`lambdas/secret_rotation`) and schedule (90 or 120 days, a 3-hour window
+  from 00:00 UTC, before the backup and maintenance windows). Secrets Manager may invoke the
+  function only for this secret in this account.
+
+Exposes `secret`, `bootstrap_function`, `rotation_function`.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import custom_resources as cr
+
+from constructs import Construct
+from constructs.compliance import acknowledge
+from constructs.database import POSTGRES_PORT, PostgresDatabase
+from constructs.database_client_function import (
+    VPC_NETWORK_INTERFACES,
+    DatabaseClientFunction,
+    acknowledge_synchronous_invocation,
+    acknowledge_vpc_network_interfaces,
+)
+from constructs.log_group import EncryptedLogGroup
+from constructs.network import DatabaseNetwork
+from stacks.config import DatabaseConfig
+
+MIGRATION_ROLE = "migration"
+APPLICATION_ROLE = "app_user"
+ROTATION_WINDOW = "3h"
+
+
+class ApplicationCredentials(Construct):
+    """`migration` and `app_user`, their shared secret, its bootstrap and its rotation."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DatabaseConfig,
+        network: DatabaseNetwork,
+        database: PostgresDatabase,
+        encryption_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        template = {
+            "host": database.endpoint_address,
+            "port": POSTGRES_PORT,
+            "database": config.database_name,
+            MIGRATION_ROLE: {"username": MIGRATION_ROLE},
+            APPLICATION_ROLE: {"username": APPLICATION_ROLE},
+        }
+        self.secret = secretsmanager.Secret(
+            self,
+            "Secret",
+            secret_name=config.application_secret_name,
+            description="RevenuePilot database credentials of the migration and app_user roles",
+            encryption_key=encryption_key,
+            # No password here: CloudFormation only ever sees where to connect and who the users are.
+            secret_string_value=cdk.SecretValue.unsafe_plain_text(stack.to_json_string(template)),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        secret_key_statement = iam.PolicyStatement(
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[encryption_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
+        )
+        random_password_statement = iam.PolicyStatement(
+            actions=["secretsmanager:GetRandomPassword"], resources=["*"]
+        )
+        common = {
+            "network": network,
+            "database": database,
+            "encryption_key": encryption_key,
+            "log_retention_days": config.log_retention_days,
+        }
+
+        bootstrap = DatabaseClientFunction(
+            self,
+            "Bootstrap",
+            function_package="db_bootstrap",
+            handler="lambdas.db_bootstrap.handler.on_event",
+            description="Creates the migration and app_user roles and their privileges",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                    resources=[database.master_secret.secret_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=[
+                        "secretsmanager:GetSecretValue",
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:PutSecretValue",
+                    ],
+                    resources=[self.secret.secret_arn],
+                ),
+                secret_key_statement,
+                random_password_statement,
+            ],
+            environment={"POWERTOOLS_SERVICE_NAME": "db-bootstrap"},
+            **common,  # type: ignore[arg-type]
+        )
+        self.bootstrap_function: lambda_.IFunction = bootstrap.function
+        provider = self._bootstrap_provider(
+            bootstrap.function, network=network, encryption_key=encryption_key, config=config
+        )
+        bootstrap_resource = cdk.CustomResource(
+            self,
+            "BootstrapResource",
+            service_token=provider.service_token,
+            resource_type="Custom::DatabaseRoles",
+            properties={
+                "MasterSecretArn": database.master_secret.secret_arn,
+                "AppSecretArn": self.secret.secret_arn,
+                "Schemas": list(config.application_schemas),
+                # A new endpoint means a new (restored or replaced) database: run again.
+                "Endpoint": database.endpoint_address,
+            },
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        bootstrap_resource.node.add_dependency(database.instance)
+
+        rotation = DatabaseClientFunction(
+            self,
+            "Rotation",
+            function_package="secret_rotation",
+            handler="lambdas.secret_rotation.handler.lambda_handler",
+            description="Rotates the passwords of migration and app_user together",
+            statements=[
+                iam.PolicyStatement(
+                    actions=[
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
+                        "secretsmanager:PutSecretValue",
+                        "secretsmanager:UpdateSecretVersionStage",
+                    ],
+                    resources=[self.secret.secret_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[database.master_secret.secret_arn],
+                ),
+                secret_key_statement,
+                random_password_statement,
+            ],
+            environment={
+                "MASTER_SECRET_ARN": database.master_secret.secret_arn,
+                "APP_SCHEMAS": ",".join(config.application_schemas),
+                "POWERTOOLS_SERVICE_NAME": "secret-rotation",
+            },
+            **common,  # type: ignore[arg-type]
+        )
+        self.rotation_function: lambda_.IFunction = rotation.function
+
+        # Only Secrets Manager, only for this secret, only from this account.
+        invoke_permission = lambda_.CfnPermission(
+            self,
+            "RotationInvokePermission",
+            action="lambda:InvokeFunction",
+            function_name=rotation.function.function_arn,
+            principal="secretsmanager.amazonaws.com",
+            source_account=stack.account,
+            source_arn=self.secret.secret_arn,
+        )
+        schedule = secretsmanager.CfnRotationSchedule(
+            self,
+            "RotationSchedule",
+            secret_id=self.secret.secret_arn,
+            rotation_lambda_arn=rotation.function.function_arn,
+            rotation_rules=secretsmanager.CfnRotationSchedule.RotationRulesProperty(
+                schedule_expression=f"rate({config.secret_rotation_days} days)",
+                duration=ROTATION_WINDOW,
+            ),
+            # The first rotation waits for the schedule: the bootstrap has just set fresh passwords.
+            rotate_immediately_on_update=False,
+        )
+        schedule.add_resource_dependency(invoke_permission)
+        # Rotation only makes sense once the roles exist.
+        bootstrap_cfn = bootstrap_resource.node.default_child
+        assert isinstance(bootstrap_cfn, cdk.CfnResource)
+        schedule.add_resource_dependency(bootstrap_cfn)
+
+    def _bootstrap_provider(
+        self,
+        handler: lambda_.IFunction,
+        *,
+        network: DatabaseNetwork,
+        encryption_key: kms.IKey,
+        config: DatabaseConfig,
+    ) -> cr.Provider:
+        """CDK's custom-resource framework, kept in the Operations tier like the function it invokes."""
+        security_group = ec2.SecurityGroup(
+            self,
+            "BootstrapProviderSecurityGroup",
+            vpc=network.vpc,
+            description="Custom-resource framework: HTTPS to the Lambda endpoint and the S3 response URL",
+            allow_all_outbound=False,
+        )
+        # The subnets are isolated: HTTPS can only reach the interface endpoints and the S3 gateway endpoint.
+        security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs via VPC endpoints only"
+        )
+        log_group = EncryptedLogGroup(
+            self,
+            "BootstrapProviderLogs",
+            retention_days=config.log_retention_days,
+            encryption_key=encryption_key,
+        ).log_group
+        role = iam.Role(
+            self,
+            "BootstrapProviderRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Custom-resource framework of the database bootstrap",
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "BootstrapProviderPolicy",
+            description="Custom-resource framework: logs and VPC attachment",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
+                ),
+                VPC_NETWORK_INTERFACES,
+            ],
+        )
+        role.add_managed_policy(policy)
+        acknowledge_vpc_network_interfaces(policy)
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::<{cdk.Stack.of(self).get_logical_id(log_group.node.default_child)}.Arn>:log-stream:*]",  # type: ignore[arg-type]
+            "Log stream names are chosen by the Lambda service at run time; the grant is confined to the "
+            "framework's own log group.",
+        )
+        provider = cr.Provider(
+            self,
+            "BootstrapProvider",
+            on_event_handler=handler,
+            log_group=log_group,
+            framework_on_event_role=role,
+            vpc=network.vpc,
+            vpc_subnets=network.operations_subnets,
+            security_groups=[security_group],
+            provider_function_env_encryption=encryption_key,
+        )
+        framework = provider.node.find_child("framework-onEvent")
+        assert isinstance(framework, lambda_.Function)
+        framework_cfn = framework.node.default_child
+        assert isinstance(framework_cfn, lambda_.CfnFunction)
+        # The Provider has no prop for it; one deployment at a time is all it ever serves.
+        framework_cfn.reserved_concurrent_executions = 1
+        acknowledge_synchronous_invocation(framework)
+        default_policy = role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(default_policy, iam.CfnPolicy)
+        handler_arn = cdk.Stack.of(self).get_logical_id(handler.node.default_child)  # type: ignore[arg-type]
+        reason = (
+            "The Provider framework grants itself lambda:InvokeFunction on exactly the bootstrap function "
+            "(':*' covers its versions) and offers no managed-policy option."
+        )
+        acknowledge(default_policy, f"AwsSolutions-IAM5[Resource::<{handler_arn}.Arn>:*]", reason)
+        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+            acknowledge(default_policy, f"{pack}-IAMNoInlinePolicy", reason)
+        return provider

@@ -1,0 +1,160 @@
+"""A Lambda function that talks to the database from the isolated Operations subnets.
+
+Shared shape of the bootstrap and rotation functions: VPC-attached with a security group whose
+only egress is PostgreSQL to the database and HTTPS to the interface endpoints, a CMK-encrypted
+log group with retention, a role whose permissions are one customer-managed policy (no inline
+policies), reserved concurrency, and structured logging.
+
+Exposes `function`, `role`, `policy`, `security_group`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+
+from constructs import Construct
+from constructs.compliance import acknowledge
+from constructs.database import POSTGRES_PORT, PostgresDatabase
+from constructs.lambda_code import RUNTIME, python_lambda_code
+from constructs.log_group import EncryptedLogGroup
+from constructs.network import DatabaseNetwork
+
+
+class DatabaseClientFunction(Construct):
+    """A Python Lambda from `lambdas/<function_package>` that connects to `database` over TLS."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function_package: str,
+        handler: str,
+        description: str,
+        network: DatabaseNetwork,
+        database: PostgresDatabase,
+        encryption_key: kms.IKey,
+        log_retention_days: int,
+        statements: Sequence[iam.PolicyStatement],
+        environment: Mapping[str, str],
+        timeout_minutes: int = 2,
+        reserved_concurrency: int = 1,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=network.vpc,
+            description=f"{description}: PostgreSQL and AWS API endpoints only",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(
+            ec2.Peer.security_group_id(database.security_group.security_group_id),
+            ec2.Port.tcp(POSTGRES_PORT),
+            "PostgreSQL",
+        )
+        if network.endpoints_security_group is not None:
+            self.security_group.add_egress_rule(
+                ec2.Peer.security_group_id(network.endpoints_security_group.security_group_id),
+                ec2.Port.tcp(443),
+                "AWS APIs through the interface endpoints",
+            )
+        database.grant_connect(self.security_group, scope=self, rule_id="DatabaseIngress")
+
+        log_group = EncryptedLogGroup(
+            self, "Logs", retention_days=log_retention_days, encryption_key=encryption_key
+        ).log_group
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=description,
+        )
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Policy",
+            description=f"{description}: least privilege",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
+                ),
+                VPC_NETWORK_INTERFACES,
+                *statements,
+            ],
+        )
+        self.role.add_managed_policy(self.policy)
+        acknowledge_vpc_network_interfaces(self.policy)
+        acknowledge(
+            self.policy,
+            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(log_group.node.default_child)}.Arn>:log-stream:*]",  # type: ignore[arg-type]
+            "Log stream names are chosen by the Lambda service at run time; the grant is confined to the "
+            "function's own log group.",
+        )
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            code=python_lambda_code(function_package=function_package, region=stack.region),
+            handler=handler,
+            role=self.role,
+            timeout=cdk.Duration.minutes(timeout_minutes),
+            memory_size=256,
+            reserved_concurrent_executions=reserved_concurrency,
+            vpc=network.vpc,
+            vpc_subnets=network.operations_subnets,
+            security_groups=[self.security_group],
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            environment=dict(environment),
+        )
+        acknowledge_synchronous_invocation(self.function)
+
+
+# What Lambda needs to attach a function to the VPC (AWSLambdaVPCAccessExecutionRole, as our own policy).
+VPC_NETWORK_INTERFACES = iam.PolicyStatement(
+    actions=[
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    ],
+    resources=["*"],
+)
+
+
+def acknowledge_vpc_network_interfaces(policy: iam.ManagedPolicy) -> None:
+    acknowledge(
+        policy,
+        "AwsSolutions-IAM5[Resource::*]",
+        "Only for EC2 network-interface calls Lambda makes to attach the function to the VPC (they have no "
+        "resource-level scoping) and secretsmanager:GetRandomPassword (no resource at all).",
+    )
+
+
+def acknowledge_synchronous_invocation(function: lambda_.IFunction) -> None:
+    """Our functions are invoked synchronously (CloudFormation's Provider framework, Secrets Manager).
+
+    A dead-letter queue only ever receives failed *asynchronous* invocations: it would stay empty.
+    Failures surface to the caller instead (a failed stack operation, a RotationFailed event).
+    """
+    for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+        acknowledge(
+            function,
+            f"{pack}-LambdaDLQ",
+            "Invoked synchronously only (custom-resource framework, Secrets Manager rotation), so a DLQ would "
+            "never receive anything; failures reach CloudFormation or raise a RotationFailed alert.",
+        )

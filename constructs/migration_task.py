@@ -1,0 +1,166 @@
+"""The migration task: a Fargate cluster and a task definition that runs `migration.runner`.
+
+Creates:
+- an ECS cluster with Container Insights (enhanced observability);
+- a CMK-encrypted, retained log group for the container's output (awslogs);
+- a task role that can read the application secret only (and decrypt it through Secrets
+  Manager with the database CMK), and report validation counts to the runbook state machine;
+- an execution role (image pull from the CDK asset repository, log writes);
+- the task definition: the image built from `migration/` on top of the backend image, read-only
+  root filesystem with a writable /tmp volume, a non-root user, no environment variables (every
+  setting is a command argument; credentials are fetched at run time);
+- a security group with egress to PostgreSQL and HTTPS only, admitted to the database on 5432
+  through `database.grant_connect` (the rule lives in the consumer's stack).
+
+Exposes `cluster`, `task_definition`, `container`, `security_group`, `task_role`,
+`execution_role`, `log_group`, `subnets` and `base_arguments` (the command prefix every run uses).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from constructs import Construct
+from constructs.compliance import acknowledge
+from constructs.database import POSTGRES_PORT, PostgresDatabase
+from constructs.log_group import EncryptedLogGroup
+from constructs.migration_image import stage_build_context
+from stacks.config import MigrationConfig
+
+CONTAINER_NAME = "migration"
+RUNNER_USER = "10001:10001"
+TMP_VOLUME = "tmp"
+
+
+class MigrationTask(Construct):
+    """Cluster + task definition + security group of the migration runner."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: MigrationConfig,
+        environment_name: str,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        database: PostgresDatabase,
+        app_secret: secretsmanager.ISecret,
+        encryption_key: kms.IKey,
+        region: str,
+        account: str,
+        state_machine_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.subnets = subnets
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            container_insights_v2=ecs.ContainerInsights.ENHANCED,
+        )
+        self.log_group = EncryptedLogGroup(
+            self, "Logs", retention_days=config.log_retention_days, encryption_key=encryption_key
+        ).log_group
+
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"RevenuePilot {environment_name} migration task: read the application secret only",
+        )
+        app_secret.grant_read(self.task_role)
+        encryption_key.grant_decrypt(self.task_role)
+        # The validate step returns its counts through the task token of the runbook's execution.
+        self.task_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+                resources=[state_machine_arn],
+            )
+        )
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"RevenuePilot {environment_name} migration task: pull the image, write its logs",
+        )
+
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=config.task_cpu,
+            memory_limit_mib=config.task_memory_mib,
+            task_role=self.task_role,
+            execution_role=self.execution_role,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+            volumes=[ecs.Volume(name=TMP_VOLUME)],
+        )
+        registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
+        reference = config.backend_image_reference
+        backend_image = reference if "." in reference.split("/", 1)[0] else f"{registry}/{reference}"
+        self.base_arguments: list[str] = [
+            "--secret-id",
+            app_secret.secret_arn,
+            "--alembic-config",
+            config.alembic_config_path,
+            "--connect-timeout",
+            str(config.connect_timeout_seconds),
+        ]
+        self.container = self.task_definition.add_container(
+            "Runner",
+            container_name=CONTAINER_NAME,
+            image=ecs.ContainerImage.from_asset(
+                str(stage_build_context(region)),
+                build_args={"BACKEND_IMAGE": backend_image},
+                platform=_linux_amd64(),
+            ),
+            command=[*self.base_arguments, "current"],
+            essential=True,
+            readonly_root_filesystem=True,
+            user=RUNNER_USER,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="migration", log_group=self.log_group),
+        )
+        self.container.add_mount_points(
+            ecs.MountPoint(container_path="/tmp", source_volume=TMP_VOLUME, read_only=False)  # noqa: S108
+        )
+        # Image pulls and log writes by the execution role.
+        execution_policy = self.execution_role.node.try_find_child("DefaultPolicy")
+        if execution_policy is not None:
+            acknowledge(
+                execution_policy,
+                "AwsSolutions-IAM5[Resource::*]",
+                "ecr:GetAuthorizationToken has no resource-level permissions in IAM; the image layer actions "
+                "are scoped to the CDK asset repository and log writes to this task's log group.",
+            )
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description=f"RevenuePilot {environment_name} migration task: PostgreSQL and HTTPS egress only",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(
+            ec2.Peer.security_group_id(database.security_group.security_group_id),
+            ec2.Port.tcp(POSTGRES_PORT),
+            "PostgreSQL",
+        )
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(),
+            ec2.Port.tcp(443),
+            "AWS APIs: interface endpoints, S3 gateway (image layers) and Step Functions through NAT",
+        )
+        database.grant_connect(self.security_group, scope=self, rule_id="DatabaseIngressFromMigrationTask")
+
+
+def _linux_amd64() -> object:
+    from aws_cdk import aws_ecr_assets as ecr_assets
+
+    return ecr_assets.Platform.LINUX_AMD64

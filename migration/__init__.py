@@ -1,0 +1,1 @@
+"""The migration task image: the backend image plus the runner (`migration.runner`)."""

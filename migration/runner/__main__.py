@@ -1,0 +1,5 @@
+import sys
+
+from migration.runner.cli import main
+
+sys.exit(main())

@@ -1,0 +1,180 @@
+"""Command line of the migration task. Thin wiring: parse arguments, build clients, call the functions.
+
+Settings come as arguments (the task definition has no environment variables of its own) or from
+the image's static environment (PGSSLROOTCERT, PGCONNECT_TIMEOUT). The secret is fetched with the
+task role; the password only ever reaches the Alembic child through its environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision, run_streaming
+from migration.runner.credentials import (
+    MigrationCredentials,
+    SecretFormatError,
+    child_environment,
+    fetch_credentials,
+    secret_fragments,
+    verify_full_context,
+)
+from migration.runner.validation import DEFAULT_QUERIES, ValidationError, parse_query, run_validation
+
+DEFAULT_CA_BUNDLE = "/etc/revenuepilot/certs/rds-ca-bundle.pem"
+DEFAULT_ALEMBIC_CONFIG = "backend/alembic/alembic.ini"
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+# Where the image installs the runner and its own dependencies; kept out of Alembic's PYTHONPATH.
+RUNNER_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m migration.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("--secret-id", required=True, help="ARN or name of the application secret")
+    parser.add_argument("--alembic-config", default=DEFAULT_ALEMBIC_CONFIG, help="path to alembic.ini")
+    parser.add_argument(
+        "--ca-bundle",
+        type=Path,
+        default=Path(os.environ.get("PGSSLROOTCERT") or DEFAULT_CA_BUNDLE),
+        help="RDS CA bundle (default: $PGSSLROOTCERT)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=int,
+        default=int(os.environ.get("PGCONNECT_TIMEOUT") or 10),
+        help="seconds to wait for a connection (default: $PGCONNECT_TIMEOUT or 10)",
+    )
+    parser.add_argument(
+        "--url-scheme",
+        default="postgresql",
+        help="SQLAlchemy URL scheme of DATABASE_URL, e.g. postgresql or postgresql+psycopg",
+    )
+    parser.add_argument("--python", default=sys.executable, help="interpreter that has the backend's Alembic")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for action in ("upgrade", "downgrade"):
+        sub = commands.add_parser(action, help=f"alembic {action} <revision>")
+        sub.add_argument("revision", help="e.g. head, -1, ae1027a6acf")
+    commands.add_parser("current", help="alembic current")
+    validate = commands.add_parser("validate", help="run the validation queries, print one JSON line")
+    validate.add_argument(
+        "--query", action="append", default=None, metavar="NAME=SQL", help="repeatable; default: the ops guide's"
+    )
+    validate.add_argument("--statement-timeout-ms", type=int, default=60_000)
+    validate.add_argument("--task-token", default=None, help="Step Functions task token to report the counts to")
+    return parser
+
+
+def run_alembic_command(
+    args: argparse.Namespace, credentials: MigrationCredentials, *, environ: dict[str, str], out: TextIO
+) -> int:
+    env = child_environment(
+        environ,
+        credentials,
+        ca_bundle=args.ca_bundle,
+        connect_timeout=args.connect_timeout,
+        scheme=args.url_scheme,
+        runner_paths=(RUNNER_ROOT, str(Path(RUNNER_ROOT) / "lib")),
+    )
+    argv = alembic_argv(args.python, args.alembic_config, args.command, getattr(args, "revision", None))
+    print(f"running: alembic -c {args.alembic_config} {' '.join(argv[6:] or [args.command])}", file=out, flush=True)
+    status = run_streaming(argv, env=env, out=out, fragments=secret_fragments(credentials))
+    print(f"alembic {args.command} exited with status {status}", file=out, flush=True)
+    return status
+
+
+def pg8000_connector(credentials: MigrationCredentials, *, ca_bundle: Path, timeout: int) -> Any:
+    """A factory of verified-TLS pg8000 connections as `migration`."""
+    import pg8000.native
+
+    context = verify_full_context(ca_bundle)
+
+    def connect() -> Any:
+        return pg8000.native.Connection(
+            credentials.username,
+            password=credentials.password,
+            host=credentials.host,
+            port=credentials.port,
+            database=credentials.database,
+            ssl_context=context,
+            timeout=timeout,
+            application_name="revenuepilot-migration-validate",
+        )
+
+    return connect
+
+
+def validate_command(
+    args: argparse.Namespace, credentials: MigrationCredentials, *, out: TextIO, stepfunctions: Any = None
+) -> int:
+    queries = [parse_query(q) for q in args.query] if args.query else list(DEFAULT_QUERIES)
+    connect = pg8000_connector(
+        credentials,
+        ca_bundle=args.ca_bundle,
+        timeout=args.connect_timeout + args.statement_timeout_ms // 1000 + 30,
+    )
+    try:
+        counts = run_validation(connect, queries, statement_timeout_ms=args.statement_timeout_ms)
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, ValidationError) else f"validation failed: {type(exc).__name__}"
+        for fragment in secret_fragments(credentials):
+            message = message.replace(fragment, "***")
+        print(message, file=out, flush=True)
+        if args.task_token and stepfunctions is not None:
+            stepfunctions.send_task_failure(taskToken=args.task_token, error="ValidationFailed", cause=message)
+        return EXIT_FAILED
+    line = json.dumps({"validation": counts}, sort_keys=True)
+    print(line, file=out, flush=True)
+    if args.task_token and stepfunctions is not None:
+        stepfunctions.send_task_success(taskToken=args.task_token, output=json.dumps({"counts": counts}))
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    secretsmanager: Any = None,
+    stepfunctions: Any = None,
+    environ: dict[str, str] | None = None,
+    out: TextIO | None = None,
+) -> int:
+    stream = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if hasattr(args, "revision"):
+            check_revision(args.revision)
+        if args.query:
+            for query in args.query:
+                parse_query(query)
+    except (RevisionError, ValueError) as exc:
+        print(f"error: {exc}", file=stream, flush=True)
+        return EXIT_USAGE
+    if not args.ca_bundle.is_file():
+        print(f"error: CA bundle {args.ca_bundle} not found", file=stream, flush=True)
+        return EXIT_USAGE
+
+    if secretsmanager is None or (args.command == "validate" and args.task_token and stepfunctions is None):
+        import boto3
+
+        secretsmanager = secretsmanager or boto3.client("secretsmanager")
+        stepfunctions = stepfunctions or boto3.client("stepfunctions")
+    try:
+        credentials = fetch_credentials(secretsmanager, args.secret_id)
+    except SecretFormatError as exc:
+        print(f"error: {exc}", file=stream, flush=True)
+        return EXIT_USAGE
+    except Exception as exc:  # botocore errors carry no secret values; print the code only
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        print(f"error: could not read the application secret: {code}", file=stream, flush=True)
+        if args.command == "validate" and args.task_token and stepfunctions is not None:
+            stepfunctions.send_task_failure(taskToken=args.task_token, error="SecretUnavailable", cause=str(code))
+        return EXIT_FAILED
+    if args.command == "validate":
+        return validate_command(args, credentials, out=stream, stepfunctions=stepfunctions)
+    return run_alembic_command(args, credentials, environ=dict(os.environ if environ is None else environ), out=stream)

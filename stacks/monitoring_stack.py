@@ -1,0 +1,110 @@
+"""Monitoring stack: alerting and audit for one environment. Stateless; not termination-protected.
+
+The alert topic (email, optional Slack), RDS event subscriptions, audit alerts on sensitive API
+calls (CloudTrail metric filters, or EventBridge rules without a CloudTrail log group), secret
+rotation failures, metric alarms and the dashboard, and optional shipping of the database logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+
+from constructs import Construct
+from constructs.alerting import AlertTopic
+from constructs.audit_alerts import (
+    CloudTrailAuditAlarms,
+    EventBridgeAuditRules,
+    RotationFailureRule,
+    audit_rules,
+)
+from constructs.database import PostgresDatabase
+from constructs.database_alarms import DatabaseAlarms
+from constructs.log_shipping import CentralLogShipping
+from constructs.rds_event_subscriptions import RdsEventSubscriptions
+from stacks.config import EnvironmentConfig
+
+
+class MonitoringStack(cdk.Stack):
+    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `audit`.
+
+    `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
+    `secrets` are watched for deletion, policy changes and cancelled rotation (the master
+    secret is always included).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        database: PostgresDatabase,
+        encryption_key: kms.IKey,
+        functions: Mapping[str, lambda_.IFunction],
+        secrets: Sequence[secretsmanager.ISecret] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        alerting = config.alerting
+        self.alert_topic = AlertTopic(
+            self,
+            "Alerts",
+            display_name=f"RevenuePilot {config.name} database alerts",
+            encryption_key=encryption_key,
+            email_addresses=alerting.email_addresses,
+            slack=alerting.slack,
+            slack_channel_name=f"revenuepilot-{config.name}-database-alerts",
+        )
+        self.topic = self.alert_topic.topic
+
+        RdsEventSubscriptions(
+            self,
+            "RdsEvents",
+            topic=self.topic,
+            instance=database.instance,
+            parameter_group=database.parameter_group,
+            instance_event_categories=alerting.instance_event_categories,
+            parameter_group_event_categories=alerting.parameter_group_event_categories,
+            security_group_event_categories=alerting.security_group_event_categories,
+            snapshot_event_categories=alerting.snapshot_event_categories,
+        )
+
+        rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
+        self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules
+        if alerting.cloudtrail_log_group_name is not None:
+            self.audit = CloudTrailAuditAlarms(
+                self,
+                "CloudTrailAudit",
+                cloudtrail_log_group_name=alerting.cloudtrail_log_group_name,
+                rules=rules,
+                topic=self.topic,
+            )
+        else:
+            self.audit = EventBridgeAuditRules(self, "EventBridgeAudit", rules=rules, topic=self.topic)
+        RotationFailureRule(self, "SecretRotationFailures", topic=self.topic)
+
+        self.database_alarms = DatabaseAlarms(
+            self,
+            "DatabaseAlarms",
+            instance=database.instance,
+            allocated_storage_gib=config.database.allocated_storage_gib,
+            max_connections=config.max_connections,
+            thresholds=alerting.thresholds,
+            functions=functions,
+            topic=self.topic,
+            dashboard_name=f"revenuepilot-{config.name}-database",
+        )
+
+        if alerting.central_log_destination_arn is not None:
+            CentralLogShipping(
+                self,
+                "CentralLogShipping",
+                log_groups=database.log_groups,
+                destination_arn=alerting.central_log_destination_arn,
+            )

@@ -1,0 +1,181 @@
+"""The two-user application secret, its bootstrap and its rotation, as synthesized."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from constructs.lambda_code import CA_BUNDLE_PATH
+
+
+def _one(env, stack_id, resource_type, prefix):
+    matches = {k: v for k, v in env.resources(stack_id, resource_type).items() if k.startswith(prefix)}
+    assert len(matches) == 1, (prefix, list(matches))
+    return next(iter(matches.items()))
+
+
+def _secret(env):
+    return _one(env, "Data", "AWS::SecretsManager::Secret", "ApplicationCredentialsSecret")
+
+
+def test_application_secret_has_the_ops_guide_shape_and_no_password(env):
+    _, secret = _secret(env)
+    props = secret["Properties"]
+    assert props["Name"] == env.config.database.application_secret_name
+    assert props["KmsKeyId"] == {"Fn::GetAtt": ["DatabaseKey7998E78F", "Arn"]}
+    assert secret["DeletionPolicy"] == "Retain"
+    rendered = json.dumps(props["SecretString"])
+    for fragment in (
+        '\\"port\\":5432',
+        f'\\"database\\":\\"{env.config.database.database_name}\\"',
+        '\\"migration\\":{\\"username\\":\\"migration\\"}',
+        '\\"app_user\\":{\\"username\\":\\"app_user\\"}',
+    ):
+        assert fragment in rendered, fragment
+    assert "DatabaseInstanceAA8A5FDE" in rendered and "Endpoint.Address" in rendered
+    assert "password" not in rendered.lower()
+
+
+def test_rotation_runs_on_the_configured_cadence_after_the_bootstrap(env):
+    secret_id, _ = _secret(env)
+    (schedule_id, schedule) = _one(
+        env, "Data", "AWS::SecretsManager::RotationSchedule", "ApplicationCredentials"
+    )
+    function_id, _ = _one(env, "Data", "AWS::Lambda::Function", "ApplicationCredentialsRotationFunction")
+    assert schedule["Properties"] == {
+        "SecretId": {"Ref": secret_id},
+        "RotationLambdaARN": {"Fn::GetAtt": [function_id, "Arn"]},
+        "RotationRules": {
+            "ScheduleExpression": f"rate({env.config.database.secret_rotation_days} days)",
+            "Duration": "3h",
+        },
+        "RotateImmediatelyOnUpdate": False,
+    }
+    bootstrap_id, _ = _one(env, "Data", "Custom::DatabaseRoles", "ApplicationCredentialsBootstrapResource")
+    assert bootstrap_id in schedule["DependsOn"]
+    assert schedule_id
+
+
+def test_only_secrets_manager_for_this_secret_in_this_account_may_invoke_the_rotation(env):
+    secret_id, _ = _secret(env)
+    function_id, _ = _one(env, "Data", "AWS::Lambda::Function", "ApplicationCredentialsRotationFunction")
+    permissions = [
+        p["Properties"]
+        for p in env.resources("Data", "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+            "Principal": "secretsmanager.amazonaws.com",
+            "SourceAccount": env.config.account,
+            "SourceArn": {"Ref": secret_id},
+        }
+    ]
+
+
+def test_bootstrap_custom_resource_gets_both_secrets_and_the_schemas(env):
+    secret_id, _ = _secret(env)
+    _, resource = _one(env, "Data", "Custom::DatabaseRoles", "ApplicationCredentialsBootstrapResource")
+    props = resource["Properties"]
+    assert props["AppSecretArn"] == {"Ref": secret_id}
+    assert props["MasterSecretArn"] == {"Ref": "DatabaseInstanceSecretAttachmentFCA06D38"}
+    assert props["Schemas"] == list(env.config.database.application_schemas)
+    assert resource["DeletionPolicy"] == "Retain"
+    assert "DatabaseInstanceAA8A5FDE" in resource["DependsOn"]
+
+
+def test_credential_functions_are_isolated_concurrency_one_on_the_newest_runtime(env):
+    for prefix, handler in (
+        ("ApplicationCredentialsRotationFunction", "lambdas.secret_rotation.handler.lambda_handler"),
+        ("ApplicationCredentialsBootstrapFunction", "lambdas.db_bootstrap.handler.on_event"),
+    ):
+        _, function = _one(env, "Data", "AWS::Lambda::Function", prefix)
+        props = function["Properties"]
+        assert props["Handler"] == handler
+        assert props["Runtime"] == "python3.14"
+        assert props["ReservedConcurrentExecutions"] == 1
+        assert all("OperationsSubnet" in str(s) for s in props["VpcConfig"]["SubnetIds"])
+        log_group = env.raw["Data"]["Resources"][props["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DatabaseKey7998E78F", "Arn"]}
+        assert log_group["Properties"]["RetentionInDays"] == env.config.database.log_retention_days
+        assert "Variables" not in props.get("Environment", {}) or not any(
+            "password" in key.lower() for key in props["Environment"]["Variables"]
+        )
+    _, rotation = _one(env, "Data", "AWS::Lambda::Function", "ApplicationCredentialsRotationFunction")
+    assert rotation["Properties"]["Environment"]["Variables"]["MASTER_SECRET_ARN"] == {
+        "Ref": "DatabaseInstanceSecretAttachmentFCA06D38"
+    }
+
+
+def test_credential_function_egress_is_postgres_to_the_database_and_https_to_endpoints(env):
+    for prefix in (
+        "ApplicationCredentialsRotationSecurityGroup",
+        "ApplicationCredentialsBootstrapSecurityGroup",
+    ):
+        _, group = _one(env, "Data", "AWS::EC2::SecurityGroup", prefix)
+        egress = group["Properties"]["SecurityGroupEgress"]
+        assert sorted(
+            (rule["FromPort"], str(rule["DestinationSecurityGroupId"])) for rule in egress
+        ) == sorted(
+            [
+                (443, str(egress[[r["FromPort"] for r in egress].index(443)]["DestinationSecurityGroupId"])),
+                (5432, str({"Fn::GetAtt": ["DatabaseSecurityGroup5C91FDCB", "GroupId"]})),
+            ]
+        )
+        assert "EndpointsSecurityGroup" in str(egress)
+
+
+def _statements_granting(env, action, resource_fragment):
+    """(stack, policy logical id) of every IAM policy that allows `action` on a resource containing the fragment."""
+    found = set()
+    for stack_id, template in env.raw.items():
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] not in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+                continue
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                if action in actions and resource_fragment in json.dumps(statement["Resource"]):
+                    found.add((stack_id, logical_id))
+    return found
+
+
+def test_only_the_credential_functions_and_application_tasks_read_the_application_secret(env):
+    secret_id, _ = _secret(env)
+    readers = _statements_granting(env, "secretsmanager:GetSecretValue", secret_id)
+    readers |= _statements_granting(env, "secretsmanager:GetSecretValue", "ApplicationCredentialsSecret")
+    expected = {
+        ("Data", "ApplicationCredentialsBootstrapPolicy"),
+        ("Data", "ApplicationCredentialsRotationPolicy"),
+        ("ApplicationAccess", "DatabaseSecretReadPolicy"),
+        ("Migration", "MigrationTaskSecretReadPolicy"),
+    }
+    assert {(stack, logical_id.rstrip("0123456789ABCDEF")) for stack, logical_id in readers} <= expected
+    assert ("ApplicationAccess", "DatabaseSecretReadPolicy") in {
+        (stack, logical_id.rstrip("0123456789ABCDEF")) for stack, logical_id in readers
+    }
+
+
+def test_application_task_role_attaches_the_read_policy(env):
+    env["ApplicationAccess"].has_resource_properties(
+        "AWS::IAM::ManagedPolicy",
+        {"Roles": [{"Ref": Match.string_like_regexp("^TaskRole")}]},
+    )
+
+
+def test_lambda_bundle_carries_code_dependencies_and_the_region_ca_bundle(synthesized_app, env):
+    _, rotation = _one(env, "Data", "AWS::Lambda::Function", "ApplicationCredentialsRotationFunction")
+    asset_hash = rotation["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    bundle = synthesized_app.directory / f"asset.{asset_hash}"
+    assert (bundle / "lambdas" / "secret_rotation" / "handler.py").is_file()
+    assert (bundle / "lambdas" / "common" / "tls.py").is_file()
+    assert not (bundle / "lambdas" / "db_bootstrap").exists()
+    assert (bundle / "pg8000").is_dir() and (bundle / "aws_lambda_powertools").is_dir()
+    ca_bundle = (bundle / CA_BUNDLE_PATH).read_text()
+    assert f"Amazon RDS {env.config.region} Root CA RSA2048 G1" in ca_bundle
+    assert ca_bundle.count("BEGIN CERTIFICATE") >= 1
+    assert not list(bundle.rglob("__pycache__"))
