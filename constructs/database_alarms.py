@@ -162,14 +162,21 @@ class DatabaseAlarms(Construct):
             graph("Connections", rds_metric("DatabaseConnections", "Maximum")),
         )
         self.dashboard.add_widgets(
-            graph("Freeable memory and swap (bytes)", rds_metric("FreeableMemory", "Minimum"), rds_metric("SwapUsage", "Maximum")),
+            graph(
+                "Freeable memory and swap (bytes)",
+                rds_metric("FreeableMemory", "Minimum"),
+                rds_metric("SwapUsage", "Maximum"),
+            ),
             graph("Free storage (% of allocated)", free_storage_percent),
             graph("Read and write latency (s)", rds_metric("ReadLatency"), rds_metric("WriteLatency")),
         )
         self.dashboard.add_widgets(graph("Disk queue depth", rds_metric("DiskQueueDepth")))
         if functions:
             self.dashboard.add_widgets(
-                graph("Lambda errors", *(f.metric_errors(period=period, statistic="Sum") for f in functions.values()))
+                graph(
+                    "Lambda errors",
+                    *(f.metric_errors(period=period, statistic="Sum") for f in functions.values()),
+                )
             )
 
     def _alarm(

@@ -19,6 +19,7 @@ Exposes `cluster`, `task_definition`, `container`, `security_group`, `task_role`
 from __future__ import annotations
 
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -119,7 +120,7 @@ class MigrationTask(Construct):
             image=ecs.ContainerImage.from_asset(
                 str(stage_build_context(region)),
                 build_args={"BACKEND_IMAGE": backend_image},
-                platform=_linux_amd64(),
+                platform=ecr_assets.Platform.LINUX_AMD64,
             ),
             command=[*self.base_arguments, "current"],
             essential=True,
@@ -159,8 +160,3 @@ class MigrationTask(Construct):
         )
         database.grant_connect(self.security_group, scope=self, rule_id="DatabaseIngressFromMigrationTask")
 
-
-def _linux_amd64() -> object:
-    from aws_cdk import aws_ecr_assets as ecr_assets
-
-    return ecr_assets.Platform.LINUX_AMD64

@@ -38,7 +38,11 @@ class RdsEventSubscriptions(Construct):
         parameter_group_name = parameter_group.db_parameter_group_ref.db_parameter_group_name
         self.subscriptions: dict[str, rds.CfnEventSubscription] = {
             "db-instance": self._subscribe(
-                "InstanceEvents", topic, "db-instance", instance_event_categories, [instance.instance_identifier]
+                "InstanceEvents",
+                topic,
+                "db-instance",
+                instance_event_categories,
+                [instance.instance_identifier],
             ),
             "db-parameter-group": self._subscribe(
                 "ParameterGroupEvents",

@@ -352,7 +352,9 @@ _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-
 _SLACK_WORKSPACE_ID = re.compile(r"^T[A-Z0-9]{8,}$")
 _SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")
 _LOG_GROUP_NAME = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
-_LOGS_DESTINATION_ARN = re.compile(r"^arn:aws[a-z-]*:logs:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:destination:[^:*\s]{1,512}$")
+_LOGS_DESTINATION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:logs:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:destination:[^:*\s]{1,512}$"
+)
 
 
 def default_max_connections(instance_class: str) -> int | None:

@@ -1,0 +1,1 @@
+"""Client-side helpers for services that connect to the RevenuePilot database."""

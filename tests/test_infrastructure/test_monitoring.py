@@ -1,0 +1,701 @@
+"""Alerting and audit (issue 4): the Monitoring stack of both environments, its optional features
+in one small extra synth, and the alerting configuration rules.
+
+moto's CloudWatch Logs does not evaluate JSON filter patterns (it treats any pattern starting
+with `{` as matching everything), so the CloudTrail filter patterns are pinned as exact strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.config import (
+    CLOUDWATCH_RETENTION_DAYS,
+    PRODUCTION,
+    STAGING,
+    AlertingConfig,
+    ConfigError,
+    DatabaseAlarmThresholds,
+    SlackChannelConfig,
+    default_max_connections,
+)
+
+TOPIC = "AlertsTopicCF7C81C9"
+KEY_ID_OUTPUT = "PublishOutputRefDatabaseKey7998E78F07142177"
+KEY_ARN_OUTPUT = "PublishOutputFnGetAttDatabaseKey7998E78FArnA3520947"
+INSTANCE_OUTPUT = "PublishOutputRefDatabaseInstanceAA8A5FDE96074C11"
+PARAMETER_GROUP_OUTPUT = "PublishOutputRefDatabaseParameterGroup2A9210268AF3E880"
+SECRET_ARN_OUTPUT = "PublishOutputRefDatabaseInstanceSecretAttachmentFCA06D38F8F98D00"
+
+DATABASE_ALARMS = {
+    "CpuUtilization": ("CPUUtilization", "GreaterThanThreshold"),
+    "FreeableMemory": ("FreeableMemory", "LessThanThreshold"),
+    "DatabaseConnections": ("DatabaseConnections", "GreaterThanThreshold"),
+    "ReadLatency": ("ReadLatency", "GreaterThanThreshold"),
+    "WriteLatency": ("WriteLatency", "GreaterThanThreshold"),
+    "DiskQueueDepth": ("DiskQueueDepth", "GreaterThanThreshold"),
+    "SwapUsage": ("SwapUsage", "GreaterThanThreshold"),
+}
+AUDIT_RULES = (
+    "ParameterGroupChanges",
+    "SnapshotSharing",
+    "RdsDeletions",
+    "DatabaseKeyTampering",
+    "DatabaseSecretTampering",
+)
+STATIC_FILTER_PATTERNS = {
+    "ParameterGroupChanges": (
+        '{ ($.eventSource = "rds.amazonaws.com") && ((($.eventName = "ModifyDBParameterGroup") || '
+        '($.eventName = "ResetDBParameterGroup") || ($.eventName = "CreateDBParameterGroup") || '
+        '($.eventName = "DeleteDBParameterGroup")) || (($.eventName = "ModifyDBInstance") && '
+        '($.requestParameters.dBParameterGroupName = "*"))) }'
+    ),
+    "SnapshotSharing": (
+        '{ ($.eventSource = "rds.amazonaws.com") && ((($.eventName = "ModifyDBSnapshotAttribute") || '
+        '($.eventName = "ModifyDBClusterSnapshotAttribute")) && ($.requestParameters.attributeName = "restore")) }'
+    ),
+    "RdsDeletions": (
+        '{ ($.eventSource = "rds.amazonaws.com") && (($.eventName = "DeleteDBInstance") || '
+        '($.eventName = "DeleteDBSnapshot") || ($.eventName = "DeleteDBSubnetGroup") || '
+        '($.eventName = "DeleteEventSubscription")) }'
+    ),
+}
+
+
+def _output(value: Any) -> str:
+    """The Data stack output a cross-stack value reads."""
+    return value["Fn::GetStackOutput"]["OutputName"]
+
+
+def _by_id_prefix(env, resource_type: str, prefix: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in env.resources("Monitoring", resource_type).items()
+        if logical_id.startswith(prefix)
+    }
+
+
+def _one(env, resource_type: str, prefix: str) -> dict[str, Any]:
+    (resource,) = _by_id_prefix(env, resource_type, prefix).values()
+    return resource["Properties"]
+
+
+# --- Topic -----------------------------------------------------------------------------------
+
+
+def test_topic_is_encrypted_with_the_database_key_and_tls_only(env):
+    (topic,) = env.resources("Monitoring", "AWS::SNS::Topic").values()
+    assert _output(topic["Properties"]["KmsMasterKeyId"]) == KEY_ARN_OUTPUT
+    (policy,) = env.resources("Monitoring", "AWS::SNS::TopicPolicy").values()
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"AllowPublishThroughSSLOnly", "AwsServicesOfThisAccountPublishAlerts"}
+    assert statements["AllowPublishThroughSSLOnly"]["Effect"] == "Deny"
+    assert statements["AllowPublishThroughSSLOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    publishers = statements["AwsServicesOfThisAccountPublishAlerts"]
+    assert sorted(publishers["Principal"]["Service"]) == [
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+        "events.rds.amazonaws.com",
+    ]
+    assert publishers["Action"] == "sns:Publish"
+    assert publishers["Condition"] == {"StringEquals": {"aws:SourceAccount": env.config.account}}
+
+
+def test_email_subscriptions_come_from_config(env):
+    subscriptions = env.resources("Monitoring", "AWS::SNS::Subscription").values()
+    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == sorted(
+        env.config.alerting.email_addresses
+    )
+    for subscription in subscriptions:
+        assert subscription["Properties"]["Protocol"] == "email"
+        assert subscription["Properties"]["TopicArn"] == {"Ref": TOPIC}
+
+
+def test_no_slack_channel_unless_configured(env):
+    assert env.config.alerting.slack is None
+    assert env.resources("Monitoring", "AWS::Chatbot::SlackChannelConfiguration") == {}
+
+
+# --- RDS event subscriptions ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prefix", "source_type", "config_field", "source_output"),
+    [
+        ("RdsEventsInstanceEvents", "db-instance", "instance_event_categories", INSTANCE_OUTPUT),
+        (
+            "RdsEventsParameterGroupEvents",
+            "db-parameter-group",
+            "parameter_group_event_categories",
+            PARAMETER_GROUP_OUTPUT,
+        ),
+        ("RdsEventsSecurityGroupEvents", "db-security-group", "security_group_event_categories", None),
+        ("RdsEventsSnapshotEvents", "db-snapshot", "snapshot_event_categories", None),
+    ],
+)
+def test_rds_event_subscription(env, prefix, source_type, config_field, source_output):
+    properties = _one(env, "AWS::RDS::EventSubscription", prefix)
+    assert properties["SourceType"] == source_type
+    assert properties["EventCategories"] == list(getattr(env.config.alerting, config_field))
+    assert properties["SnsTopicArn"] == {"Ref": TOPIC}
+    assert properties["Enabled"] is True
+    if source_output is None:
+        # Not scopable: every DB security group / snapshot of the account and region.
+        assert "SourceIds" not in properties
+    else:
+        assert [_output(source_id) for source_id in properties["SourceIds"]] == [source_output]
+
+
+def test_the_issue_s_event_categories_are_the_defaults():
+    alerting = AlertingConfig(email_addresses=("a@example.com",))
+    assert set(alerting.instance_event_categories) == {
+        "availability", "backup", "configuration change", "deletion", "failover", "failure",
+        "low storage", "maintenance", "notification", "recovery", "restoration", "security patching",
+    }  # fmt: skip
+    assert alerting.parameter_group_event_categories == ("configuration change",)
+    assert alerting.security_group_event_categories == ("configuration change", "failure")
+    assert alerting.snapshot_event_categories == ("creation", "deletion", "failure", "restoration")
+
+
+def test_exactly_four_event_subscriptions(env):
+    assert len(env.resources("Monitoring", "AWS::RDS::EventSubscription")) == 4
+
+
+# --- Audit: CloudTrail metric filters (production) -------------------------------------------------
+
+
+def test_production_audits_through_cloudtrail_metric_filters():
+    assert PRODUCTION.alerting.cloudtrail_log_group_name == "aws-controltower/CloudTrailLogs"
+
+
+@pytest.fixture
+def production(environments):
+    return environments["production"]
+
+
+@pytest.fixture
+def staging(environments):
+    return environments["staging"]
+
+
+@pytest.mark.parametrize("rule", sorted(STATIC_FILTER_PATTERNS))
+def test_static_filter_patterns_are_pinned(production, rule):
+    properties = _one(production, "AWS::Logs::MetricFilter", f"CloudTrailAudit{rule}Filter")
+    assert properties["FilterPattern"] == STATIC_FILTER_PATTERNS[rule]
+
+
+def _joined(pattern: Any) -> str:
+    """A Fn::Join'd pattern with each cross-stack value replaced by <output name>."""
+    return "".join(part if isinstance(part, str) else f"<{_output(part)}>" for part in pattern["Fn::Join"][1])
+
+
+def test_key_tampering_filter_pattern_is_pinned(production):
+    properties = _one(production, "AWS::Logs::MetricFilter", "CloudTrailAuditDatabaseKeyTamperingFilter")
+    assert _joined(properties["FilterPattern"]) == (
+        '{ ($.eventSource = "kms.amazonaws.com") && ((($.eventName = "DisableKey") || '
+        '($.eventName = "ScheduleKeyDeletion") || ($.eventName = "PutKeyPolicy")) && '
+        f'(($.requestParameters.keyId = "<{KEY_ID_OUTPUT}>") || '
+        f'($.requestParameters.keyId = "<{KEY_ARN_OUTPUT}>"))) }}'
+    )
+
+
+def test_secret_tampering_filter_pattern_is_pinned(production):
+    properties = _one(production, "AWS::Logs::MetricFilter", "CloudTrailAuditDatabaseSecretTamperingFilter")
+    parts = properties["FilterPattern"]["Fn::Join"][1]
+    assert parts[0] == (
+        '{ ($.eventSource = "secretsmanager.amazonaws.com") && ((($.eventName = "DeleteSecret") || '
+        '($.eventName = "PutResourcePolicy") || ($.eventName = "CancelRotateSecret")) && '
+        '(($.requestParameters.secretId = "'
+    )
+    assert _output(parts[1]) == SECRET_ARN_OUTPUT
+    assert parts[2] == '") || ($.requestParameters.secretId = "'
+    # The secret's name, derived from its ARN by CDK.
+    assert "MasterSecret" not in json.dumps(parts[3]) and "DatabaseInstanceSecret" in json.dumps(parts[3])
+    assert parts[4] == '"))) }'
+
+
+def test_every_audit_rule_has_a_filter_and_an_alarm_on_its_metric(production):
+    filters = production.resources("Monitoring", "AWS::Logs::MetricFilter")
+    assert len(filters) == len(AUDIT_RULES)
+    for rule in AUDIT_RULES:
+        properties = _one(production, "AWS::Logs::MetricFilter", f"CloudTrailAudit{rule}Filter")
+        assert properties["LogGroupName"] == PRODUCTION.alerting.cloudtrail_log_group_name
+        assert properties["MetricTransformations"] == [
+            {"MetricName": rule, "MetricNamespace": "RevenuePilot/Audit", "MetricValue": "1"}
+        ]
+        alarm = _one(production, "AWS::CloudWatch::Alarm", f"CloudTrailAudit{rule}Alarm")
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("RevenuePilot/Audit", rule)
+        assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1 and alarm["EvaluationPeriods"] == 1
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_production_has_no_eventbridge_audit_rules(production):
+    rules = production.resources("Monitoring", "AWS::Events::Rule")
+    assert [logical_id for logical_id in rules if not logical_id.startswith("SecretRotationFailures")] == []
+
+
+# --- Audit: EventBridge fallback (staging) ---------------------------------------------------------
+
+
+def _rule_pattern(env, rule: str) -> dict[str, Any]:
+    return _one(env, "AWS::Events::Rule", f"EventBridgeAudit{rule}")["EventPattern"]
+
+
+def _cloudtrail_pattern(source: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"source": [source], "detail-type": ["AWS API Call via CloudTrail"], "detail": detail}
+
+
+def test_staging_audits_through_eventbridge(staging):
+    assert STAGING.alerting.cloudtrail_log_group_name is None
+    assert staging.resources("Monitoring", "AWS::Logs::MetricFilter") == {}
+    rules = _by_id_prefix(staging, "AWS::Events::Rule", "EventBridgeAudit")
+    assert len(rules) == len(AUDIT_RULES)
+    for rule in rules.values():
+        assert rule["Properties"]["State"] == "ENABLED"
+        assert rule["Properties"]["Targets"] == [{"Arn": {"Ref": TOPIC}, "Id": "Target0"}]
+
+
+def test_eventbridge_parameter_group_changes_pattern(staging):
+    assert _rule_pattern(staging, "ParameterGroupChanges") == _cloudtrail_pattern(
+        "aws.rds",
+        {
+            "eventSource": ["rds.amazonaws.com"],
+            "$or": [
+                {
+                    "eventName": [
+                        "ModifyDBParameterGroup",
+                        "ResetDBParameterGroup",
+                        "CreateDBParameterGroup",
+                        "DeleteDBParameterGroup",
+                    ]
+                },
+                {
+                    "eventName": ["ModifyDBInstance"],
+                    "requestParameters": {"dBParameterGroupName": [{"exists": True}]},
+                },
+            ],
+        },
+    )
+
+
+def test_eventbridge_snapshot_sharing_and_deletion_patterns(staging):
+    assert _rule_pattern(staging, "SnapshotSharing") == _cloudtrail_pattern(
+        "aws.rds",
+        {
+            "eventSource": ["rds.amazonaws.com"],
+            "eventName": ["ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute"],
+            "requestParameters": {"attributeName": ["restore"]},
+        },
+    )
+    assert _rule_pattern(staging, "RdsDeletions") == _cloudtrail_pattern(
+        "aws.rds",
+        {
+            "eventSource": ["rds.amazonaws.com"],
+            "eventName": [
+                "DeleteDBInstance",
+                "DeleteDBSnapshot",
+                "DeleteDBSubnetGroup",
+                "DeleteEventSubscription",
+            ],
+        },
+    )
+
+
+def test_eventbridge_key_and_secret_patterns_name_our_key_and_secret(staging):
+    key = _rule_pattern(staging, "DatabaseKeyTampering")
+    assert key["source"] == ["aws.kms"] and key["detail-type"] == ["AWS API Call via CloudTrail"]
+    assert key["detail"]["eventSource"] == ["kms.amazonaws.com"]
+    assert key["detail"]["eventName"] == ["DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy"]
+    assert [_output(v) for v in key["detail"]["requestParameters"]["keyId"]] == [
+        KEY_ID_OUTPUT,
+        KEY_ARN_OUTPUT,
+    ]
+
+    secret = _rule_pattern(staging, "DatabaseSecretTampering")
+    assert secret["source"] == ["aws.secretsmanager"]
+    assert secret["detail"]["eventSource"] == ["secretsmanager.amazonaws.com"]
+    assert secret["detail"]["eventName"] == ["DeleteSecret", "PutResourcePolicy", "CancelRotateSecret"]
+    arn, name = secret["detail"]["requestParameters"]["secretId"]
+    assert _output(arn) == SECRET_ARN_OUTPUT
+    assert "Fn::Join" in name
+
+
+def test_rotation_failures_alert_in_both_paths(env):
+    properties = _one(env, "AWS::Events::Rule", "SecretRotationFailuresRule")
+    assert properties["EventPattern"] == {
+        "source": ["aws.secretsmanager"],
+        "detail-type": ["AWS Service Event via CloudTrail"],
+        "detail": {"eventSource": ["secretsmanager.amazonaws.com"], "eventName": ["RotationFailed"]},
+    }
+    assert properties["Targets"] == [{"Arn": {"Ref": TOPIC}, "Id": "Target0"}]
+
+
+def test_eventbridge_targets_grant_nothing_beyond_the_explicit_policies(env):
+    # No unconditioned events.amazonaws.com statement on the key (test_database pins the key policy).
+    assert env.resources("Monitoring", "AWS::IAM::Role") == {}
+    assert env.resources("Monitoring", "AWS::IAM::Policy") == {}
+
+
+# --- Metric alarms and dashboard ------------------------------------------------------------------
+
+
+def test_every_alarm_notifies_the_topic_on_alarm_and_ok(env):
+    alarms = env.resources("Monitoring", "AWS::CloudWatch::Alarm")
+    expected = (
+        len(DATABASE_ALARMS) + 1 + (len(AUDIT_RULES) if env.config.alerting.cloudtrail_log_group_name else 0)
+    )
+    assert len(alarms) == expected
+    for logical_id, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": TOPIC}], logical_id
+        assert alarm["Properties"]["OKActions"] == [{"Ref": TOPIC}], logical_id
+
+
+@pytest.mark.parametrize("alarm_id", sorted(DATABASE_ALARMS))
+def test_database_metric_alarm(env, alarm_id):
+    metric_name, comparison = DATABASE_ALARMS[alarm_id]
+    properties = _one(env, "AWS::CloudWatch::Alarm", f"DatabaseAlarms{alarm_id}")
+    thresholds = env.config.alerting.thresholds
+    assert (properties["Namespace"], properties["MetricName"]) == ("AWS/RDS", metric_name)
+    assert properties["ComparisonOperator"] == comparison
+    assert [_output(d["Value"]) for d in properties["Dimensions"]] == [INSTANCE_OUTPUT]
+    assert properties["Dimensions"][0]["Name"] == "DBInstanceIdentifier"
+    assert properties["Period"] == thresholds.period_seconds
+    assert properties["EvaluationPeriods"] == thresholds.evaluation_periods
+    assert properties["TreatMissingData"] == "breaching"
+    expected_threshold = {
+        "CpuUtilization": thresholds.cpu_utilization_percent,
+        "FreeableMemory": thresholds.freeable_memory_min_mib * 1024**2,
+        "DatabaseConnections": round(
+            env.config.max_connections * thresholds.database_connections_percent / 100
+        ),
+        "ReadLatency": thresholds.read_latency_max_seconds,
+        "WriteLatency": thresholds.write_latency_max_seconds,
+        "DiskQueueDepth": thresholds.disk_queue_depth_max,
+        "SwapUsage": thresholds.swap_usage_max_mib * 1024**2,
+    }[alarm_id]
+    assert properties["Threshold"] == expected_threshold
+
+
+def test_connection_alarm_uses_rds_default_max_connections(env):
+    properties = _one(env, "AWS::CloudWatch::Alarm", "DatabaseAlarmsDatabaseConnections")
+    # LEAST(DBInstanceClassMemory / 9531392, 5000): t4g.large (8 GiB) 901, r7g.large (16 GiB) 1802.
+    assert {"staging": 901, "production": 1802}[env.config.name] == env.config.max_connections
+    assert properties["Threshold"] == {"staging": 721, "production": 1442}[env.config.name]
+
+
+def test_free_storage_alarm_is_a_percentage_of_allocated_storage(env):
+    properties = _one(env, "AWS::CloudWatch::Alarm", "DatabaseAlarmsFreeStorageSpace")
+    expression, metric = properties["Metrics"]
+    allocated_bytes = env.config.database.allocated_storage_gib * 1024**3
+    assert expression["Expression"] == f"100 * free / {allocated_bytes}"
+    assert expression["ReturnData"] is True
+    assert metric["Id"] == "free"
+    assert metric["MetricStat"]["Metric"]["MetricName"] == "FreeStorageSpace"
+    assert metric["ReturnData"] is False
+    assert properties["ComparisonOperator"] == "LessThanThreshold"
+    assert properties["Threshold"] == env.config.alerting.thresholds.free_storage_min_percent
+
+
+def test_dashboard_shows_the_alarmed_metrics_and_performance_insights_load(env):
+    (dashboard,) = env.resources("Monitoring", "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == f"revenuepilot-{env.config.name}-database"
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (
+        "DBLoad",
+        "DBLoadCPU",
+        "DBLoadNonCPU",
+        "CPUUtilization",
+        "FreeableMemory",
+        "FreeStorageSpace",
+        "DatabaseConnections",
+        "ReadLatency",
+        "WriteLatency",
+        "DiskQueueDepth",
+        "SwapUsage",
+    ):
+        assert f'\\"{metric}\\"' in body, metric
+    assert INSTANCE_OUTPUT in body
+
+
+def test_no_log_shipping_by_default(env):
+    assert env.config.alerting.central_log_destination_arn is None
+    assert env.resources("Monitoring", "AWS::Logs::SubscriptionFilter") == {}
+
+
+# --- Every log group of every stack ---------------------------------------------------------------
+
+
+def test_every_log_group_is_encrypted_retained_and_kept_long_enough(env):
+    log_groups = [
+        (stack_id, logical_id, resource)
+        for stack_id in env.raw
+        for logical_id, resource in env.resources(stack_id, "AWS::Logs::LogGroup").items()
+    ]
+    assert log_groups
+    for stack_id, logical_id, resource in log_groups:
+        properties = resource["Properties"]
+        assert "KmsKeyId" in properties, f"{stack_id}/{logical_id}"
+        assert properties["RetentionInDays"] in CLOUDWATCH_RETENTION_DAYS, f"{stack_id}/{logical_id}"
+        assert properties["RetentionInDays"] >= 365, f"{stack_id}/{logical_id}"
+        assert resource["DeletionPolicy"] == "Retain", f"{stack_id}/{logical_id}"
+
+
+# --- Optional features: one small synth with Slack, log shipping and a Lambda --------------------
+
+DESTINATION_ARN = "arn:aws:logs:us-east-1:333333333333:destination:central-logs"
+
+
+@pytest.fixture(scope="module")
+def optional_features(tmp_path_factory):
+    """A stack with the Slack channel, log shipping and a function's error alarm, under cdk-nag."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_rds as rds
+    from aws_cdk.assertions import Template
+
+    from constructs.alerting import AlertTopic
+    from constructs.database_alarms import DatabaseAlarms
+    from constructs.log_group import EncryptedLogGroup
+    from constructs.log_shipping import CentralLogShipping
+    from stacks.application import add_compliance_checks
+
+    outdir = tmp_path_factory.mktemp("optional-features")
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Optional", env=cdk.Environment(account="111111111111", region="us-east-1"))
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    alerts = AlertTopic(
+        stack,
+        "Alerts",
+        display_name="probe",
+        encryption_key=key,
+        email_addresses=(),
+        slack=SlackChannelConfig(workspace_id="T01ABCDEF23", channel_id="C04ABCDEF56"),
+        slack_channel_name="revenuepilot-probe-alerts",
+    )
+    log_groups = {
+        name: EncryptedLogGroup(
+            stack, f"{name.capitalize()}Logs", retention_days=365, encryption_key=key
+        ).log_group
+        for name in ("postgresql", "upgrade")
+    }
+    CentralLogShipping(stack, "CentralLogShipping", log_groups=log_groups, destination_arn=DESTINATION_ARN)
+    DatabaseAlarms(
+        stack,
+        "DatabaseAlarms",
+        instance=rds.DatabaseInstance.from_database_instance_attributes(
+            stack,
+            "Instance",
+            instance_identifier="probe-db",
+            instance_endpoint_address="probe-db.example",
+            port=5432,
+            security_groups=[],
+        ),
+        allocated_storage_gib=50,
+        max_connections=100,
+        thresholds=DatabaseAlarmThresholds(),
+        functions={
+            "SecretRotation": lambda_.Function.from_function_attributes(
+                stack,
+                "Rotation",
+                function_arn="arn:aws:lambda:us-east-1:111111111111:function:probe-rotation",
+                same_environment=True,
+            )
+        },
+        topic=alerts.topic,
+        dashboard_name="probe",
+    )
+    add_compliance_checks(app)
+    validation_error = None
+    try:
+        app.synth()
+    except RuntimeError as error:
+        validation_error = str(error)
+    return Template.from_stack(stack), validation_error
+
+
+def test_optional_features_pass_the_compliance_gate(optional_features):
+    _, validation_error = optional_features
+    assert validation_error is None, validation_error
+
+
+def test_slack_channel_relays_the_topic_with_a_read_only_guardrail(optional_features):
+    template, _ = optional_features
+    template.has_resource_properties(
+        "AWS::Chatbot::SlackChannelConfiguration",
+        {
+            "ConfigurationName": "revenuepilot-probe-alerts",
+            "SlackWorkspaceId": "T01ABCDEF23",
+            "SlackChannelId": "C04ABCDEF56",
+            "SnsTopicArns": [{"Ref": Match.string_like_regexp("AlertsTopic")}],
+            "GuardrailPolicies": [
+                {
+                    "Fn::Join": [
+                        "",
+                        ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/CloudWatchReadOnlyAccess"],
+                    ]
+                }
+            ],
+            "UserRoleRequired": False,
+        },
+    )
+
+
+def test_each_database_log_group_is_shipped_to_the_central_destination(optional_features):
+    template, _ = optional_features
+    filters = template.find_resources("AWS::Logs::SubscriptionFilter")
+    assert len(filters) == 2
+    for subscription_filter in filters.values():
+        assert subscription_filter["Properties"]["DestinationArn"] == DESTINATION_ARN
+        assert subscription_filter["Properties"]["FilterPattern"] == ""
+        assert "RoleArn" not in subscription_filter["Properties"]
+
+
+def test_each_function_gets_an_errors_alarm(optional_features):
+    template, _ = optional_features
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": [{"Name": "FunctionName", "Value": "probe-rotation"}],
+            "Statistic": "Sum",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": Match.string_like_regexp("AlertsTopic")}],
+            "OKActions": [{"Ref": Match.string_like_regexp("AlertsTopic")}],
+        },
+    )
+
+
+# --- Configuration rules -------------------------------------------------------------------------
+
+
+def _alerting(**changes):
+    return dataclasses.replace(PRODUCTION.alerting, **changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "hint"),
+    [
+        ({"email_addresses": ("not-an-address",)}, "alerting.email_addresses", "not an email address"),
+        ({"email_addresses": ("a@b",)}, "alerting.email_addresses", "not an email address"),
+        ({"email_addresses": ("a@example.com", "a@example.com")}, "alerting.email_addresses", "twice"),
+        ({"email_addresses": ()}, "alerting.email_addresses", "reach nobody"),
+        (
+            {"instance_event_categories": ("failover", "fail over")},
+            "alerting.instance_event_categories",
+            "fail over",
+        ),
+        ({"instance_event_categories": ()}, "alerting.instance_event_categories", "nothing"),
+        (
+            {"parameter_group_event_categories": ("failure",)},
+            "alerting.parameter_group_event_categories",
+            "failure",
+        ),
+        (
+            {"security_group_event_categories": ("deletion",)},
+            "alerting.security_group_event_categories",
+            "allowed",
+        ),
+        ({"snapshot_event_categories": ("backup",)}, "alerting.snapshot_event_categories", "db-snapshot"),
+        ({"cloudtrail_log_group_name": "has spaces"}, "alerting.cloudtrail_log_group_name", "log group name"),
+        (
+            {"central_log_destination_arn": "arn:aws:logs:us-east-1:123:destination:x"},
+            "alerting.central_log_destination_arn",
+            "destination ARN",
+        ),
+        (
+            {"central_log_destination_arn": "arn:aws:kinesis:us-east-1:333333333333:stream/logs"},
+            "alerting.central_log_destination_arn",
+            "destination ARN",
+        ),
+    ],
+)
+def test_alerting_rules_reject_bad_values(changes, field, hint):
+    with pytest.raises(ConfigError, match=hint) as raised:
+        _alerting(**changes)
+    assert raised.value.field_path == field
+
+
+def test_a_well_formed_destination_and_slack_channel_are_accepted():
+    alerting = _alerting(
+        central_log_destination_arn=DESTINATION_ARN,
+        slack=SlackChannelConfig(workspace_id="T01ABCDEF23", channel_id="C04ABCDEF56"),
+        email_addresses=(),
+    )
+    assert alerting.slack is not None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"workspace_id": "t01abcdef23"}, "alerting.slack.workspace_id"),
+        ({"workspace_id": "W01ABCDEF23"}, "alerting.slack.workspace_id"),
+        ({"channel_id": "#alerts"}, "alerting.slack.channel_id"),
+        ({"channel_id": "C12"}, "alerting.slack.channel_id"),
+    ],
+)
+def test_malformed_slack_ids_are_rejected(changes, field):
+    with pytest.raises(ConfigError) as raised:
+        SlackChannelConfig(**{"workspace_id": "T01ABCDEF23", "channel_id": "C04ABCDEF56", **changes})
+    assert raised.value.field_path == field
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"cpu_utilization_percent": 0}, "alerting.thresholds.cpu_utilization_percent"),
+        ({"cpu_utilization_percent": 101}, "alerting.thresholds.cpu_utilization_percent"),
+        ({"free_storage_min_percent": 0.5}, "alerting.thresholds.free_storage_min_percent"),
+        ({"database_connections_percent": 150}, "alerting.thresholds.database_connections_percent"),
+        ({"freeable_memory_min_mib": 0}, "alerting.thresholds.freeable_memory_min_mib"),
+        ({"read_latency_max_seconds": -1}, "alerting.thresholds.read_latency_max_seconds"),
+        ({"write_latency_max_seconds": 0}, "alerting.thresholds.write_latency_max_seconds"),
+        ({"disk_queue_depth_max": 0}, "alerting.thresholds.disk_queue_depth_max"),
+        ({"swap_usage_max_mib": -5}, "alerting.thresholds.swap_usage_max_mib"),
+        ({"lambda_errors_max": 0}, "alerting.thresholds.lambda_errors_max"),
+        ({"evaluation_periods": 0}, "alerting.thresholds.evaluation_periods"),
+        ({"max_connections": 0}, "alerting.thresholds.max_connections"),
+        ({"period_seconds": 120}, "alerting.thresholds.period_seconds"),
+    ],
+)
+def test_thresholds_reject_bad_values(changes, field):
+    with pytest.raises(ConfigError) as raised:
+        DatabaseAlarmThresholds(**changes)
+    assert raised.value.field_path == field
+    assert field in str(raised.value)
+
+
+def test_unknown_instance_class_needs_explicit_max_connections():
+    database = dataclasses.replace(PRODUCTION.database, instance_class="x2g.large")
+    with pytest.raises(ConfigError, match=r"x2g\.large") as raised:
+        dataclasses.replace(PRODUCTION, database=database)
+    assert raised.value.field_path == "alerting.thresholds.max_connections"
+    explicit = dataclasses.replace(
+        PRODUCTION,
+        database=database,
+        alerting=_alerting(thresholds=DatabaseAlarmThresholds(max_connections=2000)),
+    )
+    assert explicit.max_connections == 2000
+
+
+def test_default_max_connections_follows_the_rds_formula():
+    assert default_max_connections("t4g.micro") == 112
+    assert default_max_connections("r7g.large") == 1802
+    assert default_max_connections("r7g.8xlarge") == 5000  # LEAST(..., 5000)
+    assert default_max_connections("x2g.large") is None
+
+
+def test_retention_outside_cloudwatch_values_is_rejected():
+    # The log groups this issue ships take their retention from the database config.
+    with pytest.raises(ConfigError) as raised:
+        dataclasses.replace(PRODUCTION.database, log_retention_days=366)
+    assert raised.value.field_path == "database.log_retention_days"
