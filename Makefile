@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: synth test lint diff clean setup
+.PHONY: synth test lint diff validate bench clean setup
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -31,8 +31,28 @@ synth: setup
 	$(CDK) synth '**' --quiet
 
 ## Run the test suite (template assertions, config validation, Lambdas against a real PostgreSQL).
-test: setup
+test: setup .venv-checkov/.installed
 	$(BIN)/pytest
+
+## cfn-lint, checkov and AWS Control Tower's cfn-guard rules on every template of cdk.out;
+## reports in cdk.out/validation/. checkov lives in its own venv: it pins an old boto3.
+validate: synth .venv-checkov/.installed
+	$(BIN)/python -m tools.validate
+
+.venv-checkov/.installed: requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+## Synth, test-suite, rotation and bundle-size numbers (see README, Benchmarks).
+bench: setup
+	$(BIN)/python -m tools.bench
+
+## Offline infrastructure diff of the working tree vs BASE (default: merge-base with main) for every
+## stack of every environment, plus the replacement guard. ALLOW_REPLACE="Env/Stack/LogicalId ..."
+## accepts intended replacements. Writes cdk.out/diff/report.md.
+diff: setup
+	$(BIN)/python -m tools.diff
 
 lint: setup
 	$(BIN)/ruff check .

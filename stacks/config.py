@@ -522,7 +522,10 @@ _QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DEFAULT_VALIDATION_QUERIES: tuple[tuple[str, str], ...] = (
     ("encounters", "SELECT COUNT(*) FROM encounters"),
     ("finalized_notes", "SELECT COUNT(*) FROM notes WHERE status = 'finalized'"),
-    ("recent_suggestions", "SELECT COUNT(*) FROM suggestions WHERE created_at >= current_date - INTERVAL '1 day'"),
+    (
+        "recent_suggestions",
+        "SELECT COUNT(*) FROM suggestions WHERE created_at >= current_date - INTERVAL '1 day'",
+    ),
 )
 
 

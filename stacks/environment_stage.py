@@ -8,6 +8,7 @@ from constructs import Construct
 from stacks.application_access_stack import ApplicationAccessStack
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
+from stacks.migration_stack import MigrationStack
 from stacks.monitoring_stack import MonitoringStack
 from stacks.network_stack import NetworkStack
 
@@ -59,4 +60,16 @@ class DatabaseEnvironment(cdk.Stage):
             functions={},
             tags=tags,
             description=f"RevenuePilot {config.name}: alerts, audit alarms, dashboard",
+        )
+        self.migration_stack = MigrationStack(
+            self,
+            "Migration",
+            config=config,
+            network=self.network_stack.network,
+            database=self.data_stack.database,
+            app_secret=self.data_stack.app_secret,
+            encryption_key=self.data_stack.key,
+            notification_topic=self.monitoring_stack.topic,
+            tags=tags,
+            description=f"RevenuePilot {config.name}: migration task and runbook state machine",
         )

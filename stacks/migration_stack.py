@@ -47,7 +47,7 @@ class MigrationStack(cdk.Stack):
         )
         self.task = MigrationTask(
             self,
-            "Task",
+            "MigrationTask",
             config=config.migration,
             environment_name=config.name,
             vpc=network.vpc,

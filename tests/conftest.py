@@ -73,20 +73,33 @@ def app_context() -> dict[str, Any]:
     return context
 
 
+_synth_failure: list[BaseException] = []
+
+
 @pytest.fixture(scope="session")
 def synthesized_app() -> Iterator[SynthesizedApp]:
+    # pytest re-runs a session fixture that raised for every test that asks for it; a broken app
+    # would then be synthesized once per template test. Fail fast with the first error instead.
+    if _synth_failure:
+        pytest.fail(f"the app did not synthesize (see the first error): {_synth_failure[0]}", pytrace=False)
     import aws_cdk as cdk
 
     from stacks.application import define_app, require_complete_context
     from stacks.config import ENVIRONMENTS
 
     with tempfile.TemporaryDirectory(prefix="cdk-test-") as outdir:
-        app = cdk.App(context=app_context(), outdir=outdir)
-        define_app(app, ENVIRONMENTS)
-        validation_error = None
         try:
-            app.synth()
-        except RuntimeError as error:  # cdk-nag findings: the templates are written all the same
-            validation_error = str(error)
-        require_complete_context(outdir)
+            app = cdk.App(context=app_context(), outdir=outdir)
+            define_app(app, ENVIRONMENTS)
+            validation_error = None
+            try:
+                app.synth()
+            except RuntimeError as error:  # cdk-nag findings: the templates are written all the same
+                if "ValidationFailed" not in str(error):
+                    raise
+                validation_error = str(error)
+            require_complete_context(outdir)
+        except BaseException as error:
+            _synth_failure.append(error)
+            raise
         yield SynthesizedApp(directory=Path(outdir), validation_error=validation_error)

@@ -28,6 +28,8 @@ from migration.runner.validation import DEFAULT_QUERIES, ValidationError, parse_
 
 DEFAULT_CA_BUNDLE = "/etc/revenuepilot/certs/rds-ca-bundle.pem"
 DEFAULT_ALEMBIC_CONFIG = "backend/alembic/alembic.ini"
+# Set by the runbook as a container override of the validate run (its callback token).
+TASK_TOKEN_VARIABLE = "SFN_TASK_TOKEN"  # noqa: S105 (a variable name, not a secret)
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 # Where the image installs the runner and its own dependencies; kept out of Alembic's PYTHONPATH.
@@ -63,10 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("current", help="alembic current")
     validate = commands.add_parser("validate", help="run the validation queries, print one JSON line")
     validate.add_argument(
-        "--query", action="append", default=None, metavar="NAME=SQL", help="repeatable; default: the ops guide's"
+        "--query",
+        action="append",
+        default=None,
+        metavar="NAME=SQL",
+        help="repeatable; default: the ops guide's",
     )
     validate.add_argument("--statement-timeout-ms", type=int, default=60_000)
-    validate.add_argument("--task-token", default=None, help="Step Functions task token to report the counts to")
+    validate.add_argument(
+        "--task-token",
+        default=os.environ.get(TASK_TOKEN_VARIABLE) or None,
+        help=f"Step Functions task token to report the counts to (default: ${TASK_TOKEN_VARIABLE})",
+    )
     return parser
 
 
@@ -82,7 +92,11 @@ def run_alembic_command(
         runner_paths=(RUNNER_ROOT, str(Path(RUNNER_ROOT) / "lib")),
     )
     argv = alembic_argv(args.python, args.alembic_config, args.command, getattr(args, "revision", None))
-    print(f"running: alembic -c {args.alembic_config} {' '.join(argv[6:] or [args.command])}", file=out, flush=True)
+    print(
+        f"running: alembic -c {args.alembic_config} {' '.join(argv[6:] or [args.command])}",
+        file=out,
+        flush=True,
+    )
     status = run_streaming(argv, env=env, out=out, fragments=secret_fragments(credentials))
     print(f"alembic {args.command} exited with status {status}", file=out, flush=True)
     return status
@@ -126,7 +140,9 @@ def validate_command(
             message = message.replace(fragment, "***")
         print(message, file=out, flush=True)
         if args.task_token and stepfunctions is not None:
-            stepfunctions.send_task_failure(taskToken=args.task_token, error="ValidationFailed", cause=message)
+            stepfunctions.send_task_failure(
+                taskToken=args.task_token, error="ValidationFailed", cause=message
+            )
         return EXIT_FAILED
     line = json.dumps({"validation": counts}, sort_keys=True)
     print(line, file=out, flush=True)
@@ -149,9 +165,8 @@ def main(
     try:
         if hasattr(args, "revision"):
             check_revision(args.revision)
-        if args.query:
-            for query in args.query:
-                parse_query(query)
+        for query in getattr(args, "query", None) or ():
+            parse_query(query)
     except (RevisionError, ValueError) as exc:
         print(f"error: {exc}", file=stream, flush=True)
         return EXIT_USAGE
@@ -159,7 +174,8 @@ def main(
         print(f"error: CA bundle {args.ca_bundle} not found", file=stream, flush=True)
         return EXIT_USAGE
 
-    if secretsmanager is None or (args.command == "validate" and args.task_token and stepfunctions is None):
+    wants_callback = args.command == "validate" and bool(args.task_token)
+    if secretsmanager is None or (wants_callback and stepfunctions is None):
         import boto3
 
         secretsmanager = secretsmanager or boto3.client("secretsmanager")
@@ -173,8 +189,12 @@ def main(
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         print(f"error: could not read the application secret: {code}", file=stream, flush=True)
         if args.command == "validate" and args.task_token and stepfunctions is not None:
-            stepfunctions.send_task_failure(taskToken=args.task_token, error="SecretUnavailable", cause=str(code))
+            stepfunctions.send_task_failure(
+                taskToken=args.task_token, error="SecretUnavailable", cause=str(code)
+            )
         return EXIT_FAILED
     if args.command == "validate":
         return validate_command(args, credentials, out=stream, stepfunctions=stepfunctions)
-    return run_alembic_command(args, credentials, environ=dict(os.environ if environ is None else environ), out=stream)
+    return run_alembic_command(
+        args, credentials, environ=dict(os.environ if environ is None else environ), out=stream
+    )

@@ -10,7 +10,10 @@ from typing import Any, Protocol
 DEFAULT_QUERIES: tuple[tuple[str, str], ...] = (
     ("encounters", "SELECT COUNT(*) FROM encounters"),
     ("finalized_notes", "SELECT COUNT(*) FROM notes WHERE status = 'finalized'"),
-    ("recent_suggestions", "SELECT COUNT(*) FROM suggestions WHERE created_at >= current_date - INTERVAL '1 day'"),
+    (
+        "recent_suggestions",
+        "SELECT COUNT(*) FROM suggestions WHERE created_at >= current_date - INTERVAL '1 day'",
+    ),
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 

@@ -10,7 +10,7 @@ import pytest
 from stacks.config import ENVIRONMENTS, EnvironmentConfig
 from tests.conftest import SynthesizedApp
 
-STACK_IDS = ("Network", "Data", "ApplicationAccess", "Monitoring")
+STACK_IDS = ("Network", "Data", "ApplicationAccess", "Monitoring", "Migration")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Operator commands: `python -m ops migrate|rollback --env <env> --revision <rev> [--dry-run]`."""

@@ -1,0 +1,159 @@
+"""Start the migration runbook state machine and follow it state by state.
+
+Plain functions over boto3 clients (Step Functions, RDS, STS) passed in by the caller. Nothing
+here prints secrets: the runbook's input and output hold a revision, a snapshot id and row counts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from stacks.config import EnvironmentConfig
+
+STATE_MACHINE_NAME = "revenuepilot-{env}-migration-runbook"  # constructs/migration_runbook.state_machine_name
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+class RunbookError(RuntimeError):
+    """The runbook could not be started or followed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    environment: EnvironmentConfig
+    action: str
+    revision: str
+
+    @property
+    def state_machine_arn(self) -> str:
+        name = STATE_MACHINE_NAME.format(env=self.environment.name)
+        partition = "aws-cn" if self.environment.region.startswith("cn-") else "aws"
+        return (
+            f"arn:{partition}:states:{self.environment.region}:{self.environment.account}:stateMachine:{name}"
+        )
+
+    @property
+    def execution_input(self) -> dict[str, str]:
+        return {"action": self.action, "revision": self.revision}
+
+    def describe(self) -> list[str]:
+        env = self.environment
+        migration = env.migration
+        return [
+            f"environment:   {env.name} (account {env.account}, {env.region})",
+            f"state machine: {self.state_machine_arn}",
+            f"input:         {json.dumps(self.execution_input)}",
+            "steps:",
+            f"  1. pre-checks on {env.database.instance_identifier}: status available, backup retention >= "
+            f"{migration.minimum_backup_retention_days} days, latest restorable time <= "
+            f"{migration.max_restore_lag_minutes} minutes old",
+            "  2. manual snapshot pre-migration-<yyyy-mm-dd-hhmm> (UTC start time), wait until available",
+            f"  3. ECS task: alembic -c {migration.alembic_config_path} {self.action} {self.revision}",
+            "  4. validation row counts: " + ", ".join(name for name, _ in migration.validation_queries),
+            "  5. notify the operations topic (success, or failure with the snapshot id and rollback steps)",
+        ]
+
+
+def execution_name(action: str, now: datetime | None = None) -> str:
+    moment = now or datetime.now(UTC)
+    return f"{action}-{moment:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def check_account(sts: Any, environment: EnvironmentConfig) -> None:
+    account = sts.get_caller_identity()["Account"]
+    if account != environment.account:
+        raise RunbookError(
+            f"your credentials are for account {account}, but {environment.name} is account {environment.account}"
+        )
+
+
+def start(stepfunctions: Any, plan: Plan, *, name: str | None = None) -> str:
+    response = stepfunctions.start_execution(
+        stateMachineArn=plan.state_machine_arn,
+        name=name or execution_name(plan.action),
+        input=json.dumps(plan.execution_input),
+    )
+    return str(response["executionArn"])
+
+
+def state_transitions(events: list[dict[str, Any]]) -> Iterator[str]:
+    """One line per state entered or exited, and per execution-level outcome."""
+    for event in events:
+        kind = event["type"]
+        when = event["timestamp"]
+        stamp = when.strftime("%H:%M:%S") if isinstance(when, datetime) else str(when)
+        if kind.endswith("StateEntered"):
+            yield f"{stamp}  -> {event['stateEnteredEventDetails']['name']}"
+        elif kind.endswith("StateExited"):
+            yield f"{stamp}  <- {event['stateExitedEventDetails']['name']}"
+        elif kind in ("TaskFailed", "TaskTimedOut"):
+            details = event.get("taskFailedEventDetails") or event.get("taskTimedOutEventDetails") or {}
+            yield f"{stamp}  !! {details.get('error', kind)}"
+
+
+def follow(
+    stepfunctions: Any,
+    execution_arn: str,
+    *,
+    out: TextIO,
+    poll_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    max_polls: int | None = None,
+) -> dict[str, Any]:
+    """Print state transitions as they happen; return DescribeExecution once the execution has ended."""
+    seen = 0
+    polls = 0
+    while True:
+        events: list[dict[str, Any]] = []
+        paginator = stepfunctions.get_paginator("get_execution_history")
+        for page in paginator.paginate(executionArn=execution_arn, reverseOrder=False):
+            events.extend(page["events"])
+        for line in state_transitions(events[seen:]):
+            print(line, file=out, flush=True)
+        seen = len(events)
+        execution: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
+        if execution["status"] in TERMINAL:
+            return execution
+        polls += 1
+        if max_polls is not None and polls >= max_polls:
+            raise RunbookError(f"gave up following {execution_arn} after {polls} polls; it is still running")
+        sleep(poll_seconds)
+
+
+def failure_details(stepfunctions: Any, execution_arn: str) -> dict[str, Any]:
+    """The error and cause of a failed execution (the Fail state carries the runbook's own)."""
+    execution = stepfunctions.describe_execution(executionArn=execution_arn)
+    return {"error": execution.get("error", ""), "cause": execution.get("cause", "")}
+
+
+def snapshot_summary(rds: Any, snapshot_id: str) -> str:
+    try:
+        snapshots = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        return f"{snapshot_id} (could not describe it: {code})"
+    if not snapshots:
+        return f"{snapshot_id} (not found)"
+    snapshot = snapshots[0]
+    created = snapshot.get("SnapshotCreateTime")
+    created_text = created.isoformat() if isinstance(created, datetime) else "creation time unknown"
+    return f"{snapshot_id} ({snapshot.get('Status', 'unknown')}, {created_text})"
+
+
+def rollback_hint(
+    environment: EnvironmentConfig, snapshot: str | None, started: datetime | None
+) -> list[str]:
+    point = started.isoformat() if isinstance(started, datetime) else "the execution's start time"
+    return [
+        "Rollback:",
+        f"  reversible migration: python -m ops rollback --env {environment.name} --revision -1",
+        f"  data compromised:     restore snapshot {snapshot or '(none was taken)'} or PITR of "
+        f"{environment.database.instance_identifier} to just before {point} into a new instance,",
+        "                        point the application at it, re-run the last good revision (README: Running a migration)",
+    ]

@@ -1,0 +1,211 @@
+"""The Migration stack: task definition, IAM, and every state of the runbook state machine."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from ops.runbook import STATE_MACHINE_NAME
+from tests.test_infrastructure.conftest import EnvironmentTemplates
+
+
+def _definition(env: EnvironmentTemplates) -> dict[str, Any]:
+    (machine,) = env.resources("Migration", "AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    # Tokens (ARNs) are replaced by a marker; the structure is what these tests pin.
+    text = "".join(part if isinstance(part, str) else "TOKEN" for part in parts)
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def _statements(env: EnvironmentTemplates, logical_prefix: str) -> list[dict[str, Any]]:
+    found = []
+    for resource_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for logical_id, resource in env.resources("Migration", resource_type).items():
+            if logical_id.startswith(logical_prefix):
+                found += resource["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+
+def test_task_definition_is_locked_down(env: EnvironmentTemplates) -> None:
+    env["Migration"].has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "RequiresCompatibilities": ["FARGATE"],
+            "Cpu": str(env.config.migration.task_cpu),
+            "Memory": str(env.config.migration.task_memory_mib),
+            "Volumes": [{"Name": "tmp"}],
+            "ContainerDefinitions": [
+                Match.object_like(
+                    {
+                        "Name": "migration",
+                        "ReadonlyRootFilesystem": True,
+                        "User": "10001:10001",
+                        "MountPoints": [{"ContainerPath": "/tmp", "SourceVolume": "tmp", "ReadOnly": False}],
+                        "Environment": Match.absent(),
+                        "Secrets": Match.absent(),
+                        "LogConfiguration": Match.object_like({"LogDriver": "awslogs"}),
+                        "Command": Match.array_with(
+                            ["--alembic-config", env.config.migration.alembic_config_path, "current"]
+                        ),
+                    }
+                )
+            ],
+        },
+    )
+    env["Migration"].has_resource_properties(
+        "AWS::ECS::Cluster",
+        {"ClusterSettings": [{"Name": "containerInsights", "Value": "enhanced"}]},
+    )
+    env["Migration"].has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress", {"FromPort": 5432, "ToPort": 5432, "IpProtocol": "tcp"}
+    )
+    for group in env.resources("Migration", "AWS::Logs::LogGroup").values():
+        assert "KmsKeyId" in group["Properties"] and group["DeletionPolicy"] == "Retain"
+
+
+def test_task_role_reads_the_app_secret_only(env: EnvironmentTemplates) -> None:
+    statements = _statements(env, "MigrationTaskSecretReadPolicy") + _statements(
+        env, "MigrationTaskRunbookCallbackPolicy"
+    )
+    assert _actions(statements) == {
+        "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "kms:Decrypt",
+        "states:SendTaskSuccess", "states:SendTaskFailure",
+    }  # fmt: skip
+    assert all(s["Resource"] != "*" for s in statements)
+    kms = next(s for s in statements if s["Action"] == "kms:Decrypt")
+    assert kms["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"secretsmanager.{env.config.region}.amazonaws.com"}
+    }
+    sfn = next(s for s in statements if "states:SendTaskSuccess" in s["Action"])
+    assert sfn["Resource"].endswith(f":stateMachine:{STATE_MACHINE_NAME.format(env=env.config.name)}")
+
+
+def test_state_machine_settings(env: EnvironmentTemplates) -> None:
+    env["Migration"].has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": f"revenuepilot-{env.config.name}-migration-runbook",
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+        },
+    )
+
+
+def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
+    definition = _definition(env)
+    states = definition["States"]
+    assert definition["QueryLanguage"] == "JSONata"
+    assert definition["StartAt"] == "ValidateInput"
+    assert set(states) == {
+        "ValidateInput", "InvalidInput", "PlanMigration", "DescribeDatabase", "CheckPreconditions",
+        "DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
+        "CreateSnapshot", "TagSnapshot", "WaitForSnapshot", "DescribeSnapshot", "CheckSnapshot", "SnapshotNotCreated",
+        "UpgradeOrDowngrade", "RunUpgrade", "RunDowngrade", "CheckMigrationExitCode", "MigrationExitedNonZero",
+        "ValidateData", "NotifySuccess", "NotifyFailure", "RunbookFailed",
+    }  # fmt: skip
+    assert "pre-migration-" in states["PlanMigration"]["Assign"]["snapshotId"]
+    assert "[Y0001]-[M01]-[D01]-[H01][m01]" in states["PlanMigration"]["Assign"]["snapshotId"]
+    assert "$states.context.Execution.StartTime" in states["PlanMigration"]["Assign"]["snapshotId"]
+    assert states["DescribeDatabase"]["Resource"].endswith("aws-sdk:rds:describeDBInstances")
+    assert states["CreateSnapshot"]["Arguments"]["DbSnapshotIdentifier"] == "{% $snapshotId %}"
+    assert states["TagSnapshot"]["Resource"].endswith("aws-sdk:rds:addTagsToResource")
+    assert (
+        states["WaitForSnapshot"]["Seconds"] == 30 and states["DescribeSnapshot"]["Next"] == "CheckSnapshot"
+    )
+    assert states["CheckSnapshot"]["Choices"][1]["Next"] == "WaitForSnapshot"
+    assert states["NotifySuccess"]["End"] is True
+    assert states["RunbookFailed"]["Type"] == "Fail"
+
+
+def test_prechecks_use_configured_limits(env: EnvironmentTemplates) -> None:
+    choices = _definition(env)["States"]["CheckPreconditions"]["Choices"]
+    migration = env.config.migration
+    assert [c["Next"] for c in choices] == [
+        "DatabaseNotAvailable",
+        "BackupRetentionTooShort",
+        "PointInTimeRecoveryStale",
+    ]
+    assert '"available"' in choices[0]["Condition"]
+    assert f"< {migration.minimum_backup_retention_days}" in choices[1]["Condition"]
+    assert f"> {migration.max_restore_lag_minutes * 60_000}" in choices[2]["Condition"]
+    assert _definition(env)["States"]["CheckPreconditions"]["Default"] == "CreateSnapshot"
+
+
+def test_migration_and_validation_tasks(env: EnvironmentTemplates) -> None:
+    states = _definition(env)["States"]
+    for state_id, action in (("RunUpgrade", "upgrade"), ("RunDowngrade", "downgrade")):
+        state = states[state_id]
+        assert state["Resource"].endswith(":states:::ecs:runTask.sync")
+        (override,) = state["Arguments"]["Overrides"]["ContainerOverrides"]
+        assert override["Command"][-2:] == [action, "{% $revision %}"]
+        assert state["Arguments"]["LaunchType"] == "FARGATE"
+        assert (
+            state["Arguments"]["NetworkConfiguration"]["AwsvpcConfiguration"].get(
+                "AssignPublicIp", "DISABLED"
+            )
+            == "DISABLED"
+        )
+        assert state["Next"] == "CheckMigrationExitCode"
+    choice = states["UpgradeOrDowngrade"]
+    assert choice["Choices"][0]["Next"] == "RunDowngrade" and choice["Default"] == "RunUpgrade"
+    validate = states["ValidateData"]
+    assert validate["Resource"].endswith(":states:::ecs:runTask.waitForTaskToken")
+    (override,) = validate["Arguments"]["Overrides"]["ContainerOverrides"]
+    assert "validate" in override["Command"]
+    for name, sql in env.config.migration.validation_queries:
+        assert f"{name}={sql}" in override["Command"]
+    assert override["Environment"] == [
+        {"Name": "SFN_TASK_TOKEN", "Value": "{% $states.context.Task.Token %}"}
+    ]
+
+
+def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
+    states = _definition(env)["States"]
+    for state_id in ("DescribeDatabase", "CreateSnapshot", "TagSnapshot", "DescribeSnapshot"):
+        assert states[state_id]["Retry"][0]["ErrorEquals"] == ["Rds.RdsException", "Rds.SdkClientException"]
+    for state_id in ("RunUpgrade", "RunDowngrade", "ValidateData"):
+        assert states[state_id]["Retry"][0]["ErrorEquals"][0] == "ECS.AmazonECSException"
+    tasks = [
+        s for s in states if states[s]["Type"] == "Task" and s != "NotifyFailure" and s != "NotifySuccess"
+    ]
+    for state_id in tasks:
+        (catch,) = states[state_id]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "NotifyFailure"
+        assert "$states.errorOutput" in catch["Assign"]["failure"]["cause"]
+    for state_id in ("DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
+                     "SnapshotNotCreated", "MigrationExitedNonZero"):  # fmt: skip
+        assert states[state_id]["Next"] == "NotifyFailure" and "failure" in states[state_id]["Assign"]
+    notify = states["NotifyFailure"]
+    assert notify["Next"] == "RunbookFailed"
+    message = notify["Arguments"]["Message"]
+    assert (
+        "$snapshotId" in message
+        and f"python -m ops rollback --env {env.config.name} --revision -1" in message
+    )
+    assert states["RunbookFailed"]["Error"] == "{% $failure.error %}"
+    success = states["NotifySuccess"]["Arguments"]["Message"]
+    for field in ("environment", "revision", "snapshotId", "validation", "durationSeconds"):
+        assert f'\\"{field}\\"' in json.dumps(success) or f'"{field}"' in success
+
+
+def test_state_machine_iam_is_scoped(env: EnvironmentTemplates) -> None:
+    statements = _statements(env, "RunbookStateMachineRole")
+    actions = _actions(statements)
+    assert {"rds:DescribeDBInstances", "rds:CreateDBSnapshot", "rds:DescribeDBSnapshots", "rds:AddTagsToResource",
+            "ecs:RunTask", "iam:PassRole", "sns:Publish"} <= actions  # fmt: skip
+    assert not any(a.endswith(":*") or a == "*" for a in actions)
+    text = json.dumps(statements)
+    identifier = env.config.database.instance_identifier
+    assert f":db:{identifier}" in text and ":snapshot:pre-migration-*" in text
+    create = next(s for s in statements if "rds:CreateDBSnapshot" in s["Action"])
+    assert len(create["Resource"]) == 2
+    pass_role = next(s for s in statements if s["Action"] == "iam:PassRole")
+    assert len(pass_role["Resource"]) == 2

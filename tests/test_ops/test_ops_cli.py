@@ -1,0 +1,140 @@
+"""`python -m ops` against moto: Step Functions (executing a stand-in definition), RDS and STS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from io import StringIO
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ops.cli import main
+from stacks.config import PRODUCTION
+
+REGION = PRODUCTION.region
+SNAPSHOT = "pre-migration-2025-01-02-0304"
+
+
+def _definition(succeed: bool) -> str:
+    summary = {"environment": "production", "outcome": "succeeded", "action": "upgrade", "revision": "head",
+               "snapshotId": SNAPSHOT, "validation": {"encounters": 2, "finalized_notes": 3}, "durationSeconds": 42}  # fmt: skip
+    states: dict[str, Any] = {
+        "DescribeDatabase": {"Type": "Pass", "Next": "CreateSnapshot"},
+        "CreateSnapshot": {"Type": "Pass", "Next": "RunUpgrade"},
+    }
+    if succeed:
+        states["RunUpgrade"] = {"Type": "Pass", "Next": "NotifySuccess"}
+        states["NotifySuccess"] = {"Type": "Pass", "Result": summary, "End": True}
+    else:
+        states["RunUpgrade"] = {"Type": "Pass", "Next": "NotifyFailure"}
+        states["NotifyFailure"] = {"Type": "Pass", "Next": "RunbookFailed"}
+        states["RunbookFailed"] = {
+            "Type": "Fail",
+            "Error": "MigrationFailed",
+            "Cause": "alembic upgrade head exited with status 1",
+        }
+    return json.dumps({"StartAt": "DescribeDatabase", "States": states})
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": REGION, "MOTO_ACCOUNT_ID": PRODUCTION.account}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        rds = boto3.client("rds", region_name=REGION)
+        rds.create_db_instance(DBInstanceIdentifier=PRODUCTION.database.instance_identifier, Engine="postgres",
+                               DBInstanceClass="db.t4g.large", AllocatedStorage=20, MasterUsername="rp_admin",
+                               MasterUserPassword="not-a-real-password-1")  # fmt: skip
+        rds.create_db_snapshot(
+            DBInstanceIdentifier=PRODUCTION.database.instance_identifier, DBSnapshotIdentifier=SNAPSHOT
+        )
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="runbook", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        yield lambda succeed: boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+            name="revenuepilot-production-migration-runbook", definition=_definition(succeed), roleArn=role
+        )
+
+
+def _run(*argv: str) -> tuple[int, str]:
+    out = StringIO()
+    status = main(
+        [*argv, "--poll-seconds", "0.2"], clients=lambda name: boto3.client(name, region_name=REGION), out=out
+    )
+    return status, out.getvalue()
+
+
+def test_migrate_follows_each_state_and_prints_the_result(aws: Any) -> None:
+    aws(True)
+    status, output = _run("migrate", "--env", "production", "--revision", "head")
+    assert status == 0, output
+    lines = output.splitlines()
+    assert lines[0].startswith(
+        "started arn:aws:states:us-east-1:222222222222:execution:revenuepilot-production-migration-runbook:upgrade-"
+    )
+    transitions = [line.split(maxsplit=1)[1] for line in lines if " -> " in line or " <- " in line]
+    assert transitions == [
+        "-> DescribeDatabase", "<- DescribeDatabase", "-> CreateSnapshot", "<- CreateSnapshot",
+        "-> RunUpgrade", "<- RunUpgrade", "-> NotifySuccess", "<- NotifySuccess",
+    ]  # fmt: skip
+    assert "SUCCEEDED: upgrade to head" in output
+    assert f"snapshot:   {SNAPSHOT} (available" in output
+    assert 'validation: {"encounters": 2, "finalized_notes": 3}' in output
+    assert "duration:   42 s" in output
+
+
+def test_failure_exits_non_zero_with_the_rollback_hint(aws: Any) -> None:
+    aws(False)
+    status, output = _run("migrate", "--env", "production", "--revision", "head")
+    assert status == 1
+    assert "-> RunbookFailed" in output
+    assert "FAILED: MigrationFailed: alembic upgrade head exited with status 1" in output
+    assert "python -m ops rollback --env production --revision -1" in output
+    assert "PITR of revenuepilot-production" in output
+
+
+def test_rollback_starts_a_downgrade(aws: Any) -> None:
+    aws(True)
+    status, _ = _run("rollback", "--env", "production", "--revision", "-1")
+    assert status == 0
+    client = boto3.client("stepfunctions", region_name=REGION)
+    (execution,) = client.list_executions(
+        stateMachineArn=client.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    )["executions"]
+    described = client.describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == {"action": "downgrade", "revision": "-1"}
+    assert execution["name"].startswith("downgrade-")
+
+
+def test_wrong_account_is_refused(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    aws(True)
+    status, output = _run("migrate", "--env", "staging")
+    assert (
+        status == 1
+        and "credentials are for account 222222222222, but staging is account 111111111111" in output
+    )
+
+
+def test_dry_run_calls_no_aws_api() -> None:
+    def no_clients(name: str) -> Any:
+        raise AssertionError(f"dry run created a {name} client")
+
+    out = StringIO()
+    assert (
+        main(
+            ["migrate", "--env", "production", "--revision", "ae1027a6acf", "--dry-run"],
+            clients=no_clients,
+            out=out,
+        )
+        == 0
+    )
+    text = out.getvalue()
+    assert text.startswith("DRY RUN: nothing is started.")
+    assert (
+        "arn:aws:states:us-east-1:222222222222:stateMachine:revenuepilot-production-migration-runbook" in text
+    )
+    assert '{"action": "upgrade", "revision": "ae1027a6acf"}' in text
+    assert "alembic -c backend/alembic/alembic.ini upgrade ae1027a6acf" in text

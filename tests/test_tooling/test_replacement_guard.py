@@ -1,0 +1,213 @@
+"""The replacement guard on small hand-written templates (no synth)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tools.replacement_guard import (
+    REPLACEMENT_PROPERTIES,
+    blocking_findings,
+    compare_assemblies,
+    compare_stack,
+    parse_cdk_diff,
+    report,
+)
+
+BASE = {
+    "Resources": {
+        "Key": {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": True}, "DeletionPolicy": "Retain"},
+        "Params": {
+            "Type": "AWS::RDS::DBParameterGroup",
+            "Properties": {
+                "Family": "postgres17",
+                "Description": "TLS enforced",
+                "Parameters": {"rds.force_ssl": "1", "log_statement": "ddl"},
+            },
+            "DeletionPolicy": "Retain",
+        },
+        "Subnets": {
+            "Type": "AWS::RDS::DBSubnetGroup",
+            "Properties": {"DBSubnetGroupDescription": "db", "SubnetIds": ["a", "b"]},
+        },
+        "Instance": {
+            "Type": "AWS::RDS::DBInstance",
+            "Properties": {
+                "Engine": "postgres",
+                "EngineVersion": "17.9",
+                "DBInstanceClass": "db.r7g.large",
+                "StorageEncrypted": True,
+                "KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]},
+                "DBParameterGroupName": {"Ref": "Params"},
+                "DBSubnetGroupName": {"Ref": "Subnets"},
+                "Port": "5432",
+            },
+            "DeletionPolicy": "Snapshot",
+            "UpdateReplacePolicy": "Snapshot",
+        },
+        "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/aws/rds/x/postgresql"}},
+        "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "alerts"}},
+    }
+}
+
+
+def changed(mutate):
+    template = copy.deepcopy(BASE)
+    mutate(template["Resources"])
+    return template
+
+
+def actions(findings):
+    return {(f.logical_id, f.action) for f in findings}
+
+
+def test_identical_templates_have_no_findings():
+    assert compare_stack("Production", "Data", BASE, copy.deepcopy(BASE)) == []
+
+
+def test_in_place_changes_pass():
+    def mutate(resources):
+        resources["Instance"]["Properties"]["DBInstanceClass"] = "db.r7g.xlarge"
+        resources["Subnets"]["Properties"]["SubnetIds"] = ["a", "b", "c"]
+        resources["Params"]["Properties"]["Parameters"]["log_statement"] = "mod"  # dynamic
+        resources["Topic"]["Properties"]["TopicName"] = "renamed"  # not stateful
+
+    assert compare_stack("Production", "Data", BASE, changed(mutate)) == []
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "prop", "value"),
+    [
+        ("Instance", "StorageEncrypted", False),
+        ("Instance", "Port", "5433"),
+        ("Instance", "DBInstanceIdentifier", "revenuepilot-prod-2"),
+        ("Params", "Family", "postgres18"),
+        ("Params", "Description", "new words replace the group"),
+        ("Logs", "LogGroupName", "/aws/rds/y/postgresql"),
+        ("Key", "KeySpec", "RSA_2048"),
+    ],
+)
+def test_replacement_forcing_property_is_blocking_and_named(logical_id, prop, value):
+    def mutate(resources):
+        resources[logical_id]["Properties"][prop] = value
+
+    findings = compare_stack("Production", "Data", BASE, changed(mutate))
+    replace = [f for f in findings if f.logical_id == logical_id and f.action == "replace"]
+    assert len(replace) == 1 and replace[0].blocking
+    message = replace[0].message()
+    assert "Production/Data" in message and logical_id in message and prop in message
+    assert BASE["Resources"][logical_id]["Type"] in message
+
+
+def test_removed_logical_id_is_a_deletion_with_rename_hint():
+    def mutate(resources):
+        resources["Key2"] = resources.pop("Key")
+        resources["Instance"]["Properties"]["KmsKeyId"] = {"Fn::GetAtt": ["Key2", "Arn"]}
+
+    findings = compare_stack("Staging", "Data", BASE, changed(mutate))
+    assert ("Key", "delete") in actions(findings)
+    assert ("Instance", "replace") in actions(findings)  # KmsKeyId now names another key
+    assert "Key2" in next(f.detail for f in findings if f.action == "delete")
+
+
+def test_type_change_is_a_replacement():
+    def mutate(resources):
+        resources["Logs"]["Type"] = "AWS::Logs::Destination"
+
+    assert ("Logs", "replace") in actions(compare_stack("Staging", "Data", BASE, changed(mutate)))
+
+
+def test_replacement_cascades_through_references():
+    """Naming the subnet group replaces it; the instance's DBSubnetGroupName (a Ref to it, textually
+    unchanged) then names a new group, which replaces the instance too."""
+
+    def mutate(resources):
+        resources["Subnets"]["Properties"]["DBSubnetGroupName"] = "explicit-name"
+
+    findings = compare_stack("Production", "Data", BASE, changed(mutate))
+    assert actions(findings) == {("Subnets", "replace"), ("Instance", "replace")}
+    cascade = next(f for f in findings if f.logical_id == "Instance")
+    assert "DBSubnetGroupName refers to Subnets" in cascade.detail
+
+
+@pytest.mark.parametrize(("parameter", "blocking"), [("shared_preload_libraries", True), ("some_new_param", True), ("rds.force_ssl", False)])
+def test_parameter_changes_flag_static_and_unknown_parameters(parameter, blocking):
+    def mutate(resources):
+        resources["Params"]["Properties"]["Parameters"][parameter] = "0"
+
+    findings = compare_stack("Production", "Data", BASE, changed(mutate))
+    assert bool(blocking_findings(findings)) is blocking
+    if blocking:
+        assert findings[0].action == "reboot" and parameter in findings[0].detail
+
+
+def test_weakened_deletion_policy_is_blocking():
+    def mutate(resources):
+        del resources["Instance"]["DeletionPolicy"]
+
+    findings = compare_stack("Production", "Data", BASE, changed(mutate))
+    assert actions(findings) == {("Instance", "unprotect")}
+
+
+def test_major_engine_upgrade_is_a_warning_only():
+    def mutate(resources):
+        resources["Instance"]["Properties"]["EngineVersion"] = "18.1"
+
+    findings = compare_stack("Production", "Data", BASE, changed(mutate))
+    assert actions(findings) == {("Instance", "warning")}
+    assert blocking_findings(findings) == []
+
+
+def test_new_and_removed_stacks():
+    findings = compare_assemblies({"Staging/Data": BASE}, {"Staging/Migration": BASE})
+    assert {f.stack for f in findings} == {"Data"}  # the new stack has nothing to endanger
+    assert all(f.action == "warning" for f in findings)
+
+
+def test_allow_list_accepts_a_named_replacement():
+    def mutate(resources):
+        resources["Instance"]["Properties"]["DBSnapshotIdentifier"] = "arn:aws:rds:snapshot:prod"
+
+    findings = compare_stack("Staging", "Data", BASE, changed(mutate))
+    text, passed = report(findings)
+    assert not passed and "REPLACEMENT GUARD FAILED" in text and "DBSnapshotIdentifier" in text
+    text, passed = report(findings, allowed=["Staging/Data/Instance"])
+    assert passed and "(allowed)" in text
+
+
+def test_table_covers_every_stateful_type():
+    assert set(REPLACEMENT_PROPERTIES) == {
+        "AWS::RDS::DBInstance",
+        "AWS::RDS::DBSubnetGroup",
+        "AWS::RDS::DBParameterGroup",
+        "AWS::KMS::Key",
+        "AWS::SecretsManager::Secret",
+        "AWS::Logs::LogGroup",
+        "AWS::Backup::BackupVault",
+    }
+
+
+CDK_DIFF_OUTPUT = """
+Stack Staging/Data (Staging-Data)
+Resources
+[-] AWS::KMS::Key OldKeyABC123 destroy
+[~] AWS::RDS::DBParameterGroup Data/Database/ParameterGroup DatabaseParameterGroup2A921026
+ └─ [~] Parameters
+     └─ [-] Removed: .shared_preload_libraries
+[~] AWS::RDS::DBInstance Data/Database/Instance DatabaseInstanceAA8A5FDE replace
+ └─ [~] Port (requires replacement)
+     ├─ [-] 5433
+     └─ [+] 5432
+[~] AWS::SNS::Topic Monitoring/Topic TopicBFC7AF6E replace
+ └─ [~] TopicName (requires replacement)
+"""
+
+
+def test_cdk_diff_output_is_a_second_signal():
+    findings = parse_cdk_diff("Staging", "Data", CDK_DIFF_OUTPUT)
+    assert [(f.logical_id, f.action, f.source) for f in findings] == [
+        ("OldKeyABC123", "delete", "cdk diff"),
+        ("DatabaseInstanceAA8A5FDE", "replace", "cdk diff"),
+    ]
+    assert "Port (requires replacement)" in findings[1].detail
