@@ -22,7 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-INVALID_PASSWORD = "28P01"  # invalid_password: also what PostgreSQL returns for an unknown user
+# SQLSTATE invalid_password; PostgreSQL also returns it for an unknown user.
+INVALID_PASSWORD_SQLSTATE = "28P01"  # noqa: S105 - an error code, not a password
 T = TypeVar("T")
 
 
@@ -38,7 +39,7 @@ def sqlstate(error: BaseException) -> str | None:
 
 
 def is_invalid_password(error: BaseException) -> bool:
-    return sqlstate(error) == INVALID_PASSWORD
+    return sqlstate(error) == INVALID_PASSWORD_SQLSTATE
 
 
 class RotationAwareCredentials:

@@ -56,8 +56,12 @@ class DatabaseEnvironment(cdk.Stage):
             config=config,
             database=self.data_stack.database,
             encryption_key=self.data_stack.key,
-            # PascalCase id -> function; the rotation and bootstrap Lambdas join here.
-            functions={},
+            # PascalCase id -> function: construct ids of the Errors alarms, never renamed.
+            functions={
+                "BootstrapFunction": self.data_stack.credentials.bootstrap_function,
+                "RotationFunction": self.data_stack.credentials.rotation_function,
+            },
+            secrets=[self.data_stack.app_secret],
             tags=tags,
             description=f"RevenuePilot {config.name}: alerts, audit alarms, dashboard",
         )

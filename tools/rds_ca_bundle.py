@@ -90,9 +90,7 @@ def _classify(pem: str) -> RdsRootCa | None:
     match = _CN_PATTERN.match(common_name)
     if match is None:
         return None
-    return RdsRootCa(
-        common_name=common_name, region=match["region"], key_type=match["key"], certificate=cert
-    )
+    return RdsRootCa(common_name=common_name, region=match["region"], key_type=match["key"], certificate=cert)
 
 
 def _check(ca: RdsRootCa, now: datetime) -> None:

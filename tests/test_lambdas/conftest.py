@@ -222,9 +222,9 @@ def deployment(pg_server: PostgresServer, secretsmanager: Any, monkeypatch: pyte
         "migration": {"username": migration_role},
         "app_user": {"username": app_role},
     }
-    app_arn = secretsmanager.create_secret(Name=f"revenuepilot/test/database-{n}", SecretString=json.dumps(template))[
-        "ARN"
-    ]
+    app_arn = secretsmanager.create_secret(
+        Name=f"revenuepilot/test/database-{n}", SecretString=json.dumps(template)
+    )["ARN"]
     monkeypatch.setenv("PGSSLROOTCERT", str(pg_server.ca_cert))
     monkeypatch.setenv("MASTER_SECRET_ARN", master_arn)
     monkeypatch.setenv("APP_SCHEMAS", "public")

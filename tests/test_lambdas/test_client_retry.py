@@ -82,9 +82,9 @@ def test_other_errors_are_not_retried(bootstrapped):
 
 
 def test_sqlstate_of_common_drivers():
-    class Psycopg(Exception):
+    class PsycopgError(Exception):
         sqlstate = "28P01"
 
-    assert sqlstate(Psycopg()) == "28P01"
+    assert sqlstate(PsycopgError()) == "28P01"
     assert sqlstate(Exception({"C": "28P01", "M": "password authentication failed"})) == "28P01"
     assert sqlstate(Exception("plain")) is None

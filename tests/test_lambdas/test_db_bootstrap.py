@@ -140,5 +140,7 @@ def test_properties_validation_and_unknown_properties():
     with pytest.raises(ValueError, match="AppSecretArn"):
         BootstrapProperties.from_event({"MasterSecretArn": "m"})
     with pytest.raises(ValueError, match="reserved"):
-        BootstrapProperties.from_event({"MasterSecretArn": "m", "AppSecretArn": "a", "Schemas": ["pg_catalog"]})
+        BootstrapProperties.from_event(
+            {"MasterSecretArn": "m", "AppSecretArn": "a", "Schemas": ["pg_catalog"]}
+        )
     assert physical_resource_id("arn:a") == physical_resource_id("arn:a") != physical_resource_id("arn:b")

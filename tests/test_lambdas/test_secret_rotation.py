@@ -133,7 +133,9 @@ def test_database_down_during_set_secret_then_recovery(bootstrapped, lambda_cont
 
     # No lockout: AWSCURRENT still matches the database.
     assert bootstrapped.current() == current
-    for role, password in zip((bootstrapped.migration_role, bootstrapped.app_role), _passwords(current), strict=True):
+    for role, password in zip(
+        (bootstrapped.migration_role, bootstrapped.app_role), _passwords(current), strict=True
+    ):
         assert bootstrapped.can_login(role, password)
 
     for step in STEPS[1:]:

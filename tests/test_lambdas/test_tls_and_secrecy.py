@@ -36,7 +36,9 @@ def test_wrong_ca_is_refused(pg_server, tmp_path, which):
     ca = DEFAULT_CA_BUNDLE if which == "rds-bundle" else make_tls_files(tmp_path).ca_cert
     endpoint = Endpoint(host="localhost", port=pg_server.port, database=db.name)
     with pytest.raises(DatabaseConnectionError, match=r"CERTIFICATE_VERIFY_FAILED") as exc:
-        connect(endpoint, username=db.master_user, password=db.master_password, ssl_context=build_ssl_context(ca))
+        connect(
+            endpoint, username=db.master_user, password=db.master_password, ssl_context=build_ssl_context(ca)
+        )
     assert db.master_password not in str(exc.value)
     assert exc.value.__cause__ is None and exc.value.__suppress_context__
 
@@ -78,7 +80,9 @@ def test_unverified_context_is_rejected():
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     with pytest.raises(ValueError, match="verifying"):
-        connect(Endpoint(host="localhost", port=1, database="x"), username="u", password="p", ssl_context=context)
+        connect(
+            Endpoint(host="localhost", port=1, database="x"), username="u", password="p", ssl_context=context
+        )
     with pytest.raises(ValueError, match="verifying"):
         connect(Endpoint(host="localhost", port=1, database="x"), username="u", password="p",
                 ssl_context=None)  # type: ignore[arg-type]  # fmt: skip
@@ -98,7 +102,9 @@ def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
     for _ in range(2):
         passwords.update(_all_passwords(deployment.current()))
         token = deployment.begin_rotation()
-        observed.append(repr(lambda_handler(deployment.rotation_event(token, "createSecret"), lambda_context)))
+        observed.append(
+            repr(lambda_handler(deployment.rotation_event(token, "createSecret"), lambda_context))
+        )
         passwords.update(_all_passwords(json.loads(
             deployment.store.get_string(deployment.app_secret_arn, stage="AWSPENDING", version_id=token))))  # fmt: skip
         deployment.server.stop()
@@ -112,7 +118,9 @@ def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
         for step in ("setSecret", "testSecret", "finishSecret"):
             observed.append(repr(lambda_handler(deployment.rotation_event(token, step), lambda_context)))
         # A failed login attempt with a wrong password is logged by the server: it must not echo it either.
-        assert not deployment.can_login(deployment.app_role, "not-" + deployment.current()["app_user"]["password"])
+        assert not deployment.can_login(
+            deployment.app_role, "not-" + deployment.current()["app_user"]["password"]
+        )
 
     captured = capfd.readouterr()
     for handler, stream in streams:
@@ -126,7 +134,9 @@ def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
         "server log": deployment.server.server_log(),
     }
     assert "ALTER ROLE" in haystacks["server log"]  # log_statement=ddl really is on
-    assert '"message":"rotation step done"' in haystacks["lambda logs"]  # and the Lambda logs really were captured
+    assert (
+        '"message":"rotation step done"' in haystacks["lambda logs"]
+    )  # and the Lambda logs really were captured
     assert len(passwords) == 7  # master + 2 bootstrap + 2 x 2 rotated
     for where, text in haystacks.items():
         for password in passwords:
@@ -137,7 +147,9 @@ def _powertools_handlers() -> list[logging.StreamHandler]:
     from lambdas.db_bootstrap.handler import logger as bootstrap_logger
     from lambdas.secret_rotation.handler import logger as rotation_logger
 
-    handlers = {id(lg.registered_handler): lg.registered_handler for lg in (bootstrap_logger, rotation_logger)}
+    handlers = {
+        id(lg.registered_handler): lg.registered_handler for lg in (bootstrap_logger, rotation_logger)
+    }
     return [h for h in handlers.values() if isinstance(h, logging.StreamHandler)]
 
 
