@@ -174,6 +174,9 @@ class PostgresDatabase(Construct):
                 **common,
             )
         else:
+            # Encryption comes from the snapshot: copy the production snapshot into this account
+            # re-encrypted with this environment's CMK first (README, "Staging from a production snapshot").
+            del common["storage_encrypted"], common["storage_encryption_key"]
             self.instance = rds.DatabaseInstanceFromSnapshot(
                 self,
                 "Instance",
@@ -185,6 +188,13 @@ class PostgresDatabase(Construct):
                 ),
                 **common,
             )
+            for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in _ENCRYPTION_PACKS)):
+                acknowledge(
+                    self.instance,
+                    rule,
+                    "Restored from an encrypted snapshot, which CloudFormation does not let us restate: the "
+                    "snapshot is copied re-encrypted with this environment's CMK before the restore (README).",
+                )
         for log_group in self.log_groups.values():
             self.instance.node.add_dependency(log_group)
 
@@ -226,6 +236,9 @@ class PostgresDatabase(Construct):
             to_port=POSTGRES_PORT,
             description=f"PostgreSQL from {scope.node.path}",
         )
+
+
+_ENCRYPTION_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 
 
 def _performance_insights_retention(days: int) -> rds.PerformanceInsightRetention:

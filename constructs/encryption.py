@@ -53,6 +53,19 @@ class EncryptionKey(Construct):
                 resources=["*"],
             )
         ]
+        # Grants are how services hold on to a key; only AWS services may create them (Control Tower CT.KMS.PR.3).
+        statements.append(
+            iam.PolicyStatement(
+                sid="DenyGrantsExceptForAwsServices",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:CreateGrant"],
+                resources=["*"],
+                conditions={
+                    "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
+                },
+            )
+        )
         if users.via_services:
             statements.append(
                 iam.PolicyStatement(

@@ -147,6 +147,8 @@ class MigrationTask(Construct):
             ),
             command=[*self.base_arguments, "current"],
             essential=True,
+            # A hard limit at the task size: a runaway migration is killed, not the neighbours starved.
+            memory_limit_mib=config.task_memory_mib,
             readonly_root_filesystem=True,
             user=RUNNER_USER,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="migration", log_group=self.log_group),

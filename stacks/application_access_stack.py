@@ -18,11 +18,12 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from constructs.database import PostgresDatabase
 from constructs.network import DatabaseNetwork
+from constructs.runtime_contract import RuntimeContract
 from stacks.config import EnvironmentConfig
 
 
 class ApplicationAccessStack(cdk.Stack):
-    """Exposes `security_group` and `task_role`."""
+    """Exposes `security_group`, `task_role` and `runtime_contract` (its `read_policy` is attached to the role)."""
 
     def __init__(
         self,
@@ -49,27 +50,17 @@ class ApplicationAccessStack(cdk.Stack):
             self,
             "TaskRole",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description=f"RevenuePilot {config.name} application tasks: read the database secret, nothing else",
+            description=f"RevenuePilot {config.name} application tasks: read the database runtime contract and secret",
         )
-        # A managed policy in this stack (consumer side): application tasks read the one secret, nothing else.
-        self.secret_read_policy = iam.ManagedPolicy(
+        # One managed policy in this stack (consumer side): the runtime contract's parameters, the one
+        # secret and its key via Secrets Manager, nothing else.
+        self.runtime_contract = RuntimeContract(
             self,
-            "DatabaseSecretReadPolicy",
-            description=f"Read the RevenuePilot {config.name} database secret",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[app_secret.secret_arn],
-                ),
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[encryption_key.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}
-                    },
-                ),
-            ],
-            roles=[self.task_role],
+            "RuntimeContract",
+            config=config,
+            app_secret=app_secret,
+            encryption_key=encryption_key,
+            readers=[self.task_role],
         )
         cdk.CfnOutput(self, "ApplicationSecurityGroupId", value=self.security_group.security_group_id)
         cdk.CfnOutput(self, "ApplicationTaskRoleArn", value=self.task_role.role_arn)

@@ -189,6 +189,9 @@ class DatabaseConfig:
     secret_rotation_days: int = 90
     # The application secret's name: the ops guide's snippets read `revenuepilot/<env>/database`.
     application_secret_name: str = "revenuepilot/prod/database"  # noqa: S105 - a name, not a secret
+    # PostgreSQL `idle_session_timeout`: the server ends sessions idle (outside a transaction) this long.
+    # Application pools recycle connections sooner (`runtime.pool_recycle_seconds`).
+    idle_session_timeout_seconds: int = 3600
 
     def __post_init__(self) -> None:
         _require(
@@ -309,6 +312,11 @@ class DatabaseConfig:
             re.match(r"^[A-Za-z0-9/_+=.@-]{1,512}$", self.application_secret_name) is not None,
             "database.application_secret_name",
             f"{self.application_secret_name!r} must be 1-512 of A-Z a-z 0-9 / _ + = . @ -",
+        )
+        _require(
+            60 <= self.idle_session_timeout_seconds <= 86_400,
+            "database.idle_session_timeout_seconds",
+            f"{self.idle_session_timeout_seconds} must be between 60 and 86400 seconds",
         )
         if self.restore_from_snapshot_identifier is not None:
             _require(
@@ -640,6 +648,72 @@ class MigrationConfig:
         return f"{self.backend_image_repository}:{self.backend_image_tag}"
 
 
+# libpq's sslmode values; only the verifying ones are acceptable for PHI (production: verify-full).
+LIBPQ_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+VERIFYING_SSLMODES = ("verify-ca", "verify-full")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeContractConfig:
+    """The application's database settings (ops guide, "Runtime database environment variables").
+
+    Published without credentials as SSM String parameters (constructs/runtime_contract.py); the
+    password only ever comes from the application secret. Defaults are the ops guide's values.
+    """
+
+    pgsslmode: str = "verify-full"
+    pgsslrootcert: str = "/etc/revenuepilot/certs/rds-ca-rsa2048-g1.pem"
+    connect_timeout_seconds: int = 10
+    web_pool_size: int = 10
+    worker_pool_size: int = 2
+    max_overflow: int = 5
+    pool_recycle_seconds: int = 900
+    statement_timeout_ms: int = 30_000
+    healthcheck_timeout_ms: int = 5_000
+
+    def __post_init__(self) -> None:
+        _require(
+            self.pgsslmode in VERIFYING_SSLMODES,
+            "runtime.pgsslmode",
+            f"{self.pgsslmode!r} is not allowed: one of {VERIFYING_SSLMODES} (the server certificate is "
+            f"always verified; {', '.join(m for m in LIBPQ_SSLMODES if m not in VERIFYING_SSLMODES)} never)",
+        )
+        _require(
+            self.pgsslrootcert.startswith("/")
+            and self.pgsslrootcert.endswith(".pem")
+            and ".." not in self.pgsslrootcert.split("/"),
+            "runtime.pgsslrootcert",
+            f"{self.pgsslrootcert!r} must be an absolute path to a .pem file without '..'",
+        )
+        _require(
+            1 <= self.connect_timeout_seconds <= 60,
+            "runtime.connect_timeout_seconds",
+            f"{self.connect_timeout_seconds} must be between 1 and 60 seconds",
+        )
+        for name in ("web_pool_size", "worker_pool_size"):
+            value = getattr(self, name)
+            _require(value >= 1, f"runtime.{name}", f"{value} must be at least 1 (a pool needs a connection)")
+        _require(self.max_overflow >= 0, "runtime.max_overflow", f"{self.max_overflow} must be 0 or more")
+        _require(
+            self.pool_recycle_seconds > 0,
+            "runtime.pool_recycle_seconds",
+            f"{self.pool_recycle_seconds} must be positive",
+        )
+        _require(
+            self.healthcheck_timeout_ms >= 1,
+            "runtime.healthcheck_timeout_ms",
+            f"{self.healthcheck_timeout_ms} must be at least 1 ms",
+        )
+        # A probe is bounded by its own timeout; were statement_timeout shorter, the server would
+        # cancel a slow-but-in-budget probe (57014) and a busy database would look down.
+        _require(
+            self.statement_timeout_ms >= 1 and self.statement_timeout_ms > self.healthcheck_timeout_ms,
+            "runtime.statement_timeout_ms",
+            f"{self.statement_timeout_ms} must be at least 1 ms and greater than healthcheck_timeout_ms "
+            f"({self.healthcheck_timeout_ms}): health probes must not be cancelled by the statement timeout",
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """Everything one environment (one CDK Stage) needs."""
@@ -651,8 +725,17 @@ class EnvironmentConfig:
     database: DatabaseConfig
     alerting: AlertingConfig
     migration: MigrationConfig = field(default_factory=MigrationConfig)
+    runtime: RuntimeContractConfig = field(default_factory=RuntimeContractConfig)
 
     def __post_init__(self) -> None:
+        # SQLAlchemy recycles a connection older than pool_recycle at checkout; a connection the server
+        # closed for idleness is at least idle_session_timeout old, so it is recycled, never handed out.
+        _require(
+            self.runtime.pool_recycle_seconds < self.database.idle_session_timeout_seconds,
+            "runtime.pool_recycle_seconds",
+            f"{self.runtime.pool_recycle_seconds} must be shorter than database.idle_session_timeout_seconds "
+            f"({self.database.idle_session_timeout_seconds}): pools must recycle before the server drops idle sessions",
+        )
         _require(
             self.migration.minimum_backup_retention_days <= self.database.backup_retention_days,
             "migration.minimum_backup_retention_days",
@@ -688,6 +771,11 @@ class EnvironmentConfig:
                 self.network.max_azs >= 3,
                 "production.network.max_azs",
                 f"{self.network.max_azs} is too few: production spans 3 AZs",
+            )
+            _require(
+                self.runtime.pgsslmode == "verify-full",
+                "production.runtime.pgsslmode",
+                f"{self.runtime.pgsslmode!r} must be 'verify-full' in production (the host name is verified too)",
             )
             _require(
                 self.database.restore_from_snapshot_identifier is None,

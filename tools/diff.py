@@ -144,7 +144,9 @@ def diff_stacks(
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         outputs = {name: pool.submit(cli_diff, new_assembly, path, name) for name, (_, path) in jobs.items()}
         for name, (status, _) in jobs.items():
-            results.append(StackDiff(name, new[name].environment, new[name].stack, status, outputs[name].result()))
+            results.append(
+                StackDiff(name, new[name].environment, new[name].stack, status, outputs[name].result())
+            )
     return sorted(results, key=lambda d: (d.environment, d.stack))
 
 
@@ -197,7 +199,9 @@ def markdown(commit: str, diffs: Sequence[StackDiff], guard_text: str, passed: b
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Offline infrastructure diff against a base revision.")
-    parser.add_argument("--base", default=os.environ.get("BASE") or None, help="base revision (default: merge-base with main)")
+    parser.add_argument(
+        "--base", default=os.environ.get("BASE") or None, help="base revision (default: merge-base with main)"
+    )
     parser.add_argument("--allow", nargs="*", default=(os.environ.get("ALLOW_REPLACE") or "").split(),
                         help="Env/Stack/LogicalId replacements the change intends")  # fmt: skip
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "cdk.out", help="new assembly directory")

@@ -246,7 +246,9 @@ def compare_stack(
                 for other, resource in new_resources.items()
                 if resource.get("Type") == resource_type and other not in base_resources
             )
-            hint = f"; new {resource_type} {', '.join(renamed)} would be a different resource" if renamed else ""
+            hint = (
+                f"; new {resource_type} {', '.join(renamed)} would be a different resource" if renamed else ""
+            )
             policy = old.get("DeletionPolicy", "Delete")
             findings.append(
                 Finding(
@@ -314,7 +316,11 @@ def compare_stack(
         changed = False
         for logical_id, current in sorted(new_resources.items()):
             resource_type = current.get("Type", "")
-            if resource_type not in STATEFUL_TYPES or logical_id in replaced or logical_id not in base_resources:
+            if (
+                resource_type not in STATEFUL_TYPES
+                or logical_id in replaced
+                or logical_id not in base_resources
+            ):
                 continue
             for name in sorted(REPLACEMENT_PROPERTIES[resource_type]):
                 causes = _references(current.get("Properties", {}).get(name)) & set(replaced)
@@ -350,7 +356,9 @@ _RESOURCE_LINE = re.compile(
     r"^\[(?P<op>[-+~])\]\s+(?P<type>[A-Za-z0-9]+::[A-Za-z0-9]+::[A-Za-z0-9]+)\s+(?P<rest>.+?)"
     r"(?:\s+(?P<impact>replace|may be replaced|destroy|orphan))?\s*$"
 )
-_PROPERTY_LINE = re.compile(r"\[[-+~]\]\s+(?P<property>[A-Za-z0-9.]+)\s+\((?P<why>requires replacement|may cause replacement)\)")
+_PROPERTY_LINE = re.compile(
+    r"\[[-+~]\]\s+(?P<property>[A-Za-z0-9.]+)\s+\((?P<why>requires replacement|may cause replacement)\)"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -383,7 +391,9 @@ def parse_cdk_diff(environment: str, stack: str, output: str) -> list[Finding]:
         detail = "; ".join(reasons) or impacts[0]
         if impacts == ["may be replaced"] and not reasons:
             detail = "may be replaced"
-        findings.append(Finding(environment, stack, logical_id, resource_type, action, detail, source="cdk diff"))
+        findings.append(
+            Finding(environment, stack, logical_id, resource_type, action, detail, source="cdk diff")
+        )
     return findings
 
 

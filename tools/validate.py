@@ -49,11 +49,17 @@ GUARD_EXEMPTIONS: dict[tuple[str, str], str] = {
         "CT.RDS.PR.20: the ops guide and every client use 5432; TLS, the security group and the NACL are "
         "the controls, not port obscurity (same reasoning as the AwsSolutions-RDS11 acknowledgment)."
     ),
-    ("lambda_inside_vpc_check", "ApplicationCredentialsBootstrapFunction2CAD5100"): _IN_VPC_VIA_CROSS_STACK_REFERENCE,
+    (
+        "lambda_inside_vpc_check",
+        "ApplicationCredentialsBootstrapFunction2CAD5100",
+    ): _IN_VPC_VIA_CROSS_STACK_REFERENCE,
     ("lambda_inside_vpc_check", "ApplicationCredentialsBootstrapProviderframeworkonEvent9C915362"): (
         _IN_VPC_VIA_CROSS_STACK_REFERENCE
     ),
-    ("lambda_inside_vpc_check", "ApplicationCredentialsRotationFunction4B092B46"): _IN_VPC_VIA_CROSS_STACK_REFERENCE,
+    (
+        "lambda_inside_vpc_check",
+        "ApplicationCredentialsRotationFunction4B092B46",
+    ): _IN_VPC_VIA_CROSS_STACK_REFERENCE,
     ("lambda_inside_vpc_check", "CustomVpcRestrictDefaultSGCustomResourceProviderHandlerDC833E5E"): (
         "CT.LAMBDA.PR.3: CDK's own handler for restrictDefaultSecurityGroup; it only calls the EC2 API to "
         "strip the default security group, and CDK offers no way to place it in the VPC."
@@ -66,22 +72,17 @@ GUARD_EXEMPTIONS: dict[tuple[str, str], str] = {
         "CT.CLOUDWATCH.PR.3: encrypted with the database CMK, whose ARN is an Fn::GetStackOutput reference "
         "to the Data stack that cfn-guard cannot resolve."
     ),
-    ("kms_create_grant_aws_service_check", "DatabaseKey7998E78F"): (
-        "CT.KMS.PR.3 (follow-up to harden): kms:CreateGrant is already limited to this account via RDS, "
-        "Secrets Manager and AWS Backup (kms:ViaService) and to the admin role; the explicit Deny "
-        "statement the control wants is a key-policy change left to the encryption construct's owner."
-    ),
-    ("kms_create_grant_aws_service_check", "FlowLogKey162F5411"): (
-        "CT.KMS.PR.3 (follow-up to harden): the flow-log key grants only CloudWatch Logs (service "
-        "principal, encryption context on the log group); the explicit CreateGrant Deny is a key-policy "
-        "change left to the network construct's owner."
+    ("ecs_container_insights_enabled_check", "MigrationTaskCluster7954CFCC"): (
+        "CT.ECS.PR.2: Container Insights is on, with enhanced observability (containerInsights=enhanced), "
+        "a superset of 'enabled' that this rule version does not recognise."
     ),
 }
 
-# cfn-lint E1022 (Fn::Join) also validates functions nested in Fn::Split, and its list of functions
-# allowed there lacks Fn::GetStackOutput (cfn-lint 1.58 knows the function itself: rule E1033). CDK
-# emits Fn::Split over a Fn::GetStackOutput when a construct parses a cross-stack ARN. Only those
-# E1022 matches are dropped; every other E1022 still fails.
+# cfn-lint's function rules (E1022 Fn::Join, E1017 Fn::Select, ...) validate what is nested in
+# Fn::Split, and its list of functions allowed there lacks Fn::GetStackOutput (cfn-lint 1.58 knows the
+# function itself: rule E1033). CDK emits Fn::Split over a Fn::GetStackOutput when a construct parses
+# a cross-stack ARN. Only matches located inside Fn::Split whose offending value is a
+# Fn::GetStackOutput are dropped; every other match of those rules still fails.
 _GET_STACK_OUTPUT_IN_SPLIT = re.compile(r"^\{'Fn::GetStackOutput': .* is not of type 'string'$")
 
 
@@ -109,7 +110,8 @@ def run_cfn_lint(templates: Sequence[Path]) -> ValidatorResult:
     outcome = ValidatorResult("cfn-lint", version, report=matches)
     for match in matches:
         line = f"{match['Rule']['Id']} {Path(match['Filename']).name} {'/'.join(map(str, match['Location']['Path']))}: {match['Message']}"
-        if match["Rule"]["Id"] == "E1022" and _GET_STACK_OUTPUT_IN_SPLIT.match(match["Message"]):
+        path = [str(part) for part in match["Location"]["Path"]]
+        if "Fn::Split" in path and _GET_STACK_OUTPUT_IN_SPLIT.match(match["Message"]):
             outcome.exempted.append(line)
         else:
             outcome.findings.append(line)
@@ -120,28 +122,51 @@ def run_cfn_lint(templates: Sequence[Path]) -> ValidatorResult:
 
 def run_checkov(templates: Sequence[Path]) -> ValidatorResult:
     if not CHECKOV.exists():
-        return ValidatorResult("checkov", "missing", findings=[f"{CHECKOV} not found: run `make validate` (it creates .venv-checkov)"])
+        return ValidatorResult(
+            "checkov",
+            "missing",
+            findings=[f"{CHECKOV} not found: run `make validate` (it creates .venv-checkov)"],
+        )
     version = _run([str(CHECKOV), "--version"]).stdout.strip()
     files = [arg for template in templates for arg in ("--file", str(template))]
-    result = _run([str(CHECKOV), "--framework", "cloudformation", "--skip-download", "--quiet", "--compact", "--output", "json", *files])
+    result = _run(
+        [
+            str(CHECKOV),
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "--output",
+            "json",
+            *files,
+        ]
+    )
     try:
         parsed = json.loads(result.stdout)
     except json.JSONDecodeError:
-        return ValidatorResult("checkov", version, findings=[f"checkov did not run: {result.stderr.strip()[-2000:]}"])
+        return ValidatorResult(
+            "checkov", version, findings=[f"checkov did not run: {result.stderr.strip()[-2000:]}"]
+        )
     reports = parsed if isinstance(parsed, list) else [parsed]
     outcome = ValidatorResult("checkov", version, report=parsed)
     for report in reports:
         results = report.get("results", {})
         for check in results.get("failed_checks", []):
-            outcome.findings.append(f"{check['check_id']} {Path(check['file_path']).name} {check['resource']}: {check['check_name']}")
+            outcome.findings.append(
+                f"{check['check_id']} {Path(check['file_path']).name} {check['resource']}: {check['check_name']}"
+            )
         for check in results.get("skipped_checks", []):
-            outcome.exempted.append(f"{check['check_id']} {Path(check['file_path']).name} {check['resource']}: skipped on the resource")
+            outcome.exempted.append(
+                f"{check['check_id']} {Path(check['file_path']).name} {check['resource']}: skipped on the resource"
+            )
     return outcome
 
 
 def guard_package() -> Path:
     """The cdk-validator-cfnguard npm package (cfn-guard binary + Control Tower rules), unpacked once."""
     import importlib.metadata
+    import importlib.util
 
     version = importlib.metadata.version("cdklabs.cdk-validator-cfnguard")
     target = GUARD_CACHE / version
@@ -157,18 +182,39 @@ def guard_package() -> Path:
 
 def run_cfn_guard(templates: Sequence[Path]) -> ValidatorResult:
     package = guard_package()
-    binary = package / "bin" / "ubuntu" / ("aarch64" if os.uname().machine == "aarch64" else "x86_64") / "cfn-guard"
+    binary = (
+        package
+        / "bin"
+        / "ubuntu"
+        / ("aarch64" if os.uname().machine == "aarch64" else "x86_64")
+        / "cfn-guard"
+    )
     binary.chmod(0o755)
     rules = package / "rules" / "control-tower" / "cfn-guard"
     guard_version = json.loads((package / "guard-version.json").read_text())["version"]
     plugin_version = json.loads((package / "package.json").read_text())["version"]
     data = [arg for template in templates for arg in ("--data", str(template))]
-    result = _run([str(binary), "validate", "--rules", str(rules), *data, "--output-format", "json", "--show-summary", "none", "--structured"])
+    result = _run(
+        [
+            str(binary),
+            "validate",
+            "--rules",
+            str(rules),
+            *data,
+            "--output-format",
+            "json",
+            "--show-summary",
+            "none",
+            "--structured",
+        ]
+    )
     version = f"cdk-validator-cfnguard {plugin_version} (cfn-guard {guard_version})"
     try:
         documents: list[dict[str, Any]] = json.loads(result.stdout)
     except json.JSONDecodeError:
-        return ValidatorResult("cfn-guard", version, findings=[f"cfn-guard did not run: {result.stderr.strip()[-2000:]}"])
+        return ValidatorResult(
+            "cfn-guard", version, findings=[f"cfn-guard did not run: {result.stderr.strip()[-2000:]}"]
+        )
     outcome = ValidatorResult("cfn-guard", version)
     summary = []
     for document in documents:
@@ -179,7 +225,9 @@ def run_cfn_guard(templates: Sequence[Path]) -> ValidatorResult:
             for logical_id in sorted(set(re.findall(r"/Resources/([A-Za-z0-9]+)", text))) or ["(template)"]:
                 line = f"{control[1] if control else ''} {rule.get('name')} {Path(document['name']).name} {logical_id}"
                 reason = GUARD_EXEMPTIONS.get((str(rule.get("name")), logical_id))
-                (outcome.exempted if reason else outcome.findings).append(f"{line}{': ' + reason if reason else ''}")
+                (outcome.exempted if reason else outcome.findings).append(
+                    f"{line}{': ' + reason if reason else ''}"
+                )
                 summary.append({"file": document["name"], "rule": rule.get("name"), "control": control[1] if control else None,
                                 "logical_id": logical_id, "exempted": reason})  # fmt: skip
     outcome.report = {"violations": summary, "raw": documents}
@@ -210,7 +258,9 @@ def validate(assembly: Path) -> list[ValidatorResult]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="cfn-lint, checkov and Control Tower cfn-guard rules on every template.")
+    parser = argparse.ArgumentParser(
+        description="cfn-lint, checkov and Control Tower cfn-guard rules on every template."
+    )
     parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out")
     args = parser.parse_args(argv)
     results = validate(args.assembly)

@@ -151,11 +151,11 @@ def test_only_the_credential_functions_and_application_tasks_read_the_applicatio
     expected = {
         ("Data", "ApplicationCredentialsBootstrapPolicy"),
         ("Data", "ApplicationCredentialsRotationPolicy"),
-        ("ApplicationAccess", "DatabaseSecretReadPolicy"),
+        ("ApplicationAccess", "RuntimeContractReadPolicy"),
         ("Migration", "MigrationTaskSecretReadPolicy"),
     }
     assert {(stack, logical_id.rstrip("0123456789ABCDEF")) for stack, logical_id in readers} <= expected
-    assert ("ApplicationAccess", "DatabaseSecretReadPolicy") in {
+    assert ("ApplicationAccess", "RuntimeContractReadPolicy") in {
         (stack, logical_id.rstrip("0123456789ABCDEF")) for stack, logical_id in readers
     }
 

@@ -36,9 +36,15 @@ def test_key_policy_lets_rds_logs_and_alarm_publishers_use_the_key_in_this_accou
     statements = {s["Sid"]: s for s in key["Properties"]["KeyPolicy"]["Statement"] if "Sid" in s}
     assert set(statements) == {
         "AccountAdministersKeyThroughIam",
+        "DenyGrantsExceptForAwsServices",
         "AccountPrincipalsUseKeyThroughServices",
         "CloudWatchLogsEncryptsAccountLogGroups",
         "ServicesPublishToEncryptedTopics",
+    }
+    deny_grants = statements["DenyGrantsExceptForAwsServices"]
+    assert (deny_grants["Effect"], deny_grants["Action"], deny_grants["Principal"]) == ("Deny", "kms:CreateGrant", {"AWS": "*"})
+    assert deny_grants["Condition"] == {
+        "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
     }
     via = statements["AccountPrincipalsUseKeyThroughServices"]["Condition"]["StringEquals"]
     assert via["kms:CallerAccount"] == env.config.account

@@ -17,7 +17,11 @@ from tools.replacement_guard import (
 
 BASE = {
     "Resources": {
-        "Key": {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": True}, "DeletionPolicy": "Retain"},
+        "Key": {
+            "Type": "AWS::KMS::Key",
+            "Properties": {"EnableKeyRotation": True},
+            "DeletionPolicy": "Retain",
+        },
         "Params": {
             "Type": "AWS::RDS::DBParameterGroup",
             "Properties": {
@@ -131,7 +135,10 @@ def test_replacement_cascades_through_references():
     assert "DBSubnetGroupName refers to Subnets" in cascade.detail
 
 
-@pytest.mark.parametrize(("parameter", "blocking"), [("shared_preload_libraries", True), ("some_new_param", True), ("rds.force_ssl", False)])
+@pytest.mark.parametrize(
+    ("parameter", "blocking"),
+    [("shared_preload_libraries", True), ("some_new_param", True), ("rds.force_ssl", False)],
+)
 def test_parameter_changes_flag_static_and_unknown_parameters(parameter, blocking):
     def mutate(resources):
         resources["Params"]["Properties"]["Parameters"][parameter] = "0"

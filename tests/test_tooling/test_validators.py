@@ -1,0 +1,43 @@
+"""cfn-lint, checkov and the Control Tower Guard rules on the session's templates (tools/validate.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tools import validate
+
+
+@pytest.fixture(scope="module")
+def validation(synthesized_app):
+    if not validate.CHECKOV.exists() and not os.environ.get("REQUIRE_VALIDATORS"):
+        pytest.skip("checkov's virtualenv is missing: `make test` creates .venv-checkov")
+    with tempfile.TemporaryDirectory(prefix="cdk-validate-") as copy:
+        # Reports are written next to the templates: keep the shared assembly untouched.
+        assembly = Path(
+            shutil.copytree(
+                synthesized_app.directory, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns("asset.*")
+            )
+        )
+        results = {result.name: result for result in validate.validate(assembly)}
+        reports = sorted(p.name for p in (assembly / "validation").iterdir())
+        yield results, reports
+
+
+@pytest.mark.parametrize("validator", ["cfn-lint", "checkov", "cfn-guard"])
+def test_validator_has_no_findings(validation, validator):
+    results, _ = validation
+    assert results[validator].findings == [], "\n".join(results[validator].findings)
+
+
+def test_reports_are_machine_readable(validation):
+    _, reports = validation
+    assert reports == ["cfn-guard.json", "cfn-lint.json", "checkov.json"]
+
+
+def test_every_guard_exemption_has_a_reason():
+    assert all(len(reason) >= 40 for reason in validate.GUARD_EXEMPTIONS.values())
