@@ -7,9 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 CDK := node_modules/.bin/cdk
 # Node 20 is what this fleet has; jsii's end-of-life banner is noise in every command's output.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22,24
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20,22,24
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20,22,24
+# (keep in step with tools/jsii_quiet.py: jsii wants the Node majors listed, not a boolean)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: synth test lint diff validate bench clean setup

@@ -62,7 +62,10 @@ class EncryptionKey(Construct):
                 actions=["kms:CreateGrant"],
                 resources=["*"],
                 conditions={
-                    "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
+                    "BoolIfExists": {
+                        "kms:GrantIsForAWSResource": "false",
+                        "aws:PrincipalIsAWSService": "false",
+                    }
                 },
             )
         )

@@ -16,13 +16,10 @@ from typing import Any
 
 import pytest
 
+from tools.jsii_quiet import QUIET_JSII_ENVIRONMENT
+
 # Set before aws_cdk is imported anywhere: jsii prints a banner on Node 20 otherwise.
-for _variable in (
-    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION",
-    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION",
-    "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION",
-):
-    os.environ.setdefault(_variable, "1")
+os.environ.update(QUIET_JSII_ENVIRONMENT)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tools.assembly import stack_artifacts
+from tools.jsii_quiet import quiet_jsii_environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1", "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-       "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1"}  # fmt: skip
+ENV = quiet_jsii_environment()
 
 FULL_APP = """
 import json, sys

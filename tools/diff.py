@@ -30,18 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.assembly import StackArtifact, stack_artifacts
+from tools.jsii_quiet import QUIET_JSII_ENVIRONMENT
 from tools.replacement_guard import Finding, compare_assemblies, parse_cdk_diff, report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 SHARED_DIRS = (".venv", "node_modules", ".build")  # borrowed by the base worktree, never reinstalled
-CLI_ENV = {
-    "CDK_DISABLE_CLI_TELEMETRY": "true",
-    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
-    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-    "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-    "FORCE_COLOR": "0",
-}
+CLI_ENV = {**QUIET_JSII_ENVIRONMENT, "CDK_DISABLE_CLI_TELEMETRY": "true", "FORCE_COLOR": "0"}
 
 
 @dataclass(frozen=True)

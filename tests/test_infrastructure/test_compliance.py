@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,23 @@ def test_short_reasons_are_rejected():
     stack = cdk.Stack(cdk.App(), "Probe")
     with pytest.raises(AcknowledgmentError, match="AwsSolutions-RDS11"):
         acknowledge(stack, "AwsSolutions-RDS11", "port 5432 ok")
+
+
+def _normalised(path: str) -> str:
+    """'/Staging/Network/Network/Vpc/PublicSubnet2/DefaultRoute' -> 'Network/Network/Vpc/PublicSubnet<n>/DefaultRoute'."""
+    without_stage = "/".join(path.split("/")[2:])
+    return re.sub(r"(PublicSubnet|PostgresFrom|RepliesTo)\d+", r"\1<n>", without_stage)
+
+
+def test_readme_lists_every_acknowledgment(synthesized_app):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "`" in line]
+    missing = set()
+    for path, rule_id, _ in _acknowledgments(synthesized_app):
+        rule = re.sub(r"\[.*\]$", "", rule_id.removeprefix("Annotation::")).split("-", 1)[-1]
+        construct = _normalised(path)
+        if not any(rule in row and (f"`{construct}`" in row or (
+            # "`X` and each of its entries"
+            f"`{construct.rsplit('/', 1)[0]}` and each of its entries" in row)) for row in rows):
+            missing.add(f"{rule} on {construct}")
+    assert sorted(missing) == []

@@ -42,7 +42,11 @@ def test_key_policy_lets_rds_logs_and_alarm_publishers_use_the_key_in_this_accou
         "ServicesPublishToEncryptedTopics",
     }
     deny_grants = statements["DenyGrantsExceptForAwsServices"]
-    assert (deny_grants["Effect"], deny_grants["Action"], deny_grants["Principal"]) == ("Deny", "kms:CreateGrant", {"AWS": "*"})
+    assert (deny_grants["Effect"], deny_grants["Action"], deny_grants["Principal"]) == (
+        "Deny",
+        "kms:CreateGrant",
+        {"AWS": "*"},
+    )
     assert deny_grants["Condition"] == {
         "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
     }
