@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20,22,24
 # (keep in step with tools/jsii_quiet.py: jsii wants the Node majors listed, not a boolean)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: synth test lint diff validate bench clean setup
+.PHONY: synth test lint diff validate bench clean setup rehearse
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -44,6 +44,15 @@ validate: synth .venv-checkov/.installed
 	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
+
+## The runbook locally with the synthesized Lambda assets, a TLS PostgreSQL and moto (README: "Rehearsal").
+## ASSEMBLY=<dir> rehearses an existing cloud assembly; otherwise cdk.out, synthesized first if its assets
+## are missing or older than lambdas/.
+ASSEMBLY ?=
+rehearse: setup
+	@if [ -z "$(ASSEMBLY)" ] && ! $(BIN)/python -m tools.rehearse --assembly cdk.out --check-only; then \
+	  echo "synthesizing cdk.out for the rehearsal"; $(CDK) synth '**' --quiet; fi
+	$(BIN)/python -m tools.rehearse --assembly $(or $(ASSEMBLY),cdk.out)
 
 ## Synth, test-suite, rotation and bundle-size numbers (see README, Benchmarks).
 bench: setup

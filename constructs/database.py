@@ -54,6 +54,9 @@ def parameter_group_settings(config: DatabaseConfig) -> dict[str, str]:
         "log_disconnections": "1",
         "log_lock_waits": "1",
         "log_temp_files": "0",
+        # Sessions idle longer than this are closed by the server; application pools recycle before it
+        # (config checks DB_POOL_RECYCLE_SECONDS < idle_session_timeout_seconds). Milliseconds.
+        "idle_session_timeout": str(config.idle_session_timeout_seconds * 1000),
     }
 
 

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -61,7 +61,7 @@ class RehearsalError(RuntimeError):
     """A prerequisite is missing or a step failed; the message says which and what to do."""
 
 
-class StepFailed(RuntimeError):
+class StepError(RuntimeError):
     def __init__(self, message: str, log: str = "") -> None:
         super().__init__(message)
         self.log = log
@@ -108,7 +108,9 @@ def _data_template(assembly: Path, stage: str) -> dict[str, Any]:
     manifest = json.loads(manifest_file.read_text())
     for artifact in manifest["artifacts"].values():
         if artifact.get("displayName") == f"{stage}/Data":
-            template: dict[str, Any] = json.loads((stage_dir / artifact["properties"]["templateFile"]).read_text())
+            template: dict[str, Any] = json.loads(
+                (stage_dir / artifact["properties"]["templateFile"]).read_text()
+            )
             return template
     raise RehearsalError(f"no {stage}/Data stack in {stage_dir}")
 
@@ -129,7 +131,9 @@ def locate_assets(assembly: Path, stage: str) -> tuple[dict[str, FunctionAsset],
                 asset_hash = properties["Code"]["S3Key"].removesuffix(".zip")
                 directory = assembly / f"asset.{asset_hash}"
                 if not directory.is_dir():
-                    raise RehearsalError(f"asset {directory} of the {name} function is missing: run `make synth`")
+                    raise RehearsalError(
+                        f"asset {directory} of the {name} function is missing: run `make synth`"
+                    )
                 variables = properties.get("Environment", {}).get("Variables", {})
                 assets[name] = FunctionAsset(name, handler, directory, dict(variables))
     missing = sorted(set(HANDLERS) - set(assets))
@@ -173,7 +177,10 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 def _revisions(output: str, action: str) -> str:
     """'0001 -> 0002' from Alembic's `Running upgrade 0001 -> 0002, <message>` lines."""
     marker = f"Running {action} "
-    steps = [line.split(marker, 1)[1].split(",", 1)[0] for line in output.splitlines() if marker in line]
+    steps = [
+        line.split(marker, 1)[1].split(",", 1)[0].strip() for line in output.splitlines() if marker in line
+    ]
+    steps = [f"base {step}" if step.startswith("->") else step for step in steps]
     return f"{action}: {', '.join(steps) or 'nothing to do'}"
 
 
@@ -215,7 +222,7 @@ class Rehearsal:
         started = time.monotonic()
         try:
             yield detail
-        except StepFailed as error:
+        except StepError as error:
             self.steps.append(StepResult(name, False, time.monotonic() - started, str(error)))
             self.say(f"    FAILED: {error}")
             if error.log:
@@ -224,10 +231,13 @@ class Rehearsal:
                 for line in excerpt:
                     self.say(f"    | {line}")
             raise
+        except KeyboardInterrupt:
+            self.steps.append(StepResult(name, False, time.monotonic() - started, "interrupted"))
+            raise
         except Exception as error:
             self.steps.append(StepResult(name, False, time.monotonic() - started, f"{type(error).__name__}"))
             self.say(f"    FAILED: {type(error).__name__}: {error}")
-            raise StepFailed(str(error)) from error
+            raise StepError(str(error)) from error
         self.steps.append(StepResult(name, True, time.monotonic() - started, "; ".join(detail)))
 
     # -- secrets (for redaction and the final check) -------------------------------------------------------
@@ -254,11 +264,11 @@ class Rehearsal:
         except subprocess.TimeoutExpired as error:
             output = (error.stdout or "") + (error.stderr or "") if isinstance(error.stdout, str) else ""
             self.captured.append((source, output))
-            raise StepFailed(f"{source} did not finish within {STEP_TIMEOUT_SECONDS} s", output) from None
+            raise StepError(f"{source} did not finish within {STEP_TIMEOUT_SECONDS} s", output) from None
         output = result.stdout + result.stderr
         self.captured.append((source, output))
         if result.returncode != 0:
-            raise StepFailed(f"{source} exited with status {result.returncode}", output)
+            raise StepError(f"{source} exited with status {result.returncode}", output)
         return output
 
     def invoke(self, asset: FunctionAsset, event: dict[str, Any], env: dict[str, str]) -> Any:
@@ -270,23 +280,33 @@ class Rehearsal:
         try:
             self._run_child(
                 source,
-                [sys.executable, str(INVOKER), str(asset.directory), asset.handler, str(event_file), str(result_file)],
+                [
+                    sys.executable,
+                    str(INVOKER),
+                    str(asset.directory),
+                    asset.handler,
+                    str(event_file),
+                    str(result_file),
+                ],
                 env,
             )
         finally:
             event_file.unlink(missing_ok=True)
         result = json.loads(result_file.read_text())
         if not result.get("ok"):
-            raise StepFailed(f"{source}: {result.get('error')}", self.captured[-1][1])
+            raise StepError(f"{source}: {result.get('error')}", self.captured[-1][1])
         return result.get("result")
 
     # -- the run -------------------------------------------------------------------------------------------
     def run(self) -> int:
-        from tests.support.postgres import INSTALL_HINT, PostgresServer, find_binaries
+        from tests.support.postgres import INSTALL_HINT, PostgresHarnessError, PostgresServer, find_binaries
 
         try:
             assets, bootstrap_properties = locate_assets(self.assembly, self.stage)
-            binaries = find_binaries()
+            try:
+                binaries = find_binaries()
+            except PostgresHarnessError as error:
+                raise RehearsalError(f"{error}; or run `{INSTALL_HINT}`") from None
             if binaries is None:
                 raise RehearsalError(
                     f"PostgreSQL server binaries not found (initdb, pg_ctl, postgres): run `{INSTALL_HINT}`"
@@ -299,17 +319,21 @@ class Rehearsal:
             self.say(f"error: {error}")
             return EXIT_PREREQUISITE
         for asset in assets.values():
-            self.say(f"using the synthesized {asset.name} function: {asset.directory.relative_to(self.assembly.parent)}")
+            self.say(
+                f"using the synthesized {asset.name} function: {asset.directory.relative_to(self.assembly.parent)}"
+            )
             stale = stale_files(asset)
             if stale:
-                self.say(f"warning: the {asset.name} asset differs from lambdas/ ({', '.join(stale[:3])}): re-synthesize")
+                self.say(
+                    f"warning: the {asset.name} asset differs from lambdas/ ({', '.join(stale[:3])}): re-synthesize"
+                )
 
         status = 0
         with contextlib.ExitStack() as cleanup:
             cleanup.callback(self._remove_workdir)
             try:
                 self._rehearse(cleanup, binaries, PostgresServer, assets, bootstrap_properties)
-            except StepFailed:
+            except StepError:
                 status = EXIT_FAILED
             except KeyboardInterrupt:
                 self.say("interrupted: tearing down")
@@ -318,11 +342,13 @@ class Rehearsal:
                 started = time.monotonic()
                 try:
                     cleanup.close()
-                    self.steps.append(StepResult("teardown", True, time.monotonic() - started, "nothing left running"))
+                    self.steps.append(
+                        StepResult("teardown", True, time.monotonic() - started, "nothing left running")
+                    )
                 except Exception as error:  # report, never hide, a failed teardown
                     self.steps.append(StepResult("teardown", False, time.monotonic() - started, str(error)))
                     status = status or EXIT_FAILED
-        self._summary()
+        self._summary(status)
         return status
 
     def _rehearse(
@@ -347,7 +373,7 @@ class Rehearsal:
                 log = ""
                 with contextlib.suppress(OSError):
                     log = (server.base_dir / "pg_ctl.log").read_text(errors="replace")
-                raise StepFailed(f"the server did not start: {error}", log) from None
+                raise StepError(f"the server did not start: {error}", log) from None
             database = server.create_rds_like_database(
                 config.database.database_name, master_user=config.database.master_username
             )
@@ -383,7 +409,7 @@ class Rehearsal:
 
         client = boto3.client(
             "secretsmanager", endpoint_url=endpoint, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
+            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",  # noqa: S106 - moto's dummy credentials
         )  # fmt: skip
 
         with self.step("master and application secrets (seed shape, no app passwords)") as detail:
@@ -416,7 +442,7 @@ class Rehearsal:
                 elif isinstance(value, str):
                     env[name] = value
                 else:
-                    raise StepFailed(f"{asset.name} environment variable {name} is a deploy-time value")
+                    raise StepError(f"{asset.name} environment variable {name} is a deploy-time value")
             return env
 
         with self.step("bootstrap function (Create): roles and privileges") as detail:
@@ -434,11 +460,13 @@ class Rehearsal:
             result = self.invoke(assets["bootstrap"], event, function_env(assets["bootstrap"]))
             admin = server.admin(database.name)
             try:
-                roles = admin.run("SELECT rolname FROM pg_roles WHERE rolname IN ('migration', 'app_user') ORDER BY 1")
+                roles = admin.run(
+                    "SELECT rolname FROM pg_roles WHERE rolname IN ('migration', 'app_user') ORDER BY 1"
+                )
             finally:
                 admin.close()
             if [row[0] for row in roles] != ["app_user", "migration"]:
-                raise StepFailed(f"roles after bootstrap: {roles}")
+                raise StepError(f"roles after bootstrap: {roles}")
             detail.append(f"roles migration, app_user; {result.get('PhysicalResourceId', '')}")
 
         runner_env = {**aws_env, "PGCONNECT_TIMEOUT": str(config.runtime.connect_timeout_seconds)}
@@ -456,14 +484,20 @@ class Rehearsal:
 
         with self.step("rotation (4 steps) while the application logs in") as detail:
             stats = self._rotate_under_load(
-                client, app_arn, assets["rotation"], function_env(assets["rotation"]), server, database.name, config
+                client,
+                app_arn,
+                assets["rotation"],
+                function_env(assets["rotation"]),
+                server,
+                database.name,
+                config,
             )
             detail.append(
                 f"{stats.ok} logins ok ({stats.ok_in_window} between setSecret and finishSecret), "
                 f"{stats.failed} failed for {stats.failure_seconds:.2f} s"
             )
             if stats.failed or stats.ok_in_window == 0:
-                raise StepFailed(
+                raise StepError(
                     f"{stats.failed} failed logins over {stats.failure_seconds:.2f} s "
                     f"({stats.ok_in_window} logins during the rotation window)",
                     "\n".join(stats.errors[-EXCERPT_LINES:]),
@@ -473,7 +507,7 @@ class Rehearsal:
             output = runner("validate")
             lines = [line for line in output.splitlines() if line.startswith('{"validation"')]
             if not lines:
-                raise StepFailed("validate printed no counts", output)
+                raise StepError("validate printed no counts", output)
             counts = json.loads(lines[-1])["validation"]
             detail.append(", ".join(f"{name}={count}" for name, count in sorted(counts.items())))
 
@@ -485,9 +519,9 @@ class Rehearsal:
             sources = [("rehearsal output", "\n".join(self.printed)), *self.captured]
             leaks = sorted({source for source, text in sources if any(value in text for value in secrets)})
             if len(secrets) < 4:
-                raise StepFailed(f"only {len(secrets)} secret values known: the check would prove nothing")
+                raise StepError(f"only {len(secrets)} secret values known: the check would prove nothing")
             if leaks:
-                raise StepFailed(f"a secret value appears in: {', '.join(leaks)}")
+                raise StepError(f"a secret value appears in: {', '.join(leaks)}")
             detail.append(f"{len(secrets)} values checked against {len(sources)} outputs")
 
     def _rotate_under_load(
@@ -500,13 +534,10 @@ class Rehearsal:
         database: str,
         config: Any,
     ) -> LoadStats:
-        import uuid
-
         import pg8000.native
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.secretsmanager.models import secretsmanager_backends
 
         from dbclient.rotation_aware import RotationAwareCredentials, sqlstate
+        from tests.support.moto_rotation import enable_rotation, stage_pending_version
 
         stats = LoadStats()
         stop = threading.Event()
@@ -539,16 +570,9 @@ class Rehearsal:
                     stats.errors.append(f"{type(error).__name__} SQLSTATE {sqlstate(error)}")
                 stop.wait(0.02)
 
-        secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[app_arn]
-        # What AWS::SecretsManager::RotationSchedule and RotateSecret do before invoking the function
-        # (moto would need Docker to invoke a Lambda): enable rotation, stage an empty AWSPENDING version.
-        secret.rotation_requested = True
-        secret.rotation_enabled = True
-        secret.rotation_lambda_arn = f"arn:aws:lambda:{REGION}:123456789012:function:rotation"
-        secret.auto_rotate_after_days = config.database.secret_rotation_days
-        token = str(uuid.uuid4())
-        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
-        secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+        # What the rotation schedule and RotateSecret do before invoking the function.
+        enable_rotation(app_arn, region=REGION, days=config.database.secret_rotation_days)
+        token = stage_pending_version(app_arn, region=REGION)
 
         thread = threading.Thread(target=load, name="rehearsal-load", daemon=True)
         thread.start()
@@ -556,14 +580,16 @@ class Rehearsal:
             time.sleep(0.5)
             for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
                 self.invoke(asset, {"SecretId": app_arn, "ClientRequestToken": token, "Step": step}, env)
-                self._load_phase = {"setSecret": "window", "finishSecret": "after"}.get(step, self._load_phase)
+                self._load_phase = {"setSecret": "window", "finishSecret": "after"}.get(
+                    step, self._load_phase
+                )
             time.sleep(0.5)
         finally:
             stop.set()
             thread.join(timeout=30)
         stages = client.describe_secret(SecretId=app_arn)["VersionIdsToStages"]
         if "AWSCURRENT" not in stages.get(token, []):
-            raise StepFailed(f"AWSCURRENT did not move to the new version: {stages}")
+            raise StepError(f"AWSCURRENT did not move to the new version: {stages}")
         return stats
 
     def _remove_workdir(self) -> None:
@@ -571,7 +597,7 @@ class Rehearsal:
 
         shutil.rmtree(self._workdir, ignore_errors=True)
 
-    def _summary(self) -> None:
+    def _summary(self, status: int) -> None:
         width = max([len(step.name) for step in self.steps] + [4])
         self.say("")
         self.say(f"{'step':<{width}}  result  seconds  detail")
@@ -580,7 +606,7 @@ class Rehearsal:
             result = "PASS" if step.ok else "FAIL"
             self.say(f"{step.name:<{width}}  {result:<6}  {step.seconds:7.2f}  {step.detail}")
         total = sum(step.seconds for step in self.steps)
-        verdict = "all steps passed" if self.steps and all(s.ok for s in self.steps) else "REHEARSAL FAILED"
+        verdict = {0: "all steps passed", EXIT_INTERRUPTED: "INTERRUPTED"}.get(status, "REHEARSAL FAILED")
         self.say(f"{'total':<{width}}  {'':<6}  {total:7.2f}  {verdict}")
 
 
@@ -590,7 +616,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__.splitlines()[0])
-    parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out", help="cloud assembly directory")
+    parser.add_argument(
+        "--assembly", type=Path, default=REPO_ROOT / "cdk.out", help="cloud assembly directory"
+    )
     parser.add_argument("--stage", default="Staging", help="the Stage whose Data template names the assets")
     parser.add_argument("--moto-port", type=int, default=0, help="port for moto's server (0: a free one)")
     parser.add_argument(
@@ -614,14 +642,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             print(f"the assets in {assembly} are older than lambdas/ ({', '.join(stale[:3])})", file=stream)
         return 1 if stale else 0
     rehearsal = Rehearsal(assembly=assembly, stage=args.stage, moto_port=args.moto_port, out=stream)
-    restore: Callable[[], None] = lambda: None  # noqa: E731
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        restore = lambda: signal.signal(signal.SIGTERM, previous)  # noqa: E731
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
     try:
         return rehearsal.run()
     finally:
-        restore()
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def parse_app_secret(secret_string: str) -> MigrationCredentials:
 
 def fetch_credentials(client: SecretsManagerClient, secret_id: str) -> MigrationCredentials:
     """GetSecretValue (AWSCURRENT) with the task role, parsed; the response is not kept."""
-    response = client.get_secret_value(SecretId=secret_id)
+    response = client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")
     secret_string = response.get("SecretString")
     if not isinstance(secret_string, str):
         raise SecretFormatError("the application secret has no SecretString")

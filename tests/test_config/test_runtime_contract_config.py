@@ -37,8 +37,16 @@ def test_the_config_is_frozen():
         ({"worker_pool_size": 0}, "runtime.worker_pool_size", "at least 1"),
         ({"max_overflow": -1}, "runtime.max_overflow", "0 or more"),
         ({"pool_recycle_seconds": 0}, "runtime.pool_recycle_seconds", "positive"),
-        ({"statement_timeout_ms": 0, "healthcheck_timeout_ms": 1}, "runtime.statement_timeout_ms", "at least 1"),
-        ({"statement_timeout_ms": 5_000}, "runtime.statement_timeout_ms", "greater than healthcheck_timeout_ms"),
+        (
+            {"statement_timeout_ms": 0, "healthcheck_timeout_ms": 1},
+            "runtime.statement_timeout_ms",
+            "at least 1",
+        ),
+        (
+            {"statement_timeout_ms": 5_000},
+            "runtime.statement_timeout_ms",
+            "greater than healthcheck_timeout_ms",
+        ),
         ({"statement_timeout_ms": 4_000}, "runtime.statement_timeout_ms", "must not be cancelled"),
         ({"healthcheck_timeout_ms": 0}, "runtime.healthcheck_timeout_ms", "at least 1 ms"),
         ({"connect_timeout_seconds": 0}, "runtime.connect_timeout_seconds", "between 1 and 60"),

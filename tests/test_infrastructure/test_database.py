@@ -179,6 +179,7 @@ def test_parameter_group_enforces_tls_and_keeps_phi_and_passwords_out_of_logs(en
                         "log_parameter_max_length": "0",
                         "log_parameter_max_length_on_error": "0",
                         "log_min_error_statement": "panic",
+                        "idle_session_timeout": str(db.idle_session_timeout_seconds * 1000),
                     }
                 ),
             },

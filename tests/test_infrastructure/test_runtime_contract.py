@@ -33,7 +33,6 @@ EXPECTED_VALUES = {
         "DATABASE_SECRET_NAME": "revenuepilot/prod/database",
     },
 }
-SECRET_ARN_OUTPUT = Match.string_like_regexp("ApplicationCredentialsSecret")
 
 
 def _parameters(env):
@@ -80,8 +79,7 @@ def test_one_read_policy_with_exactly_these_statements(env):
     account, region, name = env.config.account, env.config.region, env.config.name
     prefix = f"arn:aws:ssm:{region}:{account}:parameter/revenuepilot/{name}/database/runtime"
     parameter_arns = sorted(
-        [prefix]
-        + [f"{prefix}/{parameter}" for parameter in [*EXPECTED_VALUES[name], "DATABASE_SECRET_ARN"]]
+        [prefix] + [f"{prefix}/{parameter}" for parameter in [*EXPECTED_VALUES[name], "DATABASE_SECRET_ARN"]]
     )
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert len(statements) == 3
@@ -117,7 +115,9 @@ def test_the_policy_is_attached_to_the_task_role(env):
     assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
 
 
-@pytest.mark.parametrize("action", ["ssm:PutParameter", "ssm:DeleteParameter", "secretsmanager:PutSecretValue"])
+@pytest.mark.parametrize(
+    "action", ["ssm:PutParameter", "ssm:DeleteParameter", "secretsmanager:PutSecretValue"]
+)
 def test_the_policy_grants_no_writes(env, action):
     (policy,) = env.resources("ApplicationAccess", "AWS::IAM::ManagedPolicy").values()
     assert action not in str(policy["Properties"]["PolicyDocument"])

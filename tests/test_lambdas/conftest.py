@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -20,11 +19,11 @@ import pg8000.native
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.secretsmanager.models import secretsmanager_backends
 
 from lambdas.common.db import ConnectionFactory, Endpoint, tls_connection_factory
 from lambdas.common.secret_store import SecretStore
 from lambdas.common.tls import build_ssl_context
+from tests.support.moto_rotation import enable_rotation, stage_pending_version
 from tests.support.postgres import (
     PostgresServer,
     RdsLikeDatabase,
@@ -174,36 +173,13 @@ class Deployment:
         return self.store.describe(self.app_secret_arn).version_stages
 
     def enable_rotation(self) -> None:
-        """What ``AWS::SecretsManager::RotationSchedule`` does (moto needs a Lambda to do it via the API)."""
-        secret = self._moto_secret()
-        secret.rotation_requested = True
-        secret.rotation_enabled = True
-        secret.rotation_lambda_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:rotation"
-        secret.auto_rotate_after_days = 90
+        enable_rotation(self.app_secret_arn, region=REGION)
 
     def begin_rotation(self) -> str:
-        """Emulate RotateSecret before it invokes the Lambda: a new version labelled AWSPENDING, no value yet.
-
-        moto only does this when it can invoke a rotation Lambda (which needs Docker), so the version is
-        added to moto's backend directly. Returns the ClientRequestToken.
-        """
-        import uuid
-
-        token = str(uuid.uuid4())
-        secret = self._moto_secret()
-        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
-        secret.versions[token] = {
-            "createdate": int(time.time()),
-            "version_id": token,
-            "version_stages": ["AWSPENDING"],
-        }
-        return token
+        return stage_pending_version(self.app_secret_arn, region=REGION)
 
     def rotation_event(self, token: str, step: str) -> dict[str, Any]:
         return {"SecretId": self.app_secret_arn, "ClientRequestToken": token, "Step": step}
-
-    def _moto_secret(self) -> Any:
-        return secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[self.app_secret_arn]
 
 
 @pytest.fixture

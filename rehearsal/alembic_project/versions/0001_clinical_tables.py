@@ -7,7 +7,9 @@ down_revision = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE TABLE encounters (id serial PRIMARY KEY, started_at timestamptz NOT NULL DEFAULT now())")
+    op.execute(
+        "CREATE TABLE encounters (id serial PRIMARY KEY, started_at timestamptz NOT NULL DEFAULT now())"
+    )
     op.execute(
         "CREATE TABLE notes (id serial PRIMARY KEY, encounter_id integer NOT NULL REFERENCES encounters (id), "
         "status text NOT NULL CHECK (status IN ('draft', 'finalized')))"

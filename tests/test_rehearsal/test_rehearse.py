@@ -1,0 +1,104 @@
+"""`make rehearse` as the integration test: the synthesized Lambda assets against a real TLS PostgreSQL and
+moto's server, on the session's cloud assembly (no extra synth)."""
+
+from __future__ import annotations
+
+import json
+import re
+from io import StringIO
+from urllib.parse import quote
+
+import pytest
+
+from tests.support.postgres import require_binaries
+from tools.rehearse import locate_assets, main
+
+pytestmark = pytest.mark.postgres
+
+EXPECTED_STEPS = (
+    "PostgreSQL",
+    "moto server",
+    "master and application secrets",
+    "bootstrap function (Create)",
+    "upgrade head",
+    "rotation (4 steps)",
+    "validate",
+    "downgrade -1",
+    "no secret value",
+    "teardown",
+)
+
+
+@pytest.fixture(scope="module")
+def rehearsal(synthesized_app):
+    require_binaries()
+    out = StringIO()
+    status = main(["--assembly", str(synthesized_app.directory)], out=out)
+    return status, out.getvalue()
+
+
+def _secret_values():
+    """Every password moto held during the rehearsal (the in-process server keeps its backend)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    values = set()
+    for secret in secretsmanager_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].secrets.values():
+        for version in secret.versions.values():
+            document = json.loads(version.get("secret_string") or "{}")
+            values.add(document.get("password"))
+            for user in ("migration", "app_user"):
+                values.add(document.get(user, {}).get("password"))
+    return {value for value in values if value} | {quote(v, safe="") for v in values if v}
+
+
+def _rows(output):
+    return {
+        name: line
+        for line in output.splitlines()
+        for name in EXPECTED_STEPS
+        if name in line and re.search(r"\s(PASS|FAIL)\s", line)
+    }
+
+
+def test_it_runs_the_synthesized_assets(synthesized_app):
+    assets, properties = locate_assets(synthesized_app.directory, "Staging")
+    for asset in assets.values():
+        assert asset.directory.parent == synthesized_app.directory
+        assert (asset.directory / "lambdas" / asset.handler.split(".")[1] / "handler.py").is_file()
+        assert (asset.directory / "pg8000").is_dir()
+    assert properties["Schemas"] == ["public"]
+
+
+def test_every_step_passes(rehearsal):
+    status, output = rehearsal
+    rows = _rows(output)
+    assert set(rows) == set(EXPECTED_STEPS), output
+    failed = {name: row for name, row in rows.items() if " PASS " not in row}
+    assert not failed, output
+    assert status == 0, output
+    assert "all steps passed" in output
+    assert "using the synthesized bootstrap function" in output
+    assert "encounters=3, finalized_notes=2, recent_suggestions=2" in rows["validate"]
+    assert "0002 -> 0001" in rows["downgrade -1"]
+
+
+def test_no_login_fails_during_the_rotation(rehearsal):
+    _, output = rehearsal
+    row = _rows(output)["rotation (4 steps)"]
+    match = re.search(r"(\d+) logins ok \((\d+) between setSecret and finishSecret\), (\d+) failed", row)
+    assert match, row
+    ok, in_window, failed = map(int, match.groups())
+    assert failed == 0
+    assert ok > 0 and in_window > 0  # the window where only AWSPENDING works was exercised
+
+
+def test_no_secret_in_the_output(rehearsal, capfd):
+    _, output = rehearsal
+    captured = capfd.readouterr()
+    secrets = _secret_values()
+    assert len(secrets) >= 4  # bootstrap's and rotation's passwords of both users, and the master's
+    for text in (output, captured.out, captured.err):
+        for value in secrets:
+            assert value not in text
+    assert '"password"' not in output
