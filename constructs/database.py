@@ -223,6 +223,25 @@ class PostgresDatabase(Construct):
     def endpoint_port(self) -> str:
         return self.instance.db_instance_endpoint_port
 
+    def client_security_group(
+        self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, description: str, rule_id: str
+    ) -> ec2.SecurityGroup:
+        """A security group in `scope` for a client of the database: egress only to PostgreSQL here.
+
+        The database admits it (rule `rule_id`, created in `scope`, see `grant_connect`). Callers
+        add whatever else the client needs (e.g. HTTPS to the interface endpoints).
+        """
+        security_group = ec2.SecurityGroup(
+            scope, construct_id, vpc=vpc, description=description, allow_all_outbound=False
+        )
+        security_group.add_egress_rule(
+            ec2.Peer.security_group_id(self.security_group.security_group_id),
+            ec2.Port.tcp(POSTGRES_PORT),
+            "PostgreSQL",
+        )
+        self.grant_connect(security_group, scope=scope, rule_id=rule_id)
+        return security_group
+
     def grant_connect(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
         """Admit TCP 5432 from `peer`, creating the rule in the consumer's `scope`.
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -21,7 +20,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
-from constructs.database import POSTGRES_PORT, PostgresDatabase
+from constructs.database import PostgresDatabase
 from constructs.lambda_code import RUNTIME, python_lambda_code
 from constructs.log_group import EncryptedLogGroup
 from constructs.network import DatabaseNetwork
@@ -50,25 +49,16 @@ class DatabaseClientFunction(Construct):
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
 
-        self.security_group = ec2.SecurityGroup(
+        self.security_group = database.client_security_group(
             self,
             "SecurityGroup",
             vpc=network.vpc,
             description=f"{description}: PostgreSQL and AWS API endpoints only",
-            allow_all_outbound=False,
+            rule_id="DatabaseIngress",
         )
-        self.security_group.add_egress_rule(
-            ec2.Peer.security_group_id(database.security_group.security_group_id),
-            ec2.Port.tcp(POSTGRES_PORT),
-            "PostgreSQL",
+        network.allow_https_to_endpoints(
+            self.security_group, purpose="AWS APIs through the interface endpoints"
         )
-        if network.endpoints_security_group is not None:
-            self.security_group.add_egress_rule(
-                ec2.Peer.security_group_id(network.endpoints_security_group.security_group_id),
-                ec2.Port.tcp(443),
-                "AWS APIs through the interface endpoints",
-            )
-        database.grant_connect(self.security_group, scope=self, rule_id="DatabaseIngress")
 
         log_group = EncryptedLogGroup(
             self, "Logs", retention_days=log_retention_days, encryption_key=encryption_key

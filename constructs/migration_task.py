@@ -27,9 +27,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
 from constructs.compliance import acknowledge
-from constructs.database import POSTGRES_PORT, PostgresDatabase
+from constructs.database import PostgresDatabase
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_image import stage_build_context
+from constructs.secret_access import secret_read_statements
 from stacks.config import MigrationConfig
 
 CONTAINER_NAME = "migration"
@@ -74,23 +75,11 @@ class MigrationTask(Construct):
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=f"RevenuePilot {environment_name} migration task: read the application secret only",
         )
-        # Explicit statements in a managed policy, not `grant_read`: that would add the role to the key
-        # policy in the Data stack (a cycle). The key policy lets IAM policies of the account grant its use.
         self.secret_read_policy = iam.ManagedPolicy(
             self,
             "SecretReadPolicy",
             description=f"RevenuePilot {environment_name} migration task: read the application secret",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[app_secret.secret_arn],
-                ),
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[encryption_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-                ),
-            ],
+            statements=secret_read_statements(app_secret, encryption_key),
         )
         # The validate run returns its counts through the runbook execution's task token.
         self.callback_policy = iam.ManagedPolicy(
@@ -172,21 +161,15 @@ class MigrationTask(Construct):
                 "binds the image and log driver; the role serves only this task definition.",
             )
 
-        self.security_group = ec2.SecurityGroup(
+        self.security_group = database.client_security_group(
             self,
             "SecurityGroup",
             vpc=vpc,
             description=f"RevenuePilot {environment_name} migration task: PostgreSQL and HTTPS egress only",
-            allow_all_outbound=False,
-        )
-        self.security_group.add_egress_rule(
-            ec2.Peer.security_group_id(database.security_group.security_group_id),
-            ec2.Port.tcp(POSTGRES_PORT),
-            "PostgreSQL",
+            rule_id="DatabaseIngressFromMigrationTask",
         )
         self.security_group.add_egress_rule(
             ec2.Peer.any_ipv4(),
             ec2.Port.tcp(443),
             "AWS APIs: interface endpoints, S3 gateway (image layers) and Step Functions through NAT",
         )
-        database.grant_connect(self.security_group, scope=self, rule_id="DatabaseIngressFromMigrationTask")

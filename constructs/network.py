@@ -162,6 +162,18 @@ class DatabaseNetwork(Construct):
             )
         vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
 
+    def allow_https_to_endpoints(self, security_group: ec2.ISecurityGroup, *, purpose: str) -> None:
+        """Let `security_group` reach AWS APIs through the interface endpoints (HTTPS only).
+
+        An imported VPC's endpoints are not known here: HTTPS egress is then open to its owner's routing.
+        """
+        peer = (
+            ec2.Peer.security_group_id(self.endpoints_security_group.security_group_id)
+            if self.endpoints_security_group is not None
+            else ec2.Peer.any_ipv4()
+        )
+        security_group.add_egress_rule(peer, ec2.Port.tcp(443), purpose)
+
     def _add_database_acl(self, vpc: ec2.Vpc) -> None:
         """Admit 5432 from the Application and Operations tiers; let only replies out to them."""
         acl = ec2.NetworkAcl(self, "DatabaseAcl", vpc=vpc, subnet_selection=self.database_subnets)

@@ -23,6 +23,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
+from constructs.secret_access import secret_read_statements
 from stacks.config import EnvironmentConfig
 
 SECRET_ARN_PARAMETER = "DATABASE_SECRET_ARN"  # noqa: S105 - a parameter name, not a secret
@@ -117,17 +118,7 @@ class RuntimeContract(Construct):
                     actions=["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
                     resources=self.parameter_arns,
                 ),
-                iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[app_secret.secret_arn],
-                ),
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[encryption_key.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}
-                    },
-                ),
+                *secret_read_statements(app_secret, encryption_key),
             ],
             roles=list(readers),
         )

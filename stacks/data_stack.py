@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
 from constructs.application_credentials import ApplicationCredentials
 from constructs.backup import DailySnapshotPlan
-from constructs.database import PASSWORD_EXCLUDED_CHARACTERS, POSTGRES_PORT, PostgresDatabase
+from constructs.database import PASSWORD_EXCLUDED_CHARACTERS, PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
 from constructs.network import DatabaseNetwork
 from stacks.config import EnvironmentConfig
@@ -103,25 +102,16 @@ class DataStack(cdk.Stack):
 
     def _rotate_master_secret(self, network: DatabaseNetwork) -> None:
         """AWS's hosted single-user rotation for the master secret, in the Operations subnets."""
-        security_group = ec2.SecurityGroup(
+        security_group = self.database.client_security_group(
             self,
             "MasterRotationSecurityGroup",
             vpc=network.vpc,
             description="Master secret rotation: PostgreSQL and AWS API endpoints only",
-            allow_all_outbound=False,
+            rule_id="DatabaseIngressFromMasterRotation",
         )
-        security_group.add_egress_rule(
-            ec2.Peer.security_group_id(self.database.security_group.security_group_id),
-            ec2.Port.tcp(POSTGRES_PORT),
-            "PostgreSQL",
+        network.allow_https_to_endpoints(
+            security_group, purpose="Secrets Manager through its interface endpoint"
         )
-        if network.endpoints_security_group is not None:
-            security_group.add_egress_rule(
-                ec2.Peer.security_group_id(network.endpoints_security_group.security_group_id),
-                ec2.Port.tcp(443),
-                "Secrets Manager through its interface endpoint",
-            )
-        self.database.grant_connect(security_group, scope=self, rule_id="DatabaseIngressFromMasterRotation")
         self.database.master_secret.add_rotation_schedule(
             "MasterRotation",
             automatically_after=cdk.Duration.days(MASTER_ROTATION_DAYS),

@@ -10,33 +10,22 @@ Environment:
 from __future__ import annotations
 
 import os
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 
+from lambdas.common.clients import connect_verified, secretsmanager_client
 from lambdas.common.config import parse_schema_list
-from lambdas.common.db import Endpoint, connect
 from lambdas.common.log_safety import quiet_sdk_loggers
 from lambdas.common.passwords import generate_password
 from lambdas.common.secret_store import SecretStore
-from lambdas.common.tls import build_ssl_context
 from lambdas.secret_rotation.rotation import RotationDeps, rotate
 
 MASTER_SECRET_ENV_VAR = "MASTER_SECRET_ARN"  # noqa: S105 - a variable name, not a password
 SCHEMAS_ENV_VAR = "APP_SCHEMAS"
 
 logger = Logger()
-
-
-@cache
-def _secretsmanager() -> Any:
-    return boto3.client("secretsmanager")
-
-
-def _connect(endpoint: Endpoint, *, username: str, password: str) -> Any:
-    return connect(endpoint, username=username, password=password, ssl_context=build_ssl_context())
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -49,10 +38,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
     master_secret_id = os.environ.get(MASTER_SECRET_ENV_VAR, "")
     if not master_secret_id:
         raise RuntimeError(f"environment variable {MASTER_SECRET_ENV_VAR} is not set")
-    client = _secretsmanager()
+    client = secretsmanager_client()
     deps = RotationDeps(
         store=SecretStore(client),
-        connect=_connect,
+        connect=connect_verified,
         new_password=partial(generate_password, client),
         master_secret_id=master_secret_id,
         schemas=parse_schema_list(os.environ.get(SCHEMAS_ENV_VAR)),

@@ -88,8 +88,16 @@ def test_readme_lists_every_acknowledgment(synthesized_app):
     for path, rule_id, _ in _acknowledgments(synthesized_app):
         rule = re.sub(r"\[.*\]$", "", rule_id.removeprefix("Annotation::")).split("-", 1)[-1]
         construct = _normalised(path)
-        if not any(rule in row and (f"`{construct}`" in row or (
-            # "`X` and each of its entries"
-            f"`{construct.rsplit('/', 1)[0]}` and each of its entries" in row)) for row in rows):
+        if not any(
+            rule in row
+            and (
+                f"`{construct}`" in row
+                or (
+                    # "`X` and each of its entries"
+                    f"`{construct.rsplit('/', 1)[0]}` and each of its entries" in row
+                )
+            )
+            for row in rows
+        ):
             missing.add(f"{rule} on {construct}")
     assert sorted(missing) == []

@@ -71,7 +71,9 @@ def test_restored_configuration_passes_the_compliance_gate(restored_data_templat
     _, (validation_error, report) = restored_data_template
     findings = [
         f"{v['ruleName']} at {c['constructPath']}"
-        for r in report["pluginReports"] if r["conclusion"] != "success"
-        for v in r.get("violations", []) for c in v["violatingConstructs"]
+        for r in report["pluginReports"]
+        if r["conclusion"] != "success"
+        for v in r.get("violations", [])
+        for c in v["violatingConstructs"]
     ]
     assert validation_error is None and findings == []

@@ -20,9 +20,11 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from lambdas.common.clients import secretsmanager_client
 from lambdas.common.db import ConnectionFactory, Endpoint, tls_connection_factory
 from lambdas.common.secret_store import SecretStore
 from lambdas.common.tls import build_ssl_context
+from tests.support.aws import use_fake_aws_credentials
 from tests.support.moto_rotation import enable_rotation, stage_pending_version
 from tests.support.postgres import (
     PostgresServer,
@@ -74,29 +76,16 @@ def plaintext_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_aws_credentials(monkeypatch, region=REGION)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
 
 
 @pytest.fixture
 def secretsmanager() -> Iterator[Any]:
-    from lambdas.db_bootstrap import handler as bootstrap_handler
-    from lambdas.secret_rotation import handler as rotation_handler
-
     with mock_aws():
-        bootstrap_handler._secretsmanager.cache_clear()
-        rotation_handler._secretsmanager.cache_clear()
+        secretsmanager_client.cache_clear()
         yield boto3.client("secretsmanager", region_name=REGION)
-    bootstrap_handler._secretsmanager.cache_clear()
-    rotation_handler._secretsmanager.cache_clear()
+    secretsmanager_client.cache_clear()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 from pg8000.native import identifier, literal
 
+from tests.support.aws import use_fake_aws_credentials
 from tests.support.postgres import PostgresServer, make_tls_files, require_binaries, running_server
 
 REGION = "us-east-1"
@@ -39,15 +40,7 @@ def foreign_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    use_fake_aws_credentials(monkeypatch, region=REGION)
 
 
 @dataclass
