@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := synth
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 CDK := node_modules/.bin/cdk
