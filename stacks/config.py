@@ -827,7 +827,9 @@ PRODUCTION = EnvironmentConfig(
     name="production",
     account=PRODUCTION_ACCOUNT,
     region=REGION,
-    network=NetworkConfig(cidr="10.40.0.0/16", max_azs=3, nat_gateways=3),
+    # Production keeps every log 6 years (HIPAA documentation retention practice); staging 1 year.
+    network=NetworkConfig(cidr="10.40.0.0/16", max_azs=3, nat_gateways=3, flow_log_retention_days=2192),
+    migration=MigrationConfig(log_retention_days=2192),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-production",
         instance_class="r7g.large",

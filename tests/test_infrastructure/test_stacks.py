@@ -68,3 +68,19 @@ def test_no_stateful_resource_can_be_deleted_with_its_stack(env):
         for logical_id, resource in template["Resources"].items():
             if resource["Type"] in stateful:
                 assert resource.get("DeletionPolicy") in ("Retain", "Snapshot"), f"{stack_id}/{logical_id}"
+
+
+def test_every_log_group_is_encrypted_retained_and_kept_six_years_in_production(env):
+    minimum = 2192 if env.config.name == "production" else 365
+    groups = [
+        (stack_id, logical_id, resource)
+        for stack_id, template in env.raw.items()
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    ]
+    assert len(groups) >= 8
+    for stack_id, logical_id, resource in groups:
+        props = resource["Properties"]
+        assert props["RetentionInDays"] >= minimum, f"{stack_id}/{logical_id}"
+        assert "KmsKeyId" in props, f"{stack_id}/{logical_id}"
+        assert resource["DeletionPolicy"] == "Retain", f"{stack_id}/{logical_id}"
