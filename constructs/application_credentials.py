@@ -3,7 +3,8 @@
 Creates:
 
 - the application secret (the ops guide's shape, CMK-encrypted, retained). CloudFormation
-  writes host, port, database and usernames; the bootstrap fills in the passwords;
+  writes only static values (port, database, usernames); the bootstrap adds the instance endpoint
+  and the passwords, so no template change can ever replace a secret value that has passwords;
 - the bootstrap custom resource (`lambdas/db_bootstrap`, through the Provider framework): creates
   `migration` (owns the application schemas) and `app_user` (DML only), sets both passwords from
   the secret, and re-runs whenever the endpoint, schemas or secret change. Delete never drops
@@ -16,6 +17,8 @@ Exposes `secret`, `bootstrap_function`, `rotation_function`.
 """
 
 from __future__ import annotations
+
+import json
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -31,7 +34,7 @@ from constructs.database import POSTGRES_PORT, PostgresDatabase
 from constructs.database_client_function import (
     VPC_NETWORK_INTERFACES,
     DatabaseClientFunction,
-    acknowledge_synchronous_invocation,
+    acknowledge_no_dead_letter_queue,
     acknowledge_vpc_network_interfaces,
 )
 from constructs.log_group import EncryptedLogGroup
@@ -58,8 +61,9 @@ class ApplicationCredentials(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+        # Only static values: CloudFormation writes a new secret version whenever this template changes,
+        # and that version would have no passwords. The bootstrap adds the endpoint and the passwords.
         template = {
-            "host": database.endpoint_address,
             "port": POSTGRES_PORT,
             "database": config.database_name,
             MIGRATION_ROLE: {"username": MIGRATION_ROLE},
@@ -72,7 +76,9 @@ class ApplicationCredentials(Construct):
             description="RevenuePilot database credentials of the migration and app_user roles",
             encryption_key=encryption_key,
             # No password here: CloudFormation only ever sees where to connect and who the users are.
-            secret_string_value=cdk.SecretValue.unsafe_plain_text(stack.to_json_string(template)),
+            secret_string_value=cdk.SecretValue.unsafe_plain_text(
+                json.dumps(template, separators=(",", ":"))
+            ),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         secret_key_statement = iam.PolicyStatement(
@@ -128,8 +134,12 @@ class ApplicationCredentials(Construct):
                 "MasterSecretArn": database.master_secret.secret_arn,
                 "AppSecretArn": self.secret.secret_arn,
                 "Schemas": list(config.application_schemas),
-                # A new endpoint means a new (restored or replaced) database: run again.
+                # A new endpoint means a new (restored or replaced) database: run again, and write the
+                # endpoint into the secret (keeping the passwords).
                 "Endpoint": database.endpoint_address,
+                "Port": database.endpoint_port,
+                # A changed template (database name) rewrites the secret without passwords: run again.
+                "SecretTemplate": json.dumps(template, sort_keys=True),
             },
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
@@ -264,7 +274,7 @@ class ApplicationCredentials(Construct):
         assert isinstance(framework_cfn, lambda_.CfnFunction)
         # The Provider has no prop for it; one deployment at a time is all it ever serves.
         framework_cfn.reserved_concurrent_executions = 1
-        acknowledge_synchronous_invocation(framework)
+        acknowledge_no_dead_letter_queue(framework)
         default_policy = role.node.find_child("DefaultPolicy").node.default_child
         assert isinstance(default_policy, iam.CfnPolicy)
         handler_arn = cdk.Stack.of(self).get_logical_id(handler.node.default_child)  # type: ignore[arg-type]

@@ -110,7 +110,7 @@ class DatabaseClientFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             environment=dict(environment),
         )
-        acknowledge_synchronous_invocation(self.function)
+        acknowledge_no_dead_letter_queue(self.function)
         skip_checkov(
             self.function,
             "CKV_AWS_173",
@@ -148,22 +148,19 @@ def acknowledge_vpc_network_interfaces(policy: iam.ManagedPolicy) -> None:
     )
 
 
-def acknowledge_synchronous_invocation(function: lambda_.IFunction) -> None:
-    """Our functions are invoked synchronously (CloudFormation's Provider framework, Secrets Manager).
+def acknowledge_no_dead_letter_queue(function: lambda_.IFunction) -> None:
+    """Why our credential functions (and the custom-resource framework) have no dead-letter queue.
 
-    A dead-letter queue only ever receives failed *asynchronous* invocations: it would stay empty.
-    Failures surface to the caller instead (a failed stack operation, a RotationFailed event).
+    A queued failed event could never be replayed usefully: a rotation step belongs to a version
+    token Secrets Manager retries itself, a custom-resource event to a pre-signed response URL that
+    expires. Failures surface where they are acted on instead: Secrets Manager's RotationFailed
+    event and CloudFormation's failed (or timed-out, rolled-back) stack operation, plus the
+    functions' Errors alarms.
     """
-    for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-        acknowledge(
-            function,
-            f"{pack}-LambdaDLQ",
-            "Invoked synchronously only (custom-resource framework, Secrets Manager rotation), so a DLQ would "
-            "never receive anything; failures reach CloudFormation or raise a RotationFailed alert.",
-        )
-    skip_checkov(
-        function,
-        "CKV_AWS_116",
-        "Invoked synchronously only (custom-resource framework, Secrets Manager rotation): a DLQ receives "
-        "failed asynchronous invocations only and would stay empty; failures reach the caller.",
+    reason = (
+        "A queued failed event could not be replayed (rotation tokens are retried by Secrets Manager, "
+        "custom-resource response URLs expire); failures raise RotationFailed/Errors alarms or fail the stack."
     )
+    for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+        acknowledge(function, f"{pack}-LambdaDLQ", reason)
+    skip_checkov(function, "CKV_AWS_116", reason)

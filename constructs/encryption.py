@@ -32,7 +32,11 @@ class KeyUsers:
 
 
 class EncryptionKey(Construct):
-    """A symmetric CMK with rotation, an alias, RETAIN, and a least-privilege key policy.
+    """A symmetric CMK with rotation, an alias, RETAIN, and an explicit key policy.
+
+    The account root statement delegates use of the key to IAM policies (CloudFormation and
+    break-glass administration need it); service principals get only what they need, conditioned on
+    this account, and grants can only be created for AWS services.
 
     Exposes `key` (the `kms.Key`).
     """

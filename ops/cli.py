@@ -83,8 +83,9 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
 
 def _snapshot_from_history(stepfunctions: Any, execution_arn: str) -> str | None:
     """The snapshot id the runbook created, if it got that far (CreateSnapshot's task parameters)."""
-    history = stepfunctions.get_execution_history(executionArn=execution_arn, reverseOrder=True)
-    for event in history["events"]:
+    # Every page: a long snapshot wait alone adds far more than one page (100 events) of polling.
+    pages = stepfunctions.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    for event in (event for page in pages for event in page["events"]):
         details = event.get("taskScheduledEventDetails") or {}
         if details.get("resource") == "createDBSnapshot":
             try:

@@ -841,8 +841,9 @@ PRODUCTION = EnvironmentConfig(
     alerting=AlertingConfig(
         # Replace with the on-call distribution list (README: "Alerts"); each address confirms once.
         email_addresses=("database-alerts@revenuepilot.example",),
-        # The organization trail of AWS Control Tower delivers to this log group.
-        cloudtrail_log_group_name="aws-controltower/CloudTrailLogs",
+        # The production account's own trail delivers to this log group (it must exist in this account:
+        # Control Tower's organization trail logs to the management account, where filters here cannot attach).
+        cloudtrail_log_group_name="/aws/cloudtrail/revenuepilot-production",
     ),
 )
 

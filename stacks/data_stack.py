@@ -115,6 +115,9 @@ class DataStack(cdk.Stack):
         self.database.master_secret.add_rotation_schedule(
             "MasterRotation",
             automatically_after=cdk.Duration.days(MASTER_ROTATION_DAYS),
+            # Not at creation: the bootstrap logs in as master right then (it also copes with a
+            # rotation in progress, but there is no reason to race it).
+            rotate_immediately_on_update=False,
             hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(
                 function_name=None,
                 vpc=network.vpc,

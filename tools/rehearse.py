@@ -451,7 +451,9 @@ class Rehearsal:
                 "ServiceToken": f"arn:aws:lambda:{REGION}:123456789012:function:provider",
                 "MasterSecretArn": master_arn,
                 "AppSecretArn": app_arn,
+                # Deploy-time values in the template (the instance's endpoint): this server's.
                 "Endpoint": "localhost",
+                "Port": str(server.port),
             }
             event = {
                 "RequestType": "Create", "ResourceProperties": properties, "StackId": "rehearsal",

@@ -9,13 +9,15 @@ schemas and data outlive the stack resource.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.common.app_secret import AppSecret, parse_master_secret, utc_timestamp
+from lambdas.common.app_secret import AppSecret, SecretFormatError, utc_timestamp
 from lambdas.common.config import DEFAULT_SCHEMAS, validate_schemas
 from lambdas.common.db import ConnectionFactory, Endpoint
+from lambdas.common.master import connect_as_master
 from lambdas.common.roles import ensure_login_role, grant_schema_privileges, set_role_password, transaction
 from lambdas.common.secret_store import AWSCURRENT, SecretStore
 
@@ -27,6 +29,10 @@ class BootstrapProperties:
     master_secret_arn: str
     app_secret_arn: str
     schemas: tuple[str, ...] = DEFAULT_SCHEMAS
+    # The instance endpoint. CloudFormation does not put it into the secret (a template change would
+    # then overwrite the passwords); the bootstrap writes it, and runs again when it changes.
+    host: str | None = None
+    port: int | None = None
 
     @classmethod
     def from_event(cls, properties: Mapping[str, Any]) -> BootstrapProperties:
@@ -39,10 +45,15 @@ class BootstrapProperties:
             schemas = list(DEFAULT_SCHEMAS)
         if not isinstance(schemas, list):
             raise ValueError("Schemas must be a list of strings")
+        port = properties.get("Port")
+        if port is not None and not str(port).isdigit():
+            raise ValueError("Port must be a number")
         return cls(
             master_secret_arn=str(properties["MasterSecretArn"]),
             app_secret_arn=str(properties["AppSecretArn"]),
             schemas=validate_schemas(schemas),
+            host=str(properties["Endpoint"]) if properties.get("Endpoint") else None,
+            port=int(port) if port is not None else None,
         )
 
 
@@ -51,15 +62,33 @@ def physical_resource_id(app_secret_arn: str) -> str:
     return "db-bootstrap-" + hashlib.sha256(app_secret_arn.encode("utf-8")).hexdigest()[:24]
 
 
-def ensure_app_passwords(store: SecretStore, app_secret_arn: str, new_password: PasswordSource) -> AppSecret:
-    """The AWSCURRENT application secret, after storing generated passwords if either one is missing."""
-    current = AppSecret.parse(store.get_string(app_secret_arn), require_passwords=False)
-    if current.has_passwords:
+def ensure_app_secret(
+    store: SecretStore, properties: BootstrapProperties, new_password: PasswordSource
+) -> AppSecret:
+    """The AWSCURRENT application secret, complete: endpoint from the properties, both passwords.
+
+    Writes a new AWSCURRENT version only when something was missing or the endpoint moved; the
+    passwords of an existing secret are kept.
+    """
+    try:
+        stored = json.loads(store.get_string(properties.app_secret_arn))
+    except ValueError:
+        raise SecretFormatError("application secret is not valid JSON") from None  # no document excerpt
+    if not isinstance(stored, dict):
+        raise SecretFormatError("application secret is not a JSON object")
+    endpoint = {"host": properties.host or stored.get("host"), "port": properties.port or stored.get("port")}
+    current = AppSecret.parse(json.dumps({**stored, **endpoint}), require_passwords=False)
+    endpoint_moved = (stored.get("host"), stored.get("port")) != (current.host, current.port)
+    if current.has_passwords and not endpoint_moved:
         return current
-    completed = current.with_passwords(
-        migration=new_password(), app_user=new_password(), rotated_at=utc_timestamp()
+    completed = (
+        current
+        if current.has_passwords
+        else current.with_passwords(
+            migration=new_password(), app_user=new_password(), rotated_at=utc_timestamp()
+        )
     )
-    store.put_string(app_secret_arn, completed.serialize(), stages=[AWSCURRENT])
+    store.put_string(properties.app_secret_arn, completed.serialize(), stages=[AWSCURRENT])
     return completed
 
 
@@ -70,10 +99,9 @@ def bootstrap_database(
     connect: ConnectionFactory,
     new_password: PasswordSource,
 ) -> None:
-    app = ensure_app_passwords(store, properties.app_secret_arn, new_password)
-    master = parse_master_secret(store.get_string(properties.master_secret_arn))
+    app = ensure_app_secret(store, properties, new_password)
     endpoint = Endpoint(host=app.host, port=app.port, database=app.database)
-    conn = connect(endpoint, username=master.username, password=master.require_password())
+    conn = connect_as_master(store, properties.master_secret_arn, connect, endpoint)
     try:
         with transaction(conn):
             for user in app.users:

@@ -16,8 +16,9 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger
 from pg8000.native import identifier
 
-from lambdas.common.app_secret import AppSecret, Credentials, parse_master_secret, utc_timestamp
+from lambdas.common.app_secret import AppSecret, Credentials, utc_timestamp
 from lambdas.common.db import ConnectionFactory, DatabaseConnectionError, Endpoint
+from lambdas.common.master import connect_as_master
 from lambdas.common.roles import grant_schema_privileges, set_role_password, transaction
 from lambdas.common.secret_store import AWSCURRENT, AWSPENDING, SecretStore
 
@@ -111,8 +112,7 @@ def set_secret(
     pending = pending_secret(store, secret_id, token)
     endpoint = endpoint_of(pending)
     stale = [user for user in pending.users if not password_works(connect, endpoint, user)]
-    master = parse_master_secret(store.get_string(master_secret_id))
-    conn = connect(endpoint, username=master.username, password=master.require_password())
+    conn = connect_as_master(store, master_secret_id, connect, endpoint)
     try:
         with transaction(conn):
             for user in stale:
@@ -169,6 +169,28 @@ def test_secret(
     logger.info("testSecret: pending credentials verified", extra={"version_id": token})
 
 
+def restore_current_passwords(
+    store: SecretStore, secret_id: str, *, master_secret_id: str, connect: ConnectionFactory
+) -> list[str]:
+    """Give the users their AWSCURRENT passwords back (after a failed testSecret); return who changed.
+
+    setSecret already put the pending passwords into the database, but AWSCURRENT will not move:
+    without this, every client reading AWSCURRENT would be locked out until a later rotation.
+    """
+    current = AppSecret.parse(store.get_string(secret_id, stage=AWSCURRENT))
+    endpoint = endpoint_of(current)
+    stale = [user for user in current.users if not password_works(connect, endpoint, user)]
+    if stale:
+        conn = connect_as_master(store, master_secret_id, connect, endpoint)
+        try:
+            with transaction(conn):
+                for user in stale:
+                    set_role_password(conn, user.username, user.require_password())
+        finally:
+            conn.close()
+    return [user.username for user in stale]
+
+
 def finish_secret(store: SecretStore, secret_id: str, token: str) -> None:
     """Move AWSCURRENT to ``token`` and take AWSPENDING off it, so no stale label blocks the next rotation."""
     metadata = store.describe(secret_id)
@@ -205,6 +227,16 @@ def rotate(step: str, secret_id: str, token: str, deps: RotationDeps) -> None:
             schemas=deps.schemas,
         )
     elif which is Step.TEST:
-        test_secret(deps.store, secret_id, token, connect=deps.connect, schemas=deps.schemas)
+        try:
+            test_secret(deps.store, secret_id, token, connect=deps.connect, schemas=deps.schemas)
+        except Exception:
+            restored = restore_current_passwords(
+                deps.store, secret_id, master_secret_id=deps.master_secret_id, connect=deps.connect
+            )
+            logger.error(
+                "testSecret failed: AWSCURRENT passwords restored in the database",
+                extra={"version_id": token, "restored_users": restored},
+            )
+            raise
     else:
         finish_secret(deps.store, secret_id, token)

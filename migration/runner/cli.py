@@ -123,16 +123,47 @@ def pg8000_connector(credentials: MigrationCredentials, *, ca_bundle: Path, time
     return connect
 
 
+def credentials_across_rotation(
+    secretsmanager: Any, secret_id: str, current: MigrationCredentials, *, ca_bundle: Path, timeout: int
+) -> MigrationCredentials:
+    """`current`, unless a rotation is between setSecret and finishSecret: then the AWSPENDING login.
+
+    In that window the database has the pending password and AWSCURRENT fails with 28P01. Any other
+    outcome of the probe keeps `current` (Alembic then reports what is wrong).
+    """
+    import pg8000.native
+
+    def logs_in(credentials: MigrationCredentials) -> bool:
+        try:
+            pg8000_connector(credentials, ca_bundle=ca_bundle, timeout=timeout)().close()
+        except pg8000.native.DatabaseError as error:
+            if error.args and isinstance(error.args[0], dict) and error.args[0].get("C") == "28P01":
+                return False
+            raise
+        return True
+
+    try:
+        if logs_in(current):
+            return current
+        pending = fetch_credentials(secretsmanager, secret_id, stage="AWSPENDING")
+    except Exception:  # unreachable server, no pending version...: leave the diagnosis to Alembic
+        return current
+    try:
+        return pending if pending.password != current.password and logs_in(pending) else current
+    except Exception:
+        return current
+
+
 def validate_command(
     args: argparse.Namespace, credentials: MigrationCredentials, *, out: TextIO, stepfunctions: Any = None
 ) -> int:
     queries = [parse_query(q) for q in args.query] if args.query else list(DEFAULT_QUERIES)
-    connect = pg8000_connector(
-        credentials,
-        ca_bundle=args.ca_bundle,
-        timeout=args.connect_timeout + args.statement_timeout_ms // 1000 + 30,
-    )
     try:
+        connect = pg8000_connector(
+            credentials,
+            ca_bundle=args.ca_bundle,
+            timeout=args.connect_timeout + args.statement_timeout_ms // 1000 + 30,
+        )
         counts = run_validation(connect, queries, statement_timeout_ms=args.statement_timeout_ms)
     except Exception as exc:
         message = str(exc) if isinstance(exc, ValidationError) else f"validation failed: {type(exc).__name__}"
@@ -193,6 +224,9 @@ def main(
                 taskToken=args.task_token, error="SecretUnavailable", cause=str(code)
             )
         return EXIT_FAILED
+    credentials = credentials_across_rotation(
+        secretsmanager, args.secret_id, credentials, ca_bundle=args.ca_bundle, timeout=args.connect_timeout
+    )
     if args.command == "validate":
         return validate_command(args, credentials, out=stream, stepfunctions=stepfunctions)
     return run_alembic_command(

@@ -70,9 +70,11 @@ def parse_app_secret(secret_string: str) -> MigrationCredentials:
     )
 
 
-def fetch_credentials(client: SecretsManagerClient, secret_id: str) -> MigrationCredentials:
-    """GetSecretValue (AWSCURRENT) with the task role, parsed; the response is not kept."""
-    response = client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")
+def fetch_credentials(
+    client: SecretsManagerClient, secret_id: str, *, stage: str = "AWSCURRENT"
+) -> MigrationCredentials:
+    """GetSecretValue (AWSCURRENT by default) with the task role, parsed; the response is not kept."""
+    response = client.get_secret_value(SecretId=secret_id, VersionStage=stage)
     secret_string = response.get("SecretString")
     if not isinstance(secret_string, str):
         raise SecretFormatError("the application secret has no SecretString")

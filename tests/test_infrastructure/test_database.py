@@ -218,6 +218,7 @@ def test_master_credentials_are_generated_encrypted_retained_and_rotated(env):
         {
             "HostedRotationLambda": Match.object_like({"RotationType": "PostgreSQLSingleUser"}),
             "RotationRules": {"ScheduleExpression": "rate(30 days)"},
+            "RotateImmediatelyOnUpdate": False,
         },
     )
 

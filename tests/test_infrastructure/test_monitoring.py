@@ -170,7 +170,7 @@ def test_exactly_four_event_subscriptions(env):
 
 
 def test_production_audits_through_cloudtrail_metric_filters():
-    assert PRODUCTION.alerting.cloudtrail_log_group_name == "aws-controltower/CloudTrailLogs"
+    assert PRODUCTION.alerting.cloudtrail_log_group_name == "/aws/cloudtrail/revenuepilot-production"
 
 
 @pytest.fixture

@@ -144,3 +144,28 @@ def test_properties_validation_and_unknown_properties():
             {"MasterSecretArn": "m", "AppSecretArn": "a", "Schemas": ["pg_catalog"]}
         )
     assert physical_resource_id("arn:a") == physical_resource_id("arn:a") != physical_resource_id("arn:b")
+
+
+def test_endpoint_comes_from_the_resource_properties_and_passwords_survive_a_move(deployment, lambda_context):
+    """CloudFormation's secret holds no endpoint (a template change would wipe the passwords)."""
+    import json
+
+    template = {k: v for k, v in deployment.current().items() if k not in ("host", "port")}
+    deployment.client.put_secret_value(SecretId=deployment.app_secret_arn, SecretString=json.dumps(template))
+
+    on_event(
+        deployment.bootstrap_event("Create", Endpoint="localhost", Port=str(deployment.server.port)),
+        lambda_context,
+    )
+    first = deployment.current()
+    assert (first["host"], first["port"]) == ("localhost", deployment.server.port)
+    assert deployment.can_login(deployment.app_role, first["app_user"]["password"])
+
+    # A replaced or restored instance: new endpoint, same passwords (no password-less version).
+    on_event(
+        deployment.bootstrap_event("Update", Endpoint="127.0.0.1", Port=str(deployment.server.port)),
+        lambda_context,
+    )
+    moved = deployment.current()
+    assert moved["host"] == "127.0.0.1"
+    assert (moved["migration"], moved["app_user"]) == (first["migration"], first["app_user"])

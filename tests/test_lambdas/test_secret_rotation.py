@@ -170,6 +170,62 @@ def test_partial_set_secret_is_completed_on_retry(bootstrapped, lambda_context):
     for step in ("testSecret", "finishSecret"):
         lambda_handler(bootstrapped.rotation_event(token, step), lambda_context)
     assert bootstrapped.can_login(bootstrapped.app_role, pending["app_user"]["password"])
+    assert bootstrapped.can_login(bootstrapped.migration_role, pending["migration"]["password"])
+
+
+def test_failed_test_step_gives_the_current_passwords_back(bootstrapped, lambda_context):
+    """setSecret changed the database, testSecret fails: AWSCURRENT must keep working (no lockout)."""
+    current = bootstrapped.current()
+    token = bootstrapped.begin_rotation()
+    for step in ("createSecret", "setSecret"):
+        lambda_handler(bootstrapped.rotation_event(token, step), lambda_context)
+    assert not bootstrapped.can_login(bootstrapped.app_role, current["app_user"]["password"])
+    # A real failure of the probe: migration can no longer create tables in public.
+    admin = bootstrapped.admin()
+    try:
+        admin.run(f"ALTER SCHEMA public OWNER TO {bootstrapped.database.master_user}")
+        admin.run(f"REVOKE ALL ON SCHEMA public FROM {bootstrapped.migration_role}")
+    finally:
+        admin.close()
+
+    with pytest.raises(pg8000.native.DatabaseError) as excinfo:
+        lambda_handler(bootstrapped.rotation_event(token, "testSecret"), lambda_context)
+    assert excinfo.value.args[0]["C"] == "42501"
+
+    assert bootstrapped.current() == current
+    for role, password in zip(
+        (bootstrapped.migration_role, bootstrapped.app_role), _passwords(current), strict=True
+    ):
+        assert bootstrapped.can_login(role, password)
+
+
+def test_master_secret_mid_rotation_falls_back_to_its_pending_password(bootstrapped, lambda_context):
+    """The master's own rotation is between setSecret and finishSecret: AWSCURRENT no longer logs in."""
+    store = bootstrapped.store
+    master = json.loads(store.get_string(bootstrapped.master_secret_arn))
+    new_master = {**master, "password": "Mast3r-pending-" + "x" * 20}
+    bootstrapped.client.put_secret_value(
+        SecretId=bootstrapped.master_secret_arn,
+        SecretString=json.dumps(new_master),
+        VersionStages=[AWSPENDING],
+    )
+    from lambdas.common.roles import set_role_password
+
+    def set_master_password(password):
+        admin = bootstrapped.admin()
+        try:
+            set_role_password(admin, master["username"], password)
+        finally:
+            admin.close()
+
+    set_master_password(new_master["password"])
+    try:
+        before = bootstrapped.current()
+        _rotate(bootstrapped, lambda_context)
+        on_event(bootstrapped.bootstrap_event("Update"), lambda_context)
+        _assert_only_current_logs_in(bootstrapped, _passwords(before), _passwords(bootstrapped.current()))
+    finally:
+        set_master_password(master["password"])  # the master role is shared by the session's databases
 
 
 def test_rejects_invalid_requests(deployment, lambda_context):

@@ -31,7 +31,9 @@ def _assert_no_secret(output: str) -> None:
 
 
 def test_upgrade_current_downgrade(target: MigrationTarget) -> None:
+    outputs = []
     status, output = target.run("upgrade", "head")
+    outputs.append(output)
     assert status == 0, output
     assert "Running upgrade  -> 0001" in output and "Running upgrade 0001 -> 0002" in output
     assert target.admin_run("SELECT version_num FROM alembic_version") == [["0002"]]
@@ -39,12 +41,14 @@ def test_upgrade_current_downgrade(target: MigrationTarget) -> None:
     assert owner == [[target.role]]  # Alembic connected as the migration role
 
     status, output = target.run("current")
+    outputs.append(output)
     assert status == 0 and "0002 (head)" in output
 
     status, output = target.run("downgrade", "-1")
     assert status == 0, output
     assert target.admin_run("SELECT version_num FROM alembic_version") == [["0001"]]
-    for out in (output,):
+    outputs.append(output)
+    for out in outputs:
         _assert_no_secret(out)
 
 
@@ -189,3 +193,22 @@ def test_runner_defaults_match_the_configured_defaults() -> None:
 
     assert DEFAULT_QUERIES == DEFAULT_VALIDATION_QUERIES
     assert MigrationConfig().alembic_config_path == "backend/alembic/alembic.ini"
+
+
+def test_a_rotation_in_progress_uses_the_pending_password(target: MigrationTarget) -> None:
+    """Between setSecret and finishSecret AWSCURRENT no longer logs in; the runner takes AWSPENDING."""
+    from pg8000.native import identifier, literal
+
+    secret = json.loads(target.secretsmanager.get_secret_value(SecretId=target.secret_arn)["SecretString"])
+    pending_password = "Pending-" + SPECIAL_PASSWORD
+    secret["migration"]["password"] = pending_password
+    target.secretsmanager.put_secret_value(
+        SecretId=target.secret_arn, SecretString=json.dumps(secret), VersionStages=["AWSPENDING"]
+    )
+    target.admin_run("SET log_statement = 'none'; ALTER ROLE " + identifier(target.role)
+                     + " PASSWORD " + literal(pending_password))  # fmt: skip
+
+    status, output = target.run("upgrade", "head")
+    assert status == 0, output
+    assert target.admin_run("SELECT version_num FROM alembic_version") == [["0002"]]
+    assert pending_password not in output and quote(pending_password, safe="") not in output

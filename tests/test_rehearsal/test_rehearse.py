@@ -3,8 +3,12 @@ moto's server, on the session's cloud assembly (no extra synth)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import sys
+import tempfile
 from io import StringIO
 from urllib.parse import quote
 
@@ -29,12 +33,36 @@ EXPECTED_STEPS = (
 )
 
 
+@contextlib.contextmanager
+def _captured_file_descriptors():
+    """Everything written to fds 1 and 2 (this process and its children) while the block runs."""
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = [os.dup(1), os.dup(2)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        captured = {"text": ""}
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield captured
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            captured["text"] = sink.read().decode("utf-8", "replace")
+
+
 @pytest.fixture(scope="module")
 def rehearsal(synthesized_app):
     require_binaries()
     out = StringIO()
-    status = main(["--assembly", str(synthesized_app.directory)], out=out)
-    return status, out.getvalue()
+    with _captured_file_descriptors() as descriptors:
+        status = main(["--assembly", str(synthesized_app.directory)], out=out)
+    return status, out.getvalue(), descriptors["text"]
 
 
 def _secret_values():
@@ -71,7 +99,7 @@ def test_it_runs_the_synthesized_assets(synthesized_app):
 
 
 def test_every_step_passes(rehearsal):
-    status, output = rehearsal
+    status, output, _ = rehearsal
     rows = _rows(output)
     assert set(rows) == set(EXPECTED_STEPS), output
     failed = {name: row for name, row in rows.items() if " PASS " not in row}
@@ -84,7 +112,7 @@ def test_every_step_passes(rehearsal):
 
 
 def test_no_login_fails_during_the_rotation(rehearsal):
-    _, output = rehearsal
+    _, output, _ = rehearsal
     row = _rows(output)["rotation (4 steps)"]
     match = re.search(r"(\d+) logins ok \((\d+) between setSecret and finishSecret\), (\d+) failed", row)
     assert match, row
@@ -93,12 +121,11 @@ def test_no_login_fails_during_the_rotation(rehearsal):
     assert ok > 0 and in_window > 0  # the window where only AWSPENDING works was exercised
 
 
-def test_no_secret_in_the_output(rehearsal, capfd):
-    _, output = rehearsal
-    captured = capfd.readouterr()
+def test_no_secret_in_the_output(rehearsal):
+    _, output, file_descriptor_output = rehearsal
     secrets = _secret_values()
     assert len(secrets) >= 4  # bootstrap's and rotation's passwords of both users, and the master's
-    for text in (output, captured.out, captured.err):
+    for text in (output, file_descriptor_output):
         for value in secrets:
             assert value not in text
     assert '"password"' not in output

@@ -101,7 +101,7 @@ def test_replacement_forcing_property_is_blocking_and_named(logical_id, prop, va
     assert len(replace) == 1 and replace[0].blocking
     message = replace[0].message()
     assert "Production/Data" in message and logical_id in message and prop in message
-    assert BASE["Resources"][logical_id]["Type"] in message
+    assert str(BASE["Resources"][logical_id]["Type"]) in message
 
 
 def test_removed_logical_id_is_a_deletion_with_rename_hint():
