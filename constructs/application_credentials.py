@@ -32,10 +32,9 @@ from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.database import POSTGRES_PORT, PostgresDatabase
 from constructs.database_client_function import (
-    VPC_NETWORK_INTERFACES,
     DatabaseClientFunction,
     acknowledge_no_dead_letter_queue,
-    acknowledge_vpc_network_interfaces,
+    vpc_lambda_role,
 )
 from constructs.log_group import EncryptedLogGroup
 from constructs.network import DatabaseNetwork
@@ -231,31 +230,13 @@ class ApplicationCredentials(Construct):
             retention_days=config.log_retention_days,
             encryption_key=encryption_key,
         ).log_group
-        role = iam.Role(
+        role, _ = vpc_lambda_role(
             self,
-            "BootstrapProviderRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            role_id="BootstrapProviderRole",
+            policy_id="BootstrapProviderPolicy",
             description="Custom-resource framework of the database bootstrap",
-        )
-        policy = iam.ManagedPolicy(
-            self,
-            "BootstrapProviderPolicy",
-            description="Custom-resource framework: logs and VPC attachment",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
-                ),
-                VPC_NETWORK_INTERFACES,
-            ],
-        )
-        role.add_managed_policy(policy)
-        acknowledge_vpc_network_interfaces(policy)
-        acknowledge(
-            policy,
-            f"AwsSolutions-IAM5[Resource::<{cdk.Stack.of(self).get_logical_id(log_group.node.default_child)}.Arn>:log-stream:*]",  # type: ignore[arg-type]
-            "Log stream names are chosen by the Lambda service at run time; the grant is confined to the "
-            "framework's own log group.",
+            policy_description="Custom-resource framework: logs and VPC attachment",
+            log_group=log_group,
         )
         provider = cr.Provider(
             self,

@@ -16,6 +16,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from constructs.checkov import skip_checkov
@@ -63,32 +64,14 @@ class DatabaseClientFunction(Construct):
         log_group = EncryptedLogGroup(
             self, "Logs", retention_days=log_retention_days, encryption_key=encryption_key
         ).log_group
-        self.role = iam.Role(
+        self.role, self.policy = vpc_lambda_role(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            role_id="Role",
+            policy_id="Policy",
             description=description,
-        )
-        self.policy = iam.ManagedPolicy(
-            self,
-            "Policy",
-            description=f"{description}: least privilege",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
-                ),
-                VPC_NETWORK_INTERFACES,
-                *statements,
-            ],
-        )
-        self.role.add_managed_policy(self.policy)
-        acknowledge_vpc_network_interfaces(self.policy)
-        acknowledge(
-            self.policy,
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(log_group.node.default_child)}.Arn>:log-stream:*]",  # type: ignore[arg-type]
-            "Log stream names are chosen by the Lambda service at run time; the grant is confined to the "
-            "function's own log group.",
+            policy_description=f"{description}: least privilege",
+            log_group=log_group,
+            statements=statements,
         )
 
         self.function = lambda_.Function(
@@ -117,6 +100,49 @@ class DatabaseClientFunction(Construct):
             "The environment holds identifiers only (secret ARN, schema and service names), never secret "
             "values; Lambda encrypts it at rest with its AWS-managed key.",
         )
+
+
+def vpc_lambda_role(
+    scope: Construct,
+    *,
+    role_id: str,
+    policy_id: str,
+    description: str,
+    policy_description: str,
+    log_group: logs.ILogGroup,
+    statements: Sequence[iam.PolicyStatement] = (),
+) -> tuple[iam.Role, iam.ManagedPolicy]:
+    """An execution role for a VPC-attached function whose permissions are one customer-managed policy.
+
+    The policy holds the writes to the function's own log group, the network-interface calls of VPC
+    attachment and `statements`; no inline policy, no AWS-managed policy.
+    """
+    role = iam.Role(
+        scope, role_id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+    )
+    policy = iam.ManagedPolicy(
+        scope,
+        policy_id,
+        description=policy_description,
+        statements=[
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:log-stream:*"],
+            ),
+            VPC_NETWORK_INTERFACES,
+            *statements,
+        ],
+    )
+    role.add_managed_policy(policy)
+    acknowledge_vpc_network_interfaces(policy)
+    log_group_id = cdk.Stack.of(scope).get_logical_id(log_group.node.default_child)  # type: ignore[arg-type]
+    acknowledge(
+        policy,
+        f"AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:log-stream:*]",
+        "Log stream names are chosen by the Lambda service at run time; the grant is confined to the "
+        "function's own log group.",
+    )
+    return role, policy
 
 
 # What Lambda needs to attach a function to the VPC (AWSLambdaVPCAccessExecutionRole, as our own policy).
