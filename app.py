@@ -3,8 +3,8 @@
 
 import aws_cdk as cdk
 
+from config.environments import ENVIRONMENTS
 from stacks.application import define_app, require_complete_context
-from stacks.config import ENVIRONMENTS
 
 app = cdk.App()
 define_app(app, ENVIRONMENTS)

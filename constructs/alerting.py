@@ -19,8 +19,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
+from config.schema import SlackChannelConfig
 from constructs import Construct
-from stacks.config import SlackChannelConfig
 
 # Service principals that publish alerts into the topic themselves. The database CMK's key
 # policy lets the same services encrypt with it (constructs/encryption.py, DataStack).

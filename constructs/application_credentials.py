@@ -28,6 +28,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 
+from config.schema import DatabaseConfig
 from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.database import POSTGRES_PORT, PostgresDatabase
@@ -38,7 +39,6 @@ from constructs.database_client_function import (
 )
 from constructs.log_group import EncryptedLogGroup
 from constructs.network import DatabaseNetwork
-from stacks.config import DatabaseConfig
 
 MIGRATION_ROLE = "migration"
 APPLICATION_ROLE = "app_user"

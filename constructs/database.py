@@ -23,10 +23,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.schema import DatabaseConfig
 from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
-from stacks.config import DatabaseConfig
 
 POSTGRES_PORT = 5432
 # RDS for PostgreSQL exports only these two logs. There is no `slowquery` export (that is MySQL):

@@ -18,9 +18,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
 
+from config.schema import DatabaseAlarmThresholds
 from constructs import Construct
 from constructs.audit_alerts import alarm_to_topic
-from stacks.config import DatabaseAlarmThresholds
 
 MIB = 1024**2
 GIB = 1024**3

@@ -31,12 +31,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
+from config.schema import MigrationConfig
 from constructs import Construct
 from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_task import MigrationTask
-from stacks.config import MigrationConfig
 
 SNAPSHOT_PREFIX = "pre-migration-"
 SNAPSHOT_POLL_SECONDS = 30

@@ -25,13 +25,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.schema import MigrationConfig
 from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.database import PostgresDatabase
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_image import stage_build_context
 from constructs.secret_access import secret_read_statements
-from stacks.config import MigrationConfig
 
 CONTAINER_NAME = "migration"
 RUNNER_USER = "10001:10001"

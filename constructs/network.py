@@ -19,11 +19,11 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
+from config.schema import NetworkConfig
 from constructs import Construct
 from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
-from stacks.config import NetworkConfig
 
 POSTGRES_PORT = 5432
 EPHEMERAL_PORTS = ec2.AclTraffic.tcp_port_range(1024, 65535)

@@ -22,9 +22,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 
+from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.secret_access import secret_read_statements
-from stacks.config import EnvironmentConfig
 
 SECRET_ARN_PARAMETER = "DATABASE_SECRET_ARN"  # noqa: S105 - a parameter name, not a secret
 SECRET_NAME_PARAMETER = "DATABASE_SECRET_NAME"  # noqa: S105 - a parameter name, not a secret

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from config.environments import ENVIRONMENTS
 from ops.runbook import (
     Plan,
     RunbookError,
@@ -18,7 +19,6 @@ from ops.runbook import (
     snapshot_summary,
     start,
 )
-from stacks.config import ENVIRONMENTS
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

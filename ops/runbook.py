@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from stacks.config import EnvironmentConfig
+from config.schema import EnvironmentConfig
 
 STATE_MACHINE_NAME = "revenuepilot-{env}-migration-runbook"  # constructs/migration_runbook.state_machine_name
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")

@@ -15,11 +15,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.database import PostgresDatabase
 from constructs.network import DatabaseNetwork
 from constructs.runtime_contract import RuntimeContract
-from stacks.config import EnvironmentConfig
 
 
 class ApplicationAccessStack(cdk.Stack):

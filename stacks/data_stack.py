@@ -11,13 +11,13 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.application_credentials import ApplicationCredentials
 from constructs.backup import DailySnapshotPlan
 from constructs.database import PASSWORD_EXCLUDED_CHARACTERS, PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
 from constructs.network import DatabaseNetwork
-from stacks.config import EnvironmentConfig
 
 # The master password is rotated by AWS's single-user rotation application, often: only the
 # bootstrap and rotation Lambdas ever use it.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
+from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.application_access_stack import ApplicationAccessStack
-from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.migration_stack import MigrationStack
 from stacks.monitoring_stack import MonitoringStack

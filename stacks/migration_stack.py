@@ -14,12 +14,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 
+from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.database import PostgresDatabase
 from constructs.migration_runbook import MigrationRunbook, state_machine_name
 from constructs.migration_task import MigrationTask
 from constructs.network import DatabaseNetwork
-from stacks.config import EnvironmentConfig
 
 
 class MigrationStack(cdk.Stack):

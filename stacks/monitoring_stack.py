@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.alerting import AlertTopic
 from constructs.audit_alerts import (
@@ -27,7 +28,6 @@ from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
 from constructs.log_shipping import CentralLogShipping
 from constructs.rds_event_subscriptions import RdsEventSubscriptions
-from stacks.config import EnvironmentConfig
 
 
 class MonitoringStack(cdk.Stack):

@@ -6,10 +6,10 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.encryption import EncryptionKey, KeyUsers
 from constructs.network import DatabaseNetwork
-from stacks.config import EnvironmentConfig
 
 
 class NetworkStack(cdk.Stack):

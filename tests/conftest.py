@@ -81,8 +81,8 @@ def synthesized_app() -> Iterator[SynthesizedApp]:
         pytest.fail(f"the app did not synthesize (see the first error): {_synth_failure[0]}", pytrace=False)
     import aws_cdk as cdk
 
+    from config.environments import ENVIRONMENTS
     from stacks.application import define_app, require_complete_context
-    from stacks.config import ENVIRONMENTS
 
     with tempfile.TemporaryDirectory(prefix="cdk-test-") as outdir:
         try:

@@ -28,7 +28,7 @@ FULL_APP = """
 import json, sys
 import aws_cdk as cdk
 from stacks.application import define_app
-from stacks.config import ENVIRONMENTS
+from config.environments import ENVIRONMENTS
 from tests.conftest import app_context
 app = cdk.App(context=app_context(), outdir=sys.argv[1])
 define_app(app, ENVIRONMENTS)

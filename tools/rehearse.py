@@ -359,7 +359,7 @@ class Rehearsal:
         assets: dict[str, FunctionAsset],
         bootstrap_properties: dict[str, Any],
     ) -> None:
-        from stacks.config import STAGING
+        from config.environments import STAGING
 
         config = STAGING
         with self.step(f"PostgreSQL {binaries.version} with TLS (own CA, hostssl only)") as detail:

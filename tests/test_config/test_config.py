@@ -6,17 +6,9 @@ import dataclasses
 
 import pytest
 
-from stacks.config import (
-    PRODUCTION,
-    STAGING,
-    ConfigError,
-    DatabaseConfig,
-    EnvironmentConfig,
-    NetworkConfig,
-    daily_window_minutes,
-    weekly_window_minutes,
-    windows_overlap,
-)
+from config.environments import PRODUCTION, STAGING
+from config.schema import DatabaseConfig, EnvironmentConfig, NetworkConfig
+from config.validation import ConfigError, daily_window_minutes, weekly_window_minutes, windows_overlap
 
 
 def _database(**changes):

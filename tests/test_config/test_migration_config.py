@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
-from stacks.config import PRODUCTION, ConfigError, MigrationConfig
+from config.environments import PRODUCTION
+from config.schema import MigrationConfig
+from config.validation import ConfigError
 
 
 @pytest.mark.parametrize(

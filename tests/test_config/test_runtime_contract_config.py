@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
-from stacks.config import PRODUCTION, STAGING, ConfigError, RuntimeContractConfig
+from config.environments import PRODUCTION, STAGING
+from config.schema import RuntimeContractConfig
+from config.validation import ConfigError
 
 
 def test_defaults_are_the_ops_guides_values():

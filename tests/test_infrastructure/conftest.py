@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ENVIRONMENTS, EnvironmentConfig
+from config.environments import ENVIRONMENTS
+from config.schema import EnvironmentConfig
 from tests.conftest import SynthesizedApp
 
 STACK_IDS = ("Network", "Data", "ApplicationAccess", "Monitoring", "Migration")

@@ -115,7 +115,7 @@ def test_automated_backups_keep_at_least_seven_days_with_tags_and_a_window_outsi
 
 
 def test_staging_is_patched_before_production(environments):
-    from stacks.config import WEEKDAYS
+    from config.validation import WEEKDAYS
 
     def day(env_name):
         return WEEKDAYS.index(environments[env_name].config.database.maintenance_window[:3])

@@ -14,16 +14,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.config import (
-    CLOUDWATCH_RETENTION_DAYS,
-    PRODUCTION,
-    STAGING,
-    AlertingConfig,
-    ConfigError,
-    DatabaseAlarmThresholds,
-    SlackChannelConfig,
-    default_max_connections,
-)
+from config.aws_limits import CLOUDWATCH_RETENTION_DAYS, default_max_connections
+from config.environments import PRODUCTION, STAGING
+from config.schema import AlertingConfig, DatabaseAlarmThresholds, SlackChannelConfig
+from config.validation import ConfigError
 
 TOPIC = "AlertsTopicCF7C81C9"
 KEY_ID_OUTPUT = "PublishOutputRefDatabaseKey7998E78F07142177"

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from stacks.config import STAGING
+from config.environments import STAGING
 from tests.conftest import app_context
 
 SNAPSHOT = "arn:aws:rds:us-east-1:222222222222:snapshot:pre-upgrade-2026-11-20"

@@ -188,8 +188,8 @@ def test_arguments_are_checked() -> None:
 
 
 def test_runner_defaults_match_the_configured_defaults() -> None:
+    from config.schema import DEFAULT_VALIDATION_QUERIES, MigrationConfig
     from migration.runner.validation import DEFAULT_QUERIES
-    from stacks.config import DEFAULT_VALIDATION_QUERIES, MigrationConfig
 
     assert DEFAULT_QUERIES == DEFAULT_VALIDATION_QUERIES
     assert MigrationConfig().alembic_config_path == "backend/alembic/alembic.ini"

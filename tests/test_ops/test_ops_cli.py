@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from config.environments import PRODUCTION
 from ops.cli import main
-from stacks.config import PRODUCTION
 
 REGION = PRODUCTION.region
 SNAPSHOT = "pre-migration-2025-01-02-0304"

@@ -18,7 +18,7 @@ SECOND_SYNTH = """
 import json, sys
 import aws_cdk as cdk
 from stacks.application import define_app
-from stacks.config import ENVIRONMENTS
+from config.environments import ENVIRONMENTS
 app = cdk.App(context=json.loads(sys.argv[1]), outdir=sys.argv[2])
 define_app(app, ENVIRONMENTS)
 try:

@@ -1,9 +1,8 @@
-"""Typed, validated configuration for each deployment environment.
+"""The configuration schema: one frozen dataclass per section, each validating itself when built.
 
-Every value that differs between staging and production lives here, in code, so a PR that
-changes one shows up in review next to its `cdk diff`. Each dataclass validates itself when it is
-built: a bad value stops `cdk synth` with a message naming the field and what is allowed. Nothing
-is ever silently corrected.
+Every value that differs between staging and production lives in `config/environments.py`, in code, so
+a PR that changes one shows up in review next to its `cdk diff`. A bad value stops `cdk synth` with a
+message naming the field and what is allowed. Nothing is ever silently corrected.
 """
 
 from __future__ import annotations
@@ -11,114 +10,35 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
-CLOUDWATCH_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
-# Performance Insights retention: 7 (free tier), any multiple of 31 up to 23 months, or 731 days.
-PERFORMANCE_INSIGHTS_RETENTION_DAYS = (7, *(31 * month for month in range(1, 24)), 731)
-ENHANCED_MONITORING_INTERVALS = (1, 5)
+from config.aws_limits import (
+    CLOUDWATCH_RETENTION_DAYS,
+    ENHANCED_MONITORING_INTERVALS,
+    FARGATE_MEMORY_MIB,
+    INSTANCE_CLASS_MEMORY_GIB,
+    LIBPQ_SSLMODES,
+    PERFORMANCE_INSIGHTS_RETENTION_DAYS,
+    RDS_EVENT_CATEGORIES,
+    VERIFYING_SSLMODES,
+    default_max_connections,
+)
+from config.validation import (
+    MINUTES_PER_DAY,
+    daily_window_minutes,
+    require,
+    weekly_window_minutes,
+    windows_overlap,
+)
+
 ROTATION_INTERVALS_DAYS = (90, 120)
 ENVIRONMENT_NAMES = ("staging", "production")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MINUTES_PER_DAY = 24 * 60
-MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 POSTGRES_RESERVED_ROLE_NAMES = ("postgres", "admin", "rdsadmin", "root", "migration", "app_user")
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_DAILY_WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
-_WEEKLY_WINDOW = re.compile(r"^([a-z]{3}):(\d{2}):(\d{2})-([a-z]{3}):(\d{2}):(\d{2})$")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _INSTANCE_CLASS = re.compile(r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid. The message names the field and what is allowed."""
-
-    def __init__(self, field_path: str, problem: str) -> None:
-        super().__init__(f"invalid configuration {field_path}: {problem}")
-        self.field_path = field_path
-
-
-def _require(condition: bool, field_path: str, problem: str) -> None:
-    if not condition:
-        raise ConfigError(field_path, problem)
-
-
-def _minute_of_day(hours: str, minutes: str, field_path: str) -> int:
-    hour, minute = int(hours), int(minutes)
-    _require(0 <= hour <= 23 and 0 <= minute <= 59, field_path, "hours must be 00-23 and minutes 00-59")
-    return hour * 60 + minute
-
-
-def daily_window_minutes(window: str, field_path: str) -> tuple[int, int]:
-    """Parse an RDS daily window 'hh:mm-hh:mm' (UTC) into (start, end) minutes of the day.
-
-    The end may be smaller than the start when the window crosses midnight; callers use
-    `_intervals` to reason about it.
-    """
-    match = _DAILY_WINDOW.match(window)
-    _require(match is not None, field_path, f"{window!r} is not of the form 'hh:mm-hh:mm' (UTC)")
-    assert match is not None
-    start = _minute_of_day(match[1], match[2], field_path)
-    end = _minute_of_day(match[3], match[4], field_path)
-    duration = (end - start) % MINUTES_PER_DAY
-    _require(duration >= 30, field_path, f"{window!r} must last at least 30 minutes (RDS minimum)")
-    return start, end
-
-
-def weekly_window_minutes(window: str, field_path: str) -> tuple[int, int]:
-    """Parse an RDS maintenance window 'ddd:hh:mm-ddd:hh:mm' (UTC) into minutes of the week."""
-    match = _WEEKLY_WINDOW.match(window)
-    _require(
-        match is not None,
-        field_path,
-        f"{window!r} is not of the form 'ddd:hh:mm-ddd:hh:mm' with ddd one of {', '.join(WEEKDAYS)}",
-    )
-    assert match is not None
-    for day in (match[1], match[4]):
-        _require(day in WEEKDAYS, field_path, f"day {day!r} must be one of {', '.join(WEEKDAYS)}")
-    start = WEEKDAYS.index(match[1]) * MINUTES_PER_DAY + _minute_of_day(match[2], match[3], field_path)
-    end = WEEKDAYS.index(match[4]) * MINUTES_PER_DAY + _minute_of_day(match[5], match[6], field_path)
-    duration = (end - start) % MINUTES_PER_WEEK
-    _require(30 <= duration <= MINUTES_PER_DAY, field_path, f"{window!r} must last 30 minutes to 24 hours")
-    return start, end
-
-
-def _intervals(start: int, end: int, period: int) -> list[tuple[int, int]]:
-    """Half-open intervals within [0, period) covering a window that may wrap around."""
-    if start < end:
-        return [(start, end)]
-    return [(start, period), (0, end)]
-
-
-def _weekly_intervals_of_daily_window(start: int, end: int) -> list[tuple[int, int]]:
-    intervals: list[tuple[int, int]] = []
-    for day in range(7):
-        offset = day * MINUTES_PER_DAY
-        shifted_end = end if start < end else end + MINUTES_PER_DAY
-        intervals.extend(
-            _intervals(
-                (offset + start) % MINUTES_PER_WEEK,
-                (offset + shifted_end) % MINUTES_PER_WEEK,
-                MINUTES_PER_WEEK,
-            )
-        )
-    return intervals
-
-
-def windows_overlap(daily_window: tuple[int, int], weekly_window: tuple[int, int]) -> bool:
-    """Whether a window that recurs every day overlaps a weekly window (both in UTC minutes)."""
-    weekly = _intervals(*weekly_window, MINUTES_PER_WEEK)
-    return any(
-        a_start < b_end and b_start < a_end
-        for a_start, a_end in _weekly_intervals_of_daily_window(*daily_window)
-        for b_start, b_end in weekly
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,24 +54,24 @@ class NetworkConfig:
     flow_log_retention_days: int = 365
 
     def __post_init__(self) -> None:
-        _require(self.max_azs >= 2, "network.max_azs", f"{self.max_azs} is too few: at least 2 AZs")
-        _require(
+        require(self.max_azs >= 2, "network.max_azs", f"{self.max_azs} is too few: at least 2 AZs")
+        require(
             1 <= self.nat_gateways <= self.max_azs,
             "network.nat_gateways",
             f"{self.nat_gateways} must be between 1 and max_azs ({self.max_azs})",
         )
-        _require(
+        require(
             re.match(r"^\d+\.\d+\.\d+\.\d+/(1[6-9]|2[0-4])$", self.cidr) is not None,
             "network.cidr",
             f"{self.cidr!r} must be an IPv4 CIDR with a prefix between /16 and /24",
         )
         if self.existing_vpc_id is not None:
-            _require(
+            require(
                 _VPC_ID.match(self.existing_vpc_id) is not None,
                 "network.existing_vpc_id",
                 f"{self.existing_vpc_id!r} is not a VPC id (vpc-<8 or 17 hex digits>)",
             )
-        _require(
+        require(
             self.flow_log_retention_days in CLOUDWATCH_RETENTION_DAYS,
             "network.flow_log_retention_days",
             f"{self.flow_log_retention_days} is not one of {CLOUDWATCH_RETENTION_DAYS}",
@@ -194,7 +114,7 @@ class DatabaseConfig:
     idle_session_timeout_seconds: int = 3600
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             _IDENTIFIER.match(self.instance_identifier) is not None
             and "--" not in self.instance_identifier
             and not self.instance_identifier.endswith("-"),
@@ -202,40 +122,40 @@ class DatabaseConfig:
             f"{self.instance_identifier!r} must be 1-63 lowercase letters, digits or single hyphens, "
             "starting with a letter",
         )
-        _require(
+        require(
             re.match(r"^\d{2}\.\d+$", self.engine_version) is not None,
             "database.engine_version",
             f"{self.engine_version!r} must be '<major>.<minor>', e.g. '17.9'",
         )
-        _require(
+        require(
             _INSTANCE_CLASS.match(self.instance_class) is not None,
             "database.instance_class",
             f"{self.instance_class!r} must look like 'r7g.large' (without the 'db.' prefix)",
         )
-        _require(
+        require(
             20 <= self.allocated_storage_gib <= 65536,
             "database.allocated_storage_gib",
             f"{self.allocated_storage_gib} must be between 20 and 65536 GiB (gp3)",
         )
-        _require(
+        require(
             self.max_allocated_storage_gib > self.allocated_storage_gib,
             "database.max_allocated_storage_gib",
             f"{self.max_allocated_storage_gib} must exceed allocated_storage_gib "
             f"({self.allocated_storage_gib}) so storage autoscaling can grow",
         )
-        _require(
+        require(
             _PG_NAME.match(self.database_name) is not None,
             "database.database_name",
             f"{self.database_name!r} must be a lowercase PostgreSQL identifier",
         )
-        _require(
+        require(
             _PG_NAME.match(self.master_username) is not None
             and self.master_username not in POSTGRES_RESERVED_ROLE_NAMES,
             "database.master_username",
             f"{self.master_username!r} must be a lowercase identifier and not one of "
             f"{', '.join(POSTGRES_RESERVED_ROLE_NAMES)}",
         )
-        _require(
+        require(
             len(self.application_schemas) >= 1
             and all(
                 _PG_NAME.match(schema) and not schema.startswith("pg_") for schema in self.application_schemas
@@ -243,14 +163,14 @@ class DatabaseConfig:
             "database.application_schemas",
             f"{self.application_schemas!r} must list at least one lowercase schema name not starting with pg_",
         )
-        _require(
+        require(
             7 <= self.backup_retention_days <= 35,
             "database.backup_retention_days",
             f"{self.backup_retention_days} must be between 7 and 35 days (ops guide minimum 7, RDS max 35)",
         )
         backup = daily_window_minutes(self.backup_window, "database.backup_window")
         maintenance = weekly_window_minutes(self.maintenance_window, "database.maintenance_window")
-        _require(
+        require(
             not windows_overlap(backup, maintenance),
             "database.backup_window",
             f"{self.backup_window!r} overlaps the maintenance window {self.maintenance_window!r}",
@@ -260,66 +180,66 @@ class DatabaseConfig:
         )[0]
         # AWS Backup starts the job within an hour of the scheduled time.
         snapshot = (snapshot_start, (snapshot_start + 60) % MINUTES_PER_DAY)
-        _require(
+        require(
             not windows_overlap(snapshot, maintenance),
             "database.daily_snapshot_start",
             f"{self.daily_snapshot_start!r} (+1 h start window) overlaps the maintenance window "
             f"{self.maintenance_window!r}",
         )
-        _require(
+        require(
             not windows_overlap(snapshot, backup),
             "database.daily_snapshot_start",
             f"{self.daily_snapshot_start!r} (+1 h start window) overlaps the backup window {self.backup_window!r}",
         )
-        _require(
+        require(
             7 <= self.daily_snapshot_retention_days <= 3650,
             "database.daily_snapshot_retention_days",
             f"{self.daily_snapshot_retention_days} must be between 7 and 3650 days",
         )
-        _require(
+        require(
             self.monitoring_interval_seconds in ENHANCED_MONITORING_INTERVALS,
             "database.monitoring_interval_seconds",
             f"{self.monitoring_interval_seconds} is not allowed: one of {ENHANCED_MONITORING_INTERVALS} "
             "seconds (ops guide: 1-5 s granularity)",
         )
-        _require(
+        require(
             self.performance_insights_retention_days in PERFORMANCE_INSIGHTS_RETENTION_DAYS,
             "database.performance_insights_retention_days",
             f"{self.performance_insights_retention_days} is not accepted by RDS: 7, a multiple of 31 "
             "up to 713, or 731",
         )
-        _require(
+        require(
             self.log_retention_days in CLOUDWATCH_RETENTION_DAYS,
             "database.log_retention_days",
             f"{self.log_retention_days} is not one of CloudWatch's values {CLOUDWATCH_RETENTION_DAYS}",
         )
-        _require(
+        require(
             self.log_retention_days >= 365,
             "database.log_retention_days",
             f"{self.log_retention_days} is too short: audit logs of a HIPAA workload keep >= 365 days",
         )
-        _require(
+        require(
             100 <= self.slow_statement_threshold_ms <= 60_000,
             "database.slow_statement_threshold_ms",
             f"{self.slow_statement_threshold_ms} must be between 100 and 60000 ms",
         )
-        _require(
+        require(
             self.secret_rotation_days in ROTATION_INTERVALS_DAYS,
             "database.secret_rotation_days",
             f"{self.secret_rotation_days} is not allowed: one of {ROTATION_INTERVALS_DAYS} days (ops guide)",
         )
-        _require(
+        require(
             re.match(r"^[A-Za-z0-9/_+=.@-]{1,512}$", self.application_secret_name) is not None,
             "database.application_secret_name",
             f"{self.application_secret_name!r} must be 1-512 of A-Z a-z 0-9 / _ + = . @ -",
         )
-        _require(
+        require(
             60 <= self.idle_session_timeout_seconds <= 86_400,
             "database.idle_session_timeout_seconds",
             f"{self.idle_session_timeout_seconds} must be between 60 and 86400 seconds",
         )
         if self.restore_from_snapshot_identifier is not None:
-            _require(
+            require(
                 re.match(
                     r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:)?[a-z][a-z0-9-:]*$",
                     self.restore_from_snapshot_identifier,
@@ -334,28 +254,6 @@ class DatabaseConfig:
         return self.engine_version.split(".", 1)[0]
 
 
-# RDS event categories each source type accepts (`aws rds describe-event-categories`).
-RDS_EVENT_CATEGORIES: dict[str, frozenset[str]] = {
-    "db-instance": frozenset(
-        {
-            "availability", "backup", "configuration change", "creation", "deletion", "failover",
-            "failure", "low storage", "maintenance", "notification", "read replica", "recovery",
-            "restoration", "security", "security patching",
-        }
-    ),
-    "db-parameter-group": frozenset({"configuration change"}),
-    "db-security-group": frozenset({"configuration change", "failure"}),
-    "db-snapshot": frozenset({"creation", "deletion", "failure", "notification", "restoration"}),
-}  # fmt: skip
-# Memory (GiB) of the instance classes we run or would move to, for RDS's default
-# max_connections = LEAST(DBInstanceClassMemory / 9531392, 5000). Other classes need an
-# explicit `alerting.thresholds.max_connections`.
-INSTANCE_CLASS_MEMORY_GIB: dict[str, int] = {
-    "t4g.micro": 1, "t4g.small": 2, "t4g.medium": 4, "t4g.large": 8, "t4g.xlarge": 16, "t4g.2xlarge": 32,
-    "m7g.large": 8, "m7g.xlarge": 16, "m7g.2xlarge": 32, "m7g.4xlarge": 64, "m7g.8xlarge": 128,
-    "r7g.large": 16, "r7g.xlarge": 32, "r7g.2xlarge": 64, "r7g.4xlarge": 128, "r7g.8xlarge": 256,
-    "r6g.large": 16, "r6g.xlarge": 32, "r6g.2xlarge": 64, "r6g.4xlarge": 128, "r6g.8xlarge": 256,
-}  # fmt: skip
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _SLACK_WORKSPACE_ID = re.compile(r"^T[A-Z0-9]{8,}$")
 _SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")
@@ -363,18 +261,6 @@ _LOG_GROUP_NAME = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _LOGS_DESTINATION_ARN = re.compile(
     r"^arn:aws[a-z-]*:logs:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:destination:[^:*\s]{1,512}$"
 )
-
-
-def default_max_connections(instance_class: str) -> int | None:
-    """RDS for PostgreSQL's default max_connections for a class in our table, else None.
-
-    Uses the nominal memory of the class; RDS's DBInstanceClassMemory is a little smaller, so the
-    real value is a few percent lower (configure `max_connections` to be exact).
-    """
-    memory_gib = INSTANCE_CLASS_MEMORY_GIB.get(instance_class)
-    if memory_gib is None:
-        return None
-    return min(memory_gib * 1024**3 // 9531392, 5000)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -398,7 +284,7 @@ class DatabaseAlarmThresholds:
     def __post_init__(self) -> None:
         for name in ("cpu_utilization_percent", "free_storage_min_percent", "database_connections_percent"):
             value = getattr(self, name)
-            _require(1 <= value <= 100, f"alerting.thresholds.{name}", f"{value} must be a percentage 1-100")
+            require(1 <= value <= 100, f"alerting.thresholds.{name}", f"{value} must be a percentage 1-100")
         for name in (
             "freeable_memory_min_mib",
             "read_latency_max_seconds",
@@ -409,14 +295,14 @@ class DatabaseAlarmThresholds:
             "evaluation_periods",
         ):
             value = getattr(self, name)
-            _require(value > 0, f"alerting.thresholds.{name}", f"{value} must be positive")
+            require(value > 0, f"alerting.thresholds.{name}", f"{value} must be positive")
         if self.max_connections is not None:
-            _require(
+            require(
                 self.max_connections > 0,
                 "alerting.thresholds.max_connections",
                 f"{self.max_connections} must be positive",
             )
-        _require(
+        require(
             self.period_seconds in (60, 300, 900, 3600),
             "alerting.thresholds.period_seconds",
             f"{self.period_seconds} must be one of (60, 300, 900, 3600) seconds",
@@ -431,12 +317,12 @@ class SlackChannelConfig:
     channel_id: str
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             _SLACK_WORKSPACE_ID.match(self.workspace_id) is not None,
             "alerting.slack.workspace_id",
             f"{self.workspace_id!r} is not a Slack workspace id (T followed by 8+ uppercase letters/digits)",
         )
-        _require(
+        require(
             _SLACK_CHANNEL_ID.match(self.channel_id) is not None,
             "alerting.slack.channel_id",
             f"{self.channel_id!r} is not a Slack channel id (C or G followed by 8+ uppercase letters/digits)",
@@ -464,18 +350,18 @@ class AlertingConfig:
     thresholds: DatabaseAlarmThresholds = field(default_factory=DatabaseAlarmThresholds)
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             len(self.email_addresses) > 0 or self.slack is not None,
             "alerting.email_addresses",
             "no email address and no Slack channel: alerts would reach nobody",
         )
         for address in self.email_addresses:
-            _require(
+            require(
                 _EMAIL.match(address) is not None,
                 "alerting.email_addresses",
                 f"{address!r} is not an email address",
             )
-        _require(
+        require(
             len(set(self.email_addresses)) == len(self.email_addresses),
             "alerting.email_addresses",
             f"{self.email_addresses!r} lists an address twice",
@@ -483,20 +369,20 @@ class AlertingConfig:
         for field_name, source_type in self.event_category_fields().items():
             categories = getattr(self, field_name)
             unknown = sorted(set(categories) - RDS_EVENT_CATEGORIES[source_type])
-            _require(
+            require(
                 not unknown and len(categories) > 0,
                 f"alerting.{field_name}",
                 f"{unknown or 'nothing'} is not a list of {source_type} event categories; allowed: "
                 f"{', '.join(sorted(RDS_EVENT_CATEGORIES[source_type]))}",
             )
         if self.cloudtrail_log_group_name is not None:
-            _require(
+            require(
                 _LOG_GROUP_NAME.match(self.cloudtrail_log_group_name) is not None,
                 "alerting.cloudtrail_log_group_name",
                 f"{self.cloudtrail_log_group_name!r} is not a CloudWatch Logs log group name",
             )
         if self.central_log_destination_arn is not None:
-            _require(
+            require(
                 _LOGS_DESTINATION_ARN.match(self.central_log_destination_arn) is not None,
                 "alerting.central_log_destination_arn",
                 f"{self.central_log_destination_arn!r} is not a CloudWatch Logs destination ARN "
@@ -514,14 +400,6 @@ class AlertingConfig:
         }
 
 
-# Fargate's CPU units and the memory (MiB) each allows.
-FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4097, 1024)),
-    1024: tuple(range(2048, 8193, 1024)),
-    2048: tuple(range(4096, 16385, 1024)),
-    4096: tuple(range(8192, 30721, 1024)),
-}
 _ECR_REPOSITORY = re.compile(r"^(?:[a-z0-9.-]+\.[a-z]{2,}(?::\d+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -560,85 +438,85 @@ class MigrationConfig:
     validation_timeout_minutes: int = 15
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             _ECR_REPOSITORY.match(self.backend_image_repository) is not None,
             "migration.backend_image_repository",
             f"{self.backend_image_repository!r} must be an ECR repository name or '<registry>/<repository>'",
         )
-        _require(
+        require(
             (self.backend_image_tag is None) != (self.backend_image_digest is None),
             "migration.backend_image_tag",
             "set exactly one of backend_image_tag and backend_image_digest",
         )
         if self.backend_image_tag is not None:
-            _require(
+            require(
                 _IMAGE_TAG.match(self.backend_image_tag) is not None and self.backend_image_tag != "latest",
                 "migration.backend_image_tag",
                 f"{self.backend_image_tag!r} must be a Docker tag other than 'latest' (a moving target)",
             )
         if self.backend_image_digest is not None:
-            _require(
+            require(
                 _IMAGE_DIGEST.match(self.backend_image_digest) is not None,
                 "migration.backend_image_digest",
                 f"{self.backend_image_digest!r} must be 'sha256:<64 hex digits>'",
             )
-        _require(
+        require(
             re.match(r"^[A-Za-z0-9_./-]+\.ini$", self.alembic_config_path) is not None
             and ".." not in self.alembic_config_path.split("/"),
             "migration.alembic_config_path",
             f"{self.alembic_config_path!r} must be a relative or absolute path to an .ini file without '..'",
         )
         names = [name for name, _ in self.validation_queries]
-        _require(
+        require(
             len(names) >= 1 and len(set(names)) == len(names),
             "migration.validation_queries",
             "must list at least one query, with unique names",
         )
         for name, sql in self.validation_queries:
-            _require(
+            require(
                 _QUERY_NAME.match(name) is not None,
                 "migration.validation_queries",
                 f"name {name!r} must be a lowercase identifier",
             )
-            _require(
+            require(
                 sql.strip().lower().startswith(("select", "with")) and ";" not in sql,
                 "migration.validation_queries",
                 f"{name!r} must be one SELECT statement returning one integer, without ';'",
             )
-        _require(
+        require(
             self.task_cpu in FARGATE_MEMORY_MIB,
             "migration.task_cpu",
             f"{self.task_cpu} is not a Fargate CPU value: one of {tuple(FARGATE_MEMORY_MIB)}",
         )
-        _require(
+        require(
             self.task_memory_mib in FARGATE_MEMORY_MIB.get(self.task_cpu, ()),
             "migration.task_memory_mib",
             f"{self.task_memory_mib} MiB is not allowed with {self.task_cpu} CPU units: one of "
             f"{FARGATE_MEMORY_MIB.get(self.task_cpu, ())}",
         )
-        _require(
+        require(
             self.log_retention_days in CLOUDWATCH_RETENTION_DAYS and self.log_retention_days >= 365,
             "migration.log_retention_days",
             f"{self.log_retention_days} must be one of CloudWatch's values and >= 365 days (audit evidence)",
         )
-        _require(
+        require(
             7 <= self.minimum_backup_retention_days <= 35,
             "migration.minimum_backup_retention_days",
             f"{self.minimum_backup_retention_days} must be between 7 (ops guide) and 35 days",
         )
-        _require(
+        require(
             5 <= self.max_restore_lag_minutes <= 60,
             "migration.max_restore_lag_minutes",
             f"{self.max_restore_lag_minutes} must be between 5 and 60 minutes (RDS updates it every ~5 minutes)",
         )
-        _require(
+        require(
             1 <= self.connect_timeout_seconds <= 60,
             "migration.connect_timeout_seconds",
             f"{self.connect_timeout_seconds} must be between 1 and 60 seconds",
         )
         for name in ("migration_timeout_minutes", "validation_timeout_minutes"):
             value = getattr(self, name)
-            _require(5 <= value <= 720, f"migration.{name}", f"{value} must be between 5 and 720 minutes")
+            require(5 <= value <= 720, f"migration.{name}", f"{value} must be between 5 and 720 minutes")
 
     @property
     def backend_image_reference(self) -> str:
@@ -646,11 +524,6 @@ class MigrationConfig:
         if self.backend_image_digest is not None:
             return f"{self.backend_image_repository}@{self.backend_image_digest}"
         return f"{self.backend_image_repository}:{self.backend_image_tag}"
-
-
-# libpq's sslmode values; only the verifying ones are acceptable for PHI (production: verify-full).
-LIBPQ_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-VERIFYING_SSLMODES = ("verify-ca", "verify-full")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -672,41 +545,41 @@ class RuntimeContractConfig:
     healthcheck_timeout_ms: int = 5_000
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             self.pgsslmode in VERIFYING_SSLMODES,
             "runtime.pgsslmode",
             f"{self.pgsslmode!r} is not allowed: one of {VERIFYING_SSLMODES} (the server certificate is "
             f"always verified; {', '.join(m for m in LIBPQ_SSLMODES if m not in VERIFYING_SSLMODES)} never)",
         )
-        _require(
+        require(
             self.pgsslrootcert.startswith("/")
             and self.pgsslrootcert.endswith(".pem")
             and ".." not in self.pgsslrootcert.split("/"),
             "runtime.pgsslrootcert",
             f"{self.pgsslrootcert!r} must be an absolute path to a .pem file without '..'",
         )
-        _require(
+        require(
             1 <= self.connect_timeout_seconds <= 60,
             "runtime.connect_timeout_seconds",
             f"{self.connect_timeout_seconds} must be between 1 and 60 seconds",
         )
         for name in ("web_pool_size", "worker_pool_size"):
             value = getattr(self, name)
-            _require(value >= 1, f"runtime.{name}", f"{value} must be at least 1 (a pool needs a connection)")
-        _require(self.max_overflow >= 0, "runtime.max_overflow", f"{self.max_overflow} must be 0 or more")
-        _require(
+            require(value >= 1, f"runtime.{name}", f"{value} must be at least 1 (a pool needs a connection)")
+        require(self.max_overflow >= 0, "runtime.max_overflow", f"{self.max_overflow} must be 0 or more")
+        require(
             self.pool_recycle_seconds > 0,
             "runtime.pool_recycle_seconds",
             f"{self.pool_recycle_seconds} must be positive",
         )
-        _require(
+        require(
             self.healthcheck_timeout_ms >= 1,
             "runtime.healthcheck_timeout_ms",
             f"{self.healthcheck_timeout_ms} must be at least 1 ms",
         )
         # A probe is bounded by its own timeout; were statement_timeout shorter, the server would
         # cancel a slow-but-in-budget probe (57014) and a busy database would look down.
-        _require(
+        require(
             self.statement_timeout_ms >= 1 and self.statement_timeout_ms > self.healthcheck_timeout_ms,
             "runtime.statement_timeout_ms",
             f"{self.statement_timeout_ms} must be at least 1 ms and greater than healthcheck_timeout_ms "
@@ -730,54 +603,54 @@ class EnvironmentConfig:
     def __post_init__(self) -> None:
         # SQLAlchemy recycles a connection older than pool_recycle at checkout; a connection the server
         # closed for idleness is at least idle_session_timeout old, so it is recycled, never handed out.
-        _require(
+        require(
             self.runtime.pool_recycle_seconds < self.database.idle_session_timeout_seconds,
             "runtime.pool_recycle_seconds",
             f"{self.runtime.pool_recycle_seconds} must be shorter than database.idle_session_timeout_seconds "
             f"({self.database.idle_session_timeout_seconds}): pools must recycle before the server drops idle sessions",
         )
-        _require(
+        require(
             self.migration.minimum_backup_retention_days <= self.database.backup_retention_days,
             "migration.minimum_backup_retention_days",
             f"{self.migration.minimum_backup_retention_days} exceeds database.backup_retention_days "
             f"({self.database.backup_retention_days}): the migration pre-check could never pass",
         )
-        _require(
+        require(
             self.alerting.thresholds.max_connections is not None
             or default_max_connections(self.database.instance_class) is not None,
             "alerting.thresholds.max_connections",
             f"must be set: the default max_connections of {self.database.instance_class!r} is unknown "
             f"(known classes: {', '.join(INSTANCE_CLASS_MEMORY_GIB)})",
         )
-        _require(self.name in ENVIRONMENT_NAMES, "name", f"{self.name!r} must be one of {ENVIRONMENT_NAMES}")
-        _require(
+        require(self.name in ENVIRONMENT_NAMES, "name", f"{self.name!r} must be one of {ENVIRONMENT_NAMES}")
+        require(
             _ACCOUNT.match(self.account) is not None,
             f"{self.name}.account",
             f"{self.account!r} must be a 12-digit AWS account id",
         )
-        _require(
+        require(
             _REGION.match(self.region) is not None,
             f"{self.name}.region",
             f"{self.region!r} is not an AWS region name such as 'us-east-1'",
         )
         if self.name == "production":
-            _require(self.database.multi_az, "production.database.multi_az", "must be True in production")
-            _require(
+            require(self.database.multi_az, "production.database.multi_az", "must be True in production")
+            require(
                 self.database.deletion_protection,
                 "production.database.deletion_protection",
                 "must be True in production",
             )
-            _require(
+            require(
                 self.network.max_azs >= 3,
                 "production.network.max_azs",
                 f"{self.network.max_azs} is too few: production spans 3 AZs",
             )
-            _require(
+            require(
                 self.runtime.pgsslmode == "verify-full",
                 "production.runtime.pgsslmode",
                 f"{self.runtime.pgsslmode!r} must be 'verify-full' in production (the host name is verified too)",
             )
-            _require(
+            require(
                 self.database.restore_from_snapshot_identifier is None,
                 "production.database.restore_from_snapshot_identifier",
                 "must be None: production is never rebuilt from a snapshot by configuration",
@@ -796,55 +669,3 @@ class EnvironmentConfig:
     def stage_id(self) -> str:
         """The CDK Stage id: a stable PascalCase literal (renaming it renames every stack)."""
         return self.name.capitalize()
-
-
-# The deployment accounts. Replace these with your organisation's account ids (README: "Accounts").
-STAGING_ACCOUNT = "111111111111"
-PRODUCTION_ACCOUNT = "222222222222"
-REGION = "us-east-1"
-
-STAGING = EnvironmentConfig(
-    name="staging",
-    account=STAGING_ACCOUNT,
-    region=REGION,
-    network=NetworkConfig(cidr="10.41.0.0/16", max_azs=2, nat_gateways=1),
-    database=DatabaseConfig(
-        instance_identifier="revenuepilot-staging",
-        application_secret_name="revenuepilot/staging/database",  # noqa: S106 - a name, not a secret
-        instance_class="t4g.large",
-        allocated_storage_gib=50,
-        max_allocated_storage_gib=200,
-        # Staging is patched first: its window is two days before production's.
-        maintenance_window="fri:05:00-fri:06:00",
-        log_retention_days=365,
-        restore_from_snapshot_identifier=None,
-    ),
-    # No CloudTrail log group here: audit alerts use the EventBridge rules.
-    alerting=AlertingConfig(email_addresses=("database-alerts-staging@revenuepilot.example",)),
-)
-
-PRODUCTION = EnvironmentConfig(
-    name="production",
-    account=PRODUCTION_ACCOUNT,
-    region=REGION,
-    # Production keeps every log 6 years (HIPAA documentation retention practice); staging 1 year.
-    network=NetworkConfig(cidr="10.40.0.0/16", max_azs=3, nat_gateways=3, flow_log_retention_days=2192),
-    migration=MigrationConfig(log_retention_days=2192),
-    database=DatabaseConfig(
-        instance_identifier="revenuepilot-production",
-        instance_class="r7g.large",
-        maintenance_window="sun:05:00-sun:06:00",
-        performance_insights_retention_days=31,
-        log_retention_days=2192,
-        monitoring_interval_seconds=1,
-    ),
-    alerting=AlertingConfig(
-        # Replace with the on-call distribution list (README: "Alerts"); each address confirms once.
-        email_addresses=("database-alerts@revenuepilot.example",),
-        # The production account's own trail delivers to this log group (it must exist in this account:
-        # Control Tower's organization trail logs to the management account, where filters here cannot attach).
-        cloudtrail_log_group_name="/aws/cloudtrail/revenuepilot-production",
-    ),
-)
-
-ENVIRONMENTS: tuple[EnvironmentConfig, ...] = (STAGING, PRODUCTION)
