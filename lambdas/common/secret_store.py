@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-AWSCURRENT = "AWSCURRENT"
-AWSPENDING = "AWSPENDING"
+from contract.auth import AWSCURRENT, AWSPENDING, SecretVersion
+
+__all__ = ["AWSCURRENT", "AWSPENDING", "SecretMetadata", "SecretStore"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +50,17 @@ class SecretStore:
         if not isinstance(value, str):
             raise ValueError(f"secret {secret_id} has no SecretString at stage {stage}")
         return value
+
+    def find_version(self, secret_id: str, *, stage: str) -> SecretVersion | None:
+        """The version that has ``stage`` (its id and text), ``None`` when no version has it."""
+        try:
+            response = self._client.get_secret_value(SecretId=secret_id, VersionStage=stage)
+        except self._client.exceptions.ResourceNotFoundException:
+            return None
+        value = response.get("SecretString")
+        if not isinstance(value, str):
+            raise ValueError(f"secret {secret_id} has no SecretString at stage {stage}")
+        return SecretVersion(stage=stage, version_id=response.get("VersionId"), secret_string=value)
 
     def find_string(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None:
         """Like ``get_string`` but ``None`` when that version/stage does not exist."""
