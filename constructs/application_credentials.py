@@ -39,9 +39,16 @@ from constructs.database_client_function import (
 )
 from constructs.log_group import EncryptedLogGroup
 from constructs.network import DatabaseNetwork
+from contract.compliance import REGULATORY_PACKS
+from contract.names import (
+    APP_SCHEMAS_ENV_VAR,
+    APPLICATION_ROLE,
+    MASTER_SECRET_ARN_ENV_VAR,
+    MIGRATION_ROLE,
+    SERVICE_NAME_ENV_VAR,
+)
+from contract.secret import DATABASE_FIELD, PORT_FIELD, USERNAME_FIELD
 
-MIGRATION_ROLE = "migration"
-APPLICATION_ROLE = "app_user"
 ROTATION_WINDOW = "3h"
 
 
@@ -63,10 +70,10 @@ class ApplicationCredentials(Construct):
         # Only static values: CloudFormation writes a new secret version whenever this template changes,
         # and that version would have no passwords. The bootstrap adds the endpoint and the passwords.
         template = {
-            "port": POSTGRES_PORT,
-            "database": config.database_name,
-            MIGRATION_ROLE: {"username": MIGRATION_ROLE},
-            APPLICATION_ROLE: {"username": APPLICATION_ROLE},
+            PORT_FIELD: POSTGRES_PORT,
+            DATABASE_FIELD: config.database_name,
+            MIGRATION_ROLE: {USERNAME_FIELD: MIGRATION_ROLE},
+            APPLICATION_ROLE: {USERNAME_FIELD: APPLICATION_ROLE},
         }
         self.secret = secretsmanager.Secret(
             self,
@@ -117,7 +124,7 @@ class ApplicationCredentials(Construct):
                 secret_key_statement,
                 random_password_statement,
             ],
-            environment={"POWERTOOLS_SERVICE_NAME": "db-bootstrap"},
+            environment={SERVICE_NAME_ENV_VAR: "db-bootstrap"},
             **common,  # type: ignore[arg-type]
         )
         self.bootstrap_function: lambda_.IFunction = bootstrap.function
@@ -168,9 +175,9 @@ class ApplicationCredentials(Construct):
                 random_password_statement,
             ],
             environment={
-                "MASTER_SECRET_ARN": database.master_secret.secret_arn,
-                "APP_SCHEMAS": ",".join(config.application_schemas),
-                "POWERTOOLS_SERVICE_NAME": "secret-rotation",
+                MASTER_SECRET_ARN_ENV_VAR: database.master_secret.secret_arn,
+                APP_SCHEMAS_ENV_VAR: ",".join(config.application_schemas),
+                SERVICE_NAME_ENV_VAR: "secret-rotation",
             },
             **common,  # type: ignore[arg-type]
         )
@@ -264,6 +271,6 @@ class ApplicationCredentials(Construct):
             "(':*' covers its versions) and offers no managed-policy option."
         )
         acknowledge(default_policy, f"AwsSolutions-IAM5[Resource::<{handler_arn}.Arn>:*]", reason)
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        for pack in REGULATORY_PACKS:
             acknowledge(default_policy, f"{pack}-IAMNoInlinePolicy", reason)
         return provider

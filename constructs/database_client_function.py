@@ -25,6 +25,7 @@ from constructs.database import PostgresDatabase
 from constructs.lambda_code import RUNTIME, python_lambda_code
 from constructs.log_group import EncryptedLogGroup
 from constructs.network import DatabaseNetwork
+from contract.compliance import HIPAA_SECURITY, NIST_800_53_R5
 
 
 class DatabaseClientFunction(Construct):
@@ -187,6 +188,6 @@ def acknowledge_no_dead_letter_queue(function: lambda_.IFunction) -> None:
         "A queued failed event could not be replayed (rotation tokens are retried by Secrets Manager, "
         "custom-resource response URLs expire); failures raise RotationFailed/Errors alarms or fail the stack."
     )
-    for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+    for pack in (HIPAA_SECURITY, NIST_800_53_R5):
         acknowledge(function, f"{pack}-LambdaDLQ", reason)
     skip_checkov(function, "CKV_AWS_116", reason)

@@ -32,6 +32,7 @@ from constructs.database import PostgresDatabase
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_image import stage_build_context
 from constructs.secret_access import secret_read_statements
+from contract.compliance import REGULATORY_PACKS
 
 CONTAINER_NAME = "migration"
 RUNNER_USER = "10001:10001"
@@ -153,7 +154,7 @@ class MigrationTask(Construct):
             "ecr:GetAuthorizationToken has no resource-level permissions in IAM; the image layer actions "
             "are scoped to the CDK asset repository and log writes to this task's log group.",
         )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        for pack in REGULATORY_PACKS:
             acknowledge(
                 execution_policy,
                 f"{pack}-IAMNoInlinePolicy",

@@ -14,6 +14,8 @@ MASTER_SECRET_ARN_ENV_VAR = "MASTER_SECRET_ARN"  # noqa: S105 - a variable name,
 APP_SCHEMAS_ENV_VAR = "APP_SCHEMAS"
 SERVICE_NAME_ENV_VAR = "POWERTOOLS_SERVICE_NAME"
 CA_BUNDLE_ENV_VAR = "PGSSLROOTCERT"
+# Set by the runbook as a container override of the migration task's validate run (its callback token).
+TASK_TOKEN_ENV_VAR = "SFN_TASK_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 # Everything in string.punctuation except "-_." plus space: a DATABASE_URL built with jq needs no escaping.
 PASSWORD_EXCLUDED_CHARACTERS = "".join(c for c in string.punctuation if c not in "-_.") + " "

@@ -15,9 +15,10 @@ from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.application_credentials import ApplicationCredentials
 from constructs.backup import DailySnapshotPlan
-from constructs.database import PASSWORD_EXCLUDED_CHARACTERS, PostgresDatabase
+from constructs.database import PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
 from constructs.network import DatabaseNetwork
+from contract.names import PASSWORD_EXCLUDED_CHARACTERS
 
 # The master password is rotated by AWS's single-user rotation application, often: only the
 # bootstrap and rotation Lambdas ever use it.

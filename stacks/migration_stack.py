@@ -17,9 +17,10 @@ from aws_cdk import aws_sns as sns
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.database import PostgresDatabase
-from constructs.migration_runbook import MigrationRunbook, state_machine_name
+from constructs.migration_runbook import MigrationRunbook
 from constructs.migration_task import MigrationTask
 from constructs.network import DatabaseNetwork
+from contract.names import state_machine_name
 
 
 class MigrationStack(cdk.Stack):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from contract.auth import AWSCURRENT, SecretVersion, connect_with_pending_fallback
+from contract.names import TASK_TOKEN_ENV_VAR
 from contract.secret import DatabaseLogin, SecretFormatError
 from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision, run_streaming
 from migration.runner.credentials import (
@@ -29,8 +30,6 @@ from migration.runner.validation import DEFAULT_QUERIES, ValidationError, parse_
 
 DEFAULT_CA_BUNDLE = "/etc/revenuepilot/certs/rds-ca-bundle.pem"
 DEFAULT_ALEMBIC_CONFIG = "backend/alembic/alembic.ini"
-# Set by the runbook as a container override of the validate run (its callback token).
-TASK_TOKEN_VARIABLE = "SFN_TASK_TOKEN"  # noqa: S105 (a variable name, not a secret)
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 # Where the image installs the runner and its own dependencies; kept out of Alembic's PYTHONPATH.
@@ -75,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--statement-timeout-ms", type=int, default=60_000)
     validate.add_argument(
         "--task-token",
-        default=os.environ.get(TASK_TOKEN_VARIABLE) or None,
-        help=f"Step Functions task token to report the counts to (default: ${TASK_TOKEN_VARIABLE})",
+        default=os.environ.get(TASK_TOKEN_ENV_VAR) or None,
+        help=f"Step Functions task token to report the counts to (default: ${TASK_TOKEN_ENV_VAR})",
     )
     return parser
 
