@@ -64,6 +64,9 @@ class ApplicationCredentials(Construct):
         network: DatabaseNetwork,
         database: PostgresDatabase,
         encryption_key: kms.IKey,
+        bootstrap_code: lambda_.Code,
+        rotation_code: lambda_.Code,
+        lambda_runtime: lambda_.Runtime,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -100,12 +103,13 @@ class ApplicationCredentials(Construct):
             "database": database,
             "encryption_key": encryption_key,
             "log_retention_days": config.log_retention_days,
+            "runtime": lambda_runtime,
         }
 
         bootstrap = DatabaseClientFunction(
             self,
             "Bootstrap",
-            function_package="db_bootstrap",
+            code=bootstrap_code,
             handler="lambdas.db_bootstrap.handler.on_event",
             description="Creates the migration and app_user roles and their privileges",
             statements=[
@@ -154,7 +158,7 @@ class ApplicationCredentials(Construct):
         rotation = DatabaseClientFunction(
             self,
             "Rotation",
-            function_package="secret_rotation",
+            code=rotation_code,
             handler="lambdas.secret_rotation.handler.lambda_handler",
             description="Rotates the passwords of migration and app_user together",
             statements=[
