@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from contract.secret import SecretFormatError
 
@@ -66,6 +66,23 @@ class SecretVersion:
     @property
     def label(self) -> str:
         return f"{self.stage} version {self.version_id or '(unknown id)'}"
+
+
+def get_secret_version(client: Any, secret_id: str, stage: str) -> SecretVersion:
+    """GetSecretValue by stage with a boto3 Secrets Manager client (its errors propagate)."""
+    response = client.get_secret_value(SecretId=secret_id, VersionStage=stage)
+    value = response.get("SecretString")
+    if not isinstance(value, str):
+        raise SecretFormatError(f"secret {secret_id} has no SecretString at stage {stage}")
+    return SecretVersion(stage=stage, version_id=response.get("VersionId"), secret_string=value)
+
+
+def find_secret_version(client: Any, secret_id: str, stage: str) -> SecretVersion | None:
+    """Like `get_secret_version`, but None when no version has `stage` (e.g. no rotation in progress)."""
+    try:
+        return get_secret_version(client, secret_id, stage)
+    except client.exceptions.ResourceNotFoundException:
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)

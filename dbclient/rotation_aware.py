@@ -28,6 +28,7 @@ from contract.auth import (
     Rejected,
     SecretVersion,
     connect_with_pending_fallback,
+    find_secret_version,
     is_wrong_password,
 )
 from contract.secret import Credentials, SecretFormatError, parse_app_secret
@@ -47,13 +48,7 @@ class RotationAwareCredentials:
         self._cached: Credentials | None = None  # AWSCURRENT's login
 
     def _fetch(self, stage: str) -> SecretVersion | None:
-        try:
-            response = self._client.get_secret_value(SecretId=self._secret_id, VersionStage=stage)
-        except self._client.exceptions.ResourceNotFoundException:
-            return None  # no AWSPENDING version: no rotation in progress
-        return SecretVersion(
-            stage=stage, version_id=response.get("VersionId"), secret_string=response["SecretString"]
-        )
+        return find_secret_version(self._client, self._secret_id, stage)
 
     def _parse(self, text: str) -> Credentials:
         credentials = parse_app_secret(text, require_passwords=False).credentials(self._user)

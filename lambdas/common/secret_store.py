@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from contract.auth import AWSCURRENT, AWSPENDING, SecretVersion
+from contract.auth import AWSCURRENT, AWSPENDING, SecretVersion, find_secret_version
 
 __all__ = ["AWSCURRENT", "AWSPENDING", "SecretMetadata", "SecretStore"]
 
@@ -53,14 +53,7 @@ class SecretStore:
 
     def find_version(self, secret_id: str, *, stage: str) -> SecretVersion | None:
         """The version that has ``stage`` (its id and text), ``None`` when no version has it."""
-        try:
-            response = self._client.get_secret_value(SecretId=secret_id, VersionStage=stage)
-        except self._client.exceptions.ResourceNotFoundException:
-            return None
-        value = response.get("SecretString")
-        if not isinstance(value, str):
-            raise ValueError(f"secret {secret_id} has no SecretString at stage {stage}")
-        return SecretVersion(stage=stage, version_id=response.get("VersionId"), secret_string=value)
+        return find_secret_version(self._client, secret_id, stage)
 
     def find_string(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None:
         """Like ``get_string`` but ``None`` when that version/stage does not exist."""

@@ -15,14 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from contract.auth import AWSCURRENT, SecretVersion, connect_with_pending_fallback
+from contract.auth import (
+    AWSCURRENT,
+    SecretVersion,
+    connect_with_pending_fallback,
+    find_secret_version,
+    get_secret_version,
+)
 from contract.names import TASK_TOKEN_ENV_VAR
 from contract.secret import DatabaseLogin, SecretFormatError
 from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision, run_streaming
 from migration.runner.credentials import (
     child_environment,
     parse_migration_login,
-    read_version,
     secret_fragments,
     verify_full_context,
 )
@@ -138,7 +143,7 @@ def credentials_across_rotation(
         pg8000_connector(candidate, ca_bundle=ca_bundle, timeout=timeout)().close()
 
     def fetch(stage: str) -> SecretVersion | None:
-        return current if stage == AWSCURRENT else read_version(secretsmanager, secret_id, stage=stage)
+        return current if stage == AWSCURRENT else find_secret_version(secretsmanager, secret_id, stage)
 
     try:
         return connect_with_pending_fallback(probe, fetch, parse_migration_login, warn=_warn).login
@@ -208,8 +213,7 @@ def main(
         secretsmanager = secretsmanager or boto3.client("secretsmanager")
         stepfunctions = stepfunctions or boto3.client("stepfunctions")
     try:
-        current = read_version(secretsmanager, args.secret_id, stage=AWSCURRENT)
-        assert current is not None  # read_version raises when AWSCURRENT is missing
+        current = get_secret_version(secretsmanager, args.secret_id, AWSCURRENT)
         parse_migration_login(current.secret_string)
     except SecretFormatError as exc:
         print(f"error: {exc}", file=stream, flush=True)

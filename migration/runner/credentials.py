@@ -8,12 +8,10 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-from contract.auth import AWSCURRENT, SecretVersion
 from contract.names import MIGRATION_ROLE
-from contract.secret import DatabaseLogin, SecretFormatError, parse_app_secret
+from contract.secret import DatabaseLogin, parse_app_secret
 
 TLS_MODE = "verify-full"
 
@@ -21,20 +19,6 @@ TLS_MODE = "verify-full"
 def parse_migration_login(secret_string: str) -> DatabaseLogin:
     """The `migration` login from the application secret JSON (contract.secret's parser)."""
     return parse_app_secret(secret_string).login(MIGRATION_ROLE)
-
-
-def read_version(client: Any, secret_id: str, *, stage: str) -> SecretVersion | None:
-    """GetSecretValue by stage with the task role; None when no version has `stage`."""
-    try:
-        response = client.get_secret_value(SecretId=secret_id, VersionStage=stage)
-    except client.exceptions.ResourceNotFoundException:
-        if stage == AWSCURRENT:
-            raise
-        return None
-    secret_string = response.get("SecretString")
-    if not isinstance(secret_string, str):
-        raise SecretFormatError(f"the application secret has no SecretString at {stage}")
-    return SecretVersion(stage=stage, version_id=response.get("VersionId"), secret_string=secret_string)
 
 
 def database_url(credentials: DatabaseLogin, *, scheme: str = "postgresql") -> str:
