@@ -82,7 +82,7 @@ class AppSecret:
         raise SecretFormatError(f"the application secret has no role {role!r}")
 
     def login(self, role: str) -> DatabaseLogin:
-        """`role`'s login; raises when the host or the role's password is not there (yet)."""
+        """`role`'s login; raises when the role's password is not there (yet)."""
         credentials = self.credentials(role)
         if not credentials.password:
             raise SecretFormatError(f"field '{role}.{PASSWORD_FIELD}' is missing or not a non-empty string")
