@@ -39,9 +39,16 @@ from constructs.database_client_function import (
 )
 from constructs.log_group import EncryptedLogGroup
 from constructs.network import DatabaseNetwork
+from contract.compliance import REGULATORY_PACKS
+from contract.names import (
+    APP_SCHEMAS_ENV_VAR,
+    APPLICATION_ROLE,
+    MASTER_SECRET_ARN_ENV_VAR,
+    MIGRATION_ROLE,
+    SERVICE_NAME_ENV_VAR,
+)
+from contract.secret import DATABASE_FIELD, PORT_FIELD, USERNAME_FIELD
 
-MIGRATION_ROLE = "migration"
-APPLICATION_ROLE = "app_user"
 ROTATION_WINDOW = "3h"
 
 
@@ -57,16 +64,19 @@ class ApplicationCredentials(Construct):
         network: DatabaseNetwork,
         database: PostgresDatabase,
         encryption_key: kms.IKey,
+        bootstrap_code: lambda_.Code,
+        rotation_code: lambda_.Code,
+        lambda_runtime: lambda_.Runtime,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         # Only static values: CloudFormation writes a new secret version whenever this template changes,
         # and that version would have no passwords. The bootstrap adds the endpoint and the passwords.
         template = {
-            "port": POSTGRES_PORT,
-            "database": config.database_name,
-            MIGRATION_ROLE: {"username": MIGRATION_ROLE},
-            APPLICATION_ROLE: {"username": APPLICATION_ROLE},
+            PORT_FIELD: POSTGRES_PORT,
+            DATABASE_FIELD: config.database_name,
+            MIGRATION_ROLE: {USERNAME_FIELD: MIGRATION_ROLE},
+            APPLICATION_ROLE: {USERNAME_FIELD: APPLICATION_ROLE},
         }
         self.secret = secretsmanager.Secret(
             self,
@@ -93,12 +103,13 @@ class ApplicationCredentials(Construct):
             "database": database,
             "encryption_key": encryption_key,
             "log_retention_days": config.log_retention_days,
+            "runtime": lambda_runtime,
         }
 
         bootstrap = DatabaseClientFunction(
             self,
             "Bootstrap",
-            function_package="db_bootstrap",
+            code=bootstrap_code,
             handler="lambdas.db_bootstrap.handler.on_event",
             description="Creates the migration and app_user roles and their privileges",
             statements=[
@@ -117,7 +128,7 @@ class ApplicationCredentials(Construct):
                 secret_key_statement,
                 random_password_statement,
             ],
-            environment={"POWERTOOLS_SERVICE_NAME": "db-bootstrap"},
+            environment={SERVICE_NAME_ENV_VAR: "db-bootstrap"},
             **common,  # type: ignore[arg-type]
         )
         self.bootstrap_function: lambda_.IFunction = bootstrap.function
@@ -147,7 +158,7 @@ class ApplicationCredentials(Construct):
         rotation = DatabaseClientFunction(
             self,
             "Rotation",
-            function_package="secret_rotation",
+            code=rotation_code,
             handler="lambdas.secret_rotation.handler.lambda_handler",
             description="Rotates the passwords of migration and app_user together",
             statements=[
@@ -168,9 +179,9 @@ class ApplicationCredentials(Construct):
                 random_password_statement,
             ],
             environment={
-                "MASTER_SECRET_ARN": database.master_secret.secret_arn,
-                "APP_SCHEMAS": ",".join(config.application_schemas),
-                "POWERTOOLS_SERVICE_NAME": "secret-rotation",
+                MASTER_SECRET_ARN_ENV_VAR: database.master_secret.secret_arn,
+                APP_SCHEMAS_ENV_VAR: ",".join(config.application_schemas),
+                SERVICE_NAME_ENV_VAR: "secret-rotation",
             },
             **common,  # type: ignore[arg-type]
         )
@@ -264,6 +275,6 @@ class ApplicationCredentials(Construct):
             "(':*' covers its versions) and offers no managed-policy option."
         )
         acknowledge(default_policy, f"AwsSolutions-IAM5[Resource::<{handler_arn}.Arn>:*]", reason)
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        for pack in REGULATORY_PACKS:
             acknowledge(default_policy, f"{pack}-IAMNoInlinePolicy", reason)
         return provider

@@ -12,7 +12,6 @@ Exposes `instance`, `master_secret`, `security_group`, `parameter_group`, `subne
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 import aws_cdk as cdk
@@ -27,13 +26,14 @@ from config.schema import DatabaseConfig
 from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
+from contract.compliance import REGULATORY_PACKS
+from contract.names import PASSWORD_EXCLUDED_CHARACTERS
 
 POSTGRES_PORT = 5432
 # RDS for PostgreSQL exports only these two logs. There is no `slowquery` export (that is MySQL):
 # slow statements land in the `postgresql` log through log_min_duration_statement.
 LOG_EXPORTS = ("postgresql", "upgrade")
 # Characters that break connection URLs, shell snippets or JSON when they appear in a password.
-PASSWORD_EXCLUDED_CHARACTERS = "".join(c for c in string.punctuation if c not in "-_.") + " "
 
 
 def parameter_group_settings(config: DatabaseConfig) -> dict[str, str]:
@@ -191,7 +191,7 @@ class PostgresDatabase(Construct):
                 ),
                 **common,
             )
-            for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in _ENCRYPTION_PACKS)):
+            for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in REGULATORY_PACKS)):
                 acknowledge(
                     self.instance,
                     rule,
@@ -258,9 +258,6 @@ class PostgresDatabase(Construct):
             to_port=POSTGRES_PORT,
             description=f"PostgreSQL from {scope.node.path}",
         )
-
-
-_ENCRYPTION_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 
 
 def _performance_insights_retention(days: int) -> rds.PerformanceInsightRetention:

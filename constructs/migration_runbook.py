@@ -37,18 +37,14 @@ from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_task import MigrationTask
+from contract.compliance import REGULATORY_PACKS
+from contract.names import TASK_TOKEN_ENV_VAR, state_machine_name
 
 SNAPSHOT_PREFIX = "pre-migration-"
 SNAPSHOT_POLL_SECONDS = 30
-TASK_TOKEN_VARIABLE = "SFN_TASK_TOKEN"  # noqa: S105 (a variable name, not a secret)
 # Throttling and transient service errors of the AWS SDK integrations (exact error names).
 RDS_TRANSIENT_ERRORS = ["Rds.RdsException", "Rds.SdkClientException"]
 ECS_TRANSIENT_ERRORS = ["ECS.AmazonECSException", "ECS.SdkClientException"]
-
-
-def state_machine_name(environment_name: str) -> str:
-    """The physical name the operator CLI finds the runbook by."""
-    return f"revenuepilot-{environment_name}-migration-runbook"
 
 
 def _jsonata(expression: str) -> str:
@@ -374,7 +370,7 @@ class MigrationRunbook(Construct):
             # The run's own callback token, not configuration: the task definition has no environment.
             environment=[
                 tasks.TaskEnvironmentVariable(
-                    name=TASK_TOKEN_VARIABLE, value=_jsonata("$states.context.Task.Token")
+                    name=TASK_TOKEN_ENV_VAR, value=_jsonata("$states.context.Task.Token")
                 )
             ],
             comment="Row counts as the migration role in a read-only transaction; reported via the task token",
@@ -472,7 +468,7 @@ class MigrationRunbook(Construct):
             "Each execution creates a new snapshot named pre-migration-<start time>; the grant covers only "
             "that prefix in this account and region.",
         )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        for pack in REGULATORY_PACKS:
             acknowledge(
                 policy,
                 f"{pack}-IAMNoInlinePolicy",

@@ -6,7 +6,8 @@ Creates:
 - a task role that can read the application secret only (and decrypt it through Secrets
   Manager with the database CMK), and report validation counts to the runbook state machine;
 - an execution role (image pull from the CDK asset repository, log writes);
-- the task definition: the image built from `migration/` on top of the backend image, read-only
+- the task definition: the image built from `build_context` (the `migration/` context the stack
+  staged) on top of the backend image, read-only
   root filesystem with a writable /tmp volume, a non-root user, no environment variables (every
   setting is a command argument; credentials are fetched at run time);
 - a security group with egress to PostgreSQL and HTTPS only, admitted to the database on 5432
@@ -17,6 +18,8 @@ Exposes `cluster`, `task_definition`, `container`, `security_group`, `task_role`
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -30,8 +33,8 @@ from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.database import PostgresDatabase
 from constructs.log_group import EncryptedLogGroup
-from constructs.migration_image import stage_build_context
 from constructs.secret_access import secret_read_statements
+from contract.compliance import REGULATORY_PACKS
 
 CONTAINER_NAME = "migration"
 RUNNER_USER = "10001:10001"
@@ -56,6 +59,7 @@ class MigrationTask(Construct):
         region: str,
         account: str,
         state_machine_arn: str,
+        build_context: Path,
     ) -> None:
         super().__init__(scope, construct_id)
         self.subnets = subnets
@@ -130,7 +134,7 @@ class MigrationTask(Construct):
             "Runner",
             container_name=CONTAINER_NAME,
             image=ecs.ContainerImage.from_asset(
-                str(stage_build_context(region)),
+                str(build_context),
                 build_args={"BACKEND_IMAGE": backend_image},
                 platform=ecr_assets.Platform.LINUX_AMD64,
             ),
@@ -153,7 +157,7 @@ class MigrationTask(Construct):
             "ecr:GetAuthorizationToken has no resource-level permissions in IAM; the image layer actions "
             "are scoped to the CDK asset repository and log writes to this task's log group.",
         )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        for pack in REGULATORY_PACKS:
             acknowledge(
                 execution_policy,
                 f"{pack}-IAMNoInlinePolicy",

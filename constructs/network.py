@@ -24,6 +24,7 @@ from constructs import Construct
 from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
+from contract.compliance import REGULATORY_PACKS
 
 POSTGRES_PORT = 5432
 EPHEMERAL_PORTS = ec2.AclTraffic.tcp_port_range(1024, 65535)
@@ -129,7 +130,7 @@ class DatabaseNetwork(Construct):
         )
         for subnet in vpc.public_subnets:
             default_route = subnet.node.find_child("DefaultRoute")
-            for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+            for pack in REGULATORY_PACKS:
                 acknowledge(
                     default_route,
                     f"{pack}-VPCNoUnrestrictedRouteToIGW",

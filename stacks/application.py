@@ -16,8 +16,6 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, 
 from config.schema import EnvironmentConfig
 from stacks.environment_stage import DatabaseEnvironment
 
-NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800-53.R5", "PCI.DSS.321")
-
 
 class MissingContextError(RuntimeError):
     """The app needed a context lookup that is not in cdk.context.json."""

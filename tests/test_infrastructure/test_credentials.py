@@ -6,7 +6,7 @@ import json
 
 from aws_cdk.assertions import Match
 
-from constructs.lambda_code import CA_BUNDLE_PATH
+from assets.lambda_bundle import CA_BUNDLE_PATH
 
 
 def _one(env, stack_id, resource_type, prefix):

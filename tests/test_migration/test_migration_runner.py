@@ -8,19 +8,14 @@ from urllib.parse import quote
 
 import pytest
 
+from contract.secret import DatabaseLogin, SecretFormatError
 from migration.runner.alembic_command import RevisionError, alembic_argv, redact
-from migration.runner.credentials import (
-    MigrationCredentials,
-    SecretFormatError,
-    child_environment,
-    database_url,
-    parse_app_secret,
-)
+from migration.runner.credentials import child_environment, database_url, parse_migration_login
 from migration.runner.validation import parse_query
 from tests.test_migration.conftest import SPECIAL_PASSWORD, MigrationTarget
 
 pytestmark = pytest.mark.postgres
-CREDENTIALS = MigrationCredentials(host="db.example", port=5432, database="revenuepilot", username="migration",
+CREDENTIALS = DatabaseLogin(host="db.example", port=5432, database="revenuepilot", username="migration",
                                    password=SPECIAL_PASSWORD)  # fmt: skip
 
 
@@ -173,7 +168,7 @@ def test_child_environment_sets_tls_and_drops_runner_paths() -> None:
 )
 def test_malformed_secrets_name_the_field_not_the_value(secret: str, field: str) -> None:
     with pytest.raises(SecretFormatError, match=field) as error:
-        parse_app_secret(secret)
+        parse_migration_login(secret)
     assert "s3cr3t" not in str(error.value)
 
 
