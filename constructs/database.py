@@ -7,7 +7,7 @@ why the instance identifier is fixed), the Enhanced Monitoring role, and the Mul
 (or, for staging, an instance restored from a production snapshot).
 
 Exposes `instance`, `master_secret`, `security_group`, `parameter_group`, `subnet_group`,
-`log_groups` (by export name) and `grant_connect()` for consumers in other stacks.
+`log_groups` (by export name) and `allow_connections_from()` for consumers in other stacks.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ class PostgresDatabase(Construct):
     ) -> ec2.SecurityGroup:
         """A security group in `scope` for a client of the database: egress only to PostgreSQL here.
 
-        The database admits it (rule `rule_id`, created in `scope`, see `grant_connect`). Callers
+        The database admits it (rule `rule_id`, created in `scope`, see `allow_connections_from`). Callers
         add whatever else the client needs (e.g. HTTPS to the interface endpoints).
         """
         security_group = ec2.SecurityGroup(
@@ -239,10 +239,10 @@ class PostgresDatabase(Construct):
             ec2.Port.tcp(POSTGRES_PORT),
             "PostgreSQL",
         )
-        self.grant_connect(security_group, scope=scope, rule_id=rule_id)
+        self.allow_connections_from(security_group, scope=scope, rule_id=rule_id)
         return security_group
 
-    def grant_connect(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
+    def allow_connections_from(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
         """Admit TCP 5432 from `peer`, creating the rule in the consumer's `scope`.
 
         The rule lives in the consumer's stack, so the database stack never references consumers

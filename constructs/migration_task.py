@@ -10,7 +10,7 @@ Creates:
   root filesystem with a writable /tmp volume, a non-root user, no environment variables (every
   setting is a command argument; credentials are fetched at run time);
 - a security group with egress to PostgreSQL and HTTPS only, admitted to the database on 5432
-  through `database.grant_connect` (the rule lives in the consumer's stack).
+  through `database.allow_connections_from` (the rule lives in the consumer's stack).
 
 Exposes `cluster`, `task_definition`, `container`, `security_group`, `task_role`,
 `execution_role`, `log_group`, `subnets` and `base_arguments` (the command prefix every run uses).

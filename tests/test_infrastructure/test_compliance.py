@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from constructs.compliance import MINIMUM_REASON_LENGTH, AcknowledgmentError, acknowledge
-from stacks.application import NAG_PACKS, add_compliance_checks
+from stacks.cdk_app import NAG_PACKS, add_compliance_checks
 
 
 def test_synth_passes_validation(synthesized_app):
