@@ -65,12 +65,13 @@ class DatabaseNetwork(Construct):
             self.vpc: ec2.IVpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=config.existing_vpc_id)
             return
 
+        settings = config.created_vpc()
         vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(config.cidr),
-            max_azs=config.max_azs,
-            nat_gateways=config.nat_gateways,
+            ip_addresses=ec2.IpAddresses.cidr(settings.cidr),
+            max_azs=settings.max_azs,
+            nat_gateways=settings.nat_gateways,
             nat_gateway_subnets=ec2.SubnetSelection(subnet_group_name="Public"),
             restrict_default_security_group=True,
             subnet_configuration=[
@@ -95,7 +96,7 @@ class DatabaseNetwork(Construct):
         _skip_checkov_on_default_sg_handler(vpc)
 
         flow_logs = EncryptedLogGroup(
-            self, "FlowLogs", retention_days=config.flow_log_retention_days, encryption_key=flow_log_key
+            self, "FlowLogs", retention_days=settings.flow_log_retention_days, encryption_key=flow_log_key
         )
         # The L1 flow log with a managed policy: the L2 would attach an inline policy to the role.
         flow_log_role = iam.Role(
@@ -148,7 +149,7 @@ class DatabaseNetwork(Construct):
         )
         # The configured CIDR literal, not the VPC's token: compliance rules cannot evaluate tokens.
         self.endpoints_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(config.cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC"
+            ec2.Peer.ipv4(settings.cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC"
         )
         for endpoint_id, service in INTERFACE_ENDPOINTS.items():
             vpc.add_interface_endpoint(
@@ -165,12 +166,16 @@ class DatabaseNetwork(Construct):
     def allow_https_to_endpoints(self, security_group: ec2.ISecurityGroup, *, purpose: str) -> None:
         """Let `security_group` reach AWS APIs through the interface endpoints (HTTPS only).
 
-        An imported VPC's endpoints are not known here: HTTPS egress is then open to its owner's routing.
+        An imported VPC's endpoints are its owner's, unknown here: HTTPS egress then goes to the VPC's own
+        (primary) CIDR block, where interface endpoints live, and never to 0.0.0.0/0, which would let a
+        compromised task talk HTTPS to anywhere on the internet. The owner must therefore provide interface
+        endpoints for the services in INTERFACE_ENDPOINTS (as this construct does for a VPC it creates).
+        The lookup's CIDR is a literal, so compliance rules can evaluate the rule.
         """
         peer = (
             ec2.Peer.security_group_id(self.endpoints_security_group.security_group_id)
             if self.endpoints_security_group is not None
-            else ec2.Peer.any_ipv4()
+            else ec2.Peer.ipv4(self.vpc.vpc_cidr_block)
         )
         security_group.add_egress_rule(peer, ec2.Port.tcp(443), purpose)
 
