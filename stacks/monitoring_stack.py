@@ -26,12 +26,13 @@ from constructs.audit_alerts import (
 )
 from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
+from constructs.database_dashboard import DatabaseDashboard
 from constructs.log_shipping import CentralLogShipping
 from constructs.rds_event_subscriptions import RdsEventSubscriptions
 
 
 class MonitoringStack(cdk.Stack):
-    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `audit`.
+    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `dashboard`, `audit`.
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the master
@@ -98,7 +99,17 @@ class MonitoringStack(cdk.Stack):
             thresholds=alerting.thresholds,
             functions=functions,
             topic=self.topic,
+        )
+        # Under the alarms' scope, where it has always been: its construct path (and logical id) is unchanged.
+        self.dashboard = DatabaseDashboard(
+            self.database_alarms,
+            "Dashboard",
             dashboard_name=f"revenuepilot-{config.name}-database",
+            instance=database.instance,
+            allocated_storage_gib=config.database.allocated_storage_gib,
+            period_seconds=alerting.thresholds.period_seconds,
+            alarms=list(self.database_alarms.alarms.values()),
+            functions=functions,
         )
 
         if alerting.central_log_destination_arn is not None:

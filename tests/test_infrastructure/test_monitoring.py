@@ -515,7 +515,6 @@ def optional_features(tmp_path_factory):
             )
         },
         topic=alerts.topic,
-        dashboard_name="probe",
     )
     add_compliance_checks(app)
     validation_error = None
