@@ -19,7 +19,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
-from config.schema import NetworkConfig
+from config.schema import CreatedVpcSettings, NetworkConfig
 from constructs import Construct
 from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
@@ -66,6 +66,16 @@ class DatabaseNetwork(Construct):
             return
 
         settings = config.created_vpc()
+        vpc = self._create_vpc(settings)
+        self.vpc = vpc
+        _skip_checkov_on_default_sg_handler(vpc)
+        self._flow_logs(vpc, retention_days=settings.flow_log_retention_days, encryption_key=flow_log_key)
+        _acknowledge_public_default_routes(vpc)
+        self._add_database_acl(vpc)
+        self._add_endpoints(vpc, cidr=settings.cidr)
+
+    def _create_vpc(self, settings: CreatedVpcSettings) -> ec2.Vpc:
+        """The four subnet tiers in `settings.max_azs` AZs; NAT gateways in the Public tier."""
         vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -92,11 +102,12 @@ class DatabaseNetwork(Construct):
                 ),
             ],
         )
-        self.vpc = vpc
-        _skip_checkov_on_default_sg_handler(vpc)
+        return vpc
 
+    def _flow_logs(self, vpc: ec2.Vpc, *, retention_days: int, encryption_key: kms.IKey) -> None:
+        """All traffic, to a CMK-encrypted log group, through a role with a managed policy."""
         flow_logs = EncryptedLogGroup(
-            self, "FlowLogs", retention_days=settings.flow_log_retention_days, encryption_key=flow_log_key
+            self, "FlowLogs", retention_days=retention_days, encryption_key=encryption_key
         )
         # The L1 flow log with a managed policy: the L2 would attach an inline policy to the role.
         flow_log_role = iam.Role(
@@ -128,18 +139,9 @@ class DatabaseNetwork(Construct):
             deliver_logs_permission_arn=flow_log_role.role_arn,
             max_aggregation_interval=60,
         )
-        for subnet in vpc.public_subnets:
-            default_route = subnet.node.find_child("DefaultRoute")
-            for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
-                acknowledge(
-                    default_route,
-                    f"{pack}-VPCNoUnrestrictedRouteToIGW",
-                    "Public subnets hold only the NAT gateways (no instance gets a public IP); their default route "
-                    "to the internet gateway is what makes controlled NAT egress possible.",
-                )
 
-        self._add_database_acl(vpc)
-
+    def _add_endpoints(self, vpc: ec2.Vpc, *, cidr: str) -> None:
+        """Interface endpoints in the Operations tier (HTTPS from the VPC only) and the S3 gateway endpoint."""
         self.endpoints_security_group = ec2.SecurityGroup(
             self,
             "EndpointsSecurityGroup",
@@ -149,7 +151,7 @@ class DatabaseNetwork(Construct):
         )
         # The configured CIDR literal, not the VPC's token: compliance rules cannot evaluate tokens.
         self.endpoints_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(settings.cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC"
+            ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC"
         )
         for endpoint_id, service in INTERFACE_ENDPOINTS.items():
             vpc.add_interface_endpoint(
@@ -233,3 +235,15 @@ def _skip_checkov_on_default_sg_handler(vpc: ec2.Vpc) -> None:
     }
     for check_id, comment in reasons.items():
         skip_checkov(handler, check_id, comment)
+
+
+def _acknowledge_public_default_routes(vpc: ec2.Vpc) -> None:
+    for subnet in vpc.public_subnets:
+        default_route = subnet.node.find_child("DefaultRoute")
+        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+            acknowledge(
+                default_route,
+                f"{pack}-VPCNoUnrestrictedRouteToIGW",
+                "Public subnets hold only the NAT gateways (no instance gets a public IP); their default route "
+                "to the internet gateway is what makes controlled NAT egress possible.",
+            )
