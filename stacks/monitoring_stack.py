@@ -76,6 +76,27 @@ class MonitoringStack(cdk.Stack):
             snapshot_event_categories=alerting.snapshot_event_categories,
         )
 
+        self._audit_alerts(config, database=database, encryption_key=encryption_key, secrets=secrets)
+        self._database_alarms(config, database=database, functions=functions)
+
+        if alerting.central_log_destination_arn is not None:
+            CentralLogShipping(
+                self,
+                "CentralLogShipping",
+                log_groups=database.log_groups,
+                destination_arn=alerting.central_log_destination_arn,
+            )
+
+    def _audit_alerts(
+        self,
+        config: EnvironmentConfig,
+        *,
+        database: PostgresDatabase,
+        encryption_key: kms.IKey,
+        secrets: Sequence[secretsmanager.ISecret],
+    ) -> None:
+        """Sensitive API calls: CloudTrail metric filters when a trail log group is configured, else EventBridge."""
+        alerting = config.alerting
         rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
         self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules
         if alerting.cloudtrail_log_group_name is not None:
@@ -90,6 +111,15 @@ class MonitoringStack(cdk.Stack):
             self.audit = EventBridgeAuditRules(self, "EventBridgeAudit", rules=rules, topic=self.topic)
         RotationFailureRule(self, "SecretRotationFailures", topic=self.topic)
 
+    def _database_alarms(
+        self,
+        config: EnvironmentConfig,
+        *,
+        database: PostgresDatabase,
+        functions: Mapping[str, lambda_.IFunction],
+    ) -> None:
+        """Metric alarms and, under their scope, the dashboard."""
+        alerting = config.alerting
         self.database_alarms = DatabaseAlarms(
             self,
             "DatabaseAlarms",
@@ -111,11 +141,3 @@ class MonitoringStack(cdk.Stack):
             alarms=list(self.database_alarms.alarms.values()),
             functions=functions,
         )
-
-        if alerting.central_log_destination_arn is not None:
-            CentralLogShipping(
-                self,
-                "CentralLogShipping",
-                log_groups=database.log_groups,
-                destination_arn=alerting.central_log_destination_arn,
-            )
