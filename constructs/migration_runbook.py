@@ -14,7 +14,8 @@ at least the configured days and its latest restorable time (PITR) is recent. Th
 tags to snapshots and the runbook adds the revision and execution. The migration runs as an ECS
 task (`.sync`); validation runs the same task definition with `validate`, which reports its row
 counts back through the task token. The state machine uses JSONata (date formatting and
-arithmetic the JSONPath intrinsics lack); see docs/decisions/migration-runbook.md.
+arithmetic the JSONPath intrinsics lack); see docs/decisions/migration-runbook.md. The expressions
+themselves are plain Python in constructs/runbook_expressions.py, unit-tested without a synth.
 
 Exposes `state_machine`, `log_group`.
 """
@@ -38,8 +39,6 @@ from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_task import MigrationTask
 from constructs.runbook_expressions import SNAPSHOT_PREFIX, jsonata
-
-__all__ = ["SNAPSHOT_PREFIX", "MigrationRunbook", "state_machine_name"]
 
 SNAPSHOT_POLL_SECONDS = 30
 TASK_TOKEN_VARIABLE = "SFN_TASK_TOKEN"  # noqa: S105 (a variable name, not a secret)
