@@ -7,7 +7,7 @@ why the instance identifier is fixed), the Enhanced Monitoring role, and the Mul
 (or, for staging, an instance restored from a production snapshot).
 
 Exposes `instance`, `master_secret`, `security_group`, `parameter_group`, `subnet_group`,
-`log_groups` (by export name) and `grant_connect()` for consumers in other stacks.
+`log_groups` (by export name) and `allow_connections_from()` for consumers in other stacks.
 """
 
 from __future__ import annotations
@@ -78,7 +78,22 @@ class PostgresDatabase(Construct):
         engine = rds.DatabaseInstanceEngine.postgres(
             version=rds.PostgresEngineVersion.of(config.engine_version, config.engine_major_version)
         )
+        self._parameter_group(engine)
+        self._placement(vpc, database_subnets)
+        self._log_groups(encryption_key)
+        monitoring_role = self._monitoring_role()
+        properties = self._instance_properties(
+            engine=engine, vpc=vpc, encryption_key=encryption_key, monitoring_role=monitoring_role
+        )
+        self.instance: rds.DatabaseInstance | rds.DatabaseInstanceFromSnapshot = self._instance(
+            properties, encryption_key=encryption_key
+        )
+        for log_group in self.log_groups.values():
+            self.instance.node.add_dependency(log_group)
+        self._retain_master_secret()
 
+    def _parameter_group(self, engine: rds.IInstanceEngine) -> None:
+        config = self._config
         self.parameter_group = rds.ParameterGroup(
             self,
             "ParameterGroup",
@@ -87,6 +102,9 @@ class PostgresDatabase(Construct):
             parameters=parameter_group_settings(config),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+
+    def _placement(self, vpc: ec2.IVpc, database_subnets: ec2.SubnetSelection) -> None:
+        """A DB subnet group of its own and a security group without rules of its own."""
         self.subnet_group = rds.SubnetGroup(
             self,
             "SubnetGroup",
@@ -102,6 +120,10 @@ class PostgresDatabase(Construct):
             description="PostgreSQL: TCP 5432 from granted security groups only",
             allow_all_outbound=False,
         )
+
+    def _log_groups(self, encryption_key: kms.IKey) -> None:
+        """The exported logs' groups, created before the instance so retention and key are ours."""
+        config = self._config
         self.log_groups: dict[str, logs.ILogGroup] = {
             export: EncryptedLogGroup(
                 self,
@@ -112,6 +134,8 @@ class PostgresDatabase(Construct):
             ).log_group
             for export in LOG_EXPORTS
         }
+
+    def _monitoring_role(self) -> iam.Role:
         monitoring_role = iam.Role(
             self,
             "MonitoringRole",
@@ -127,7 +151,19 @@ class PostgresDatabase(Construct):
             "AWS maintains this policy for the Enhanced Monitoring agent; it only writes the RDSOSMetrics log group.",
         )
 
-        common: dict[str, Any] = {
+        return monitoring_role
+
+    def _instance_properties(
+        self,
+        *,
+        engine: rds.IInstanceEngine,
+        vpc: ec2.IVpc,
+        encryption_key: kms.IKey,
+        monitoring_role: iam.IRole,
+    ) -> dict[str, Any]:
+        """The properties a new and a restored instance share."""
+        config = self._config
+        return {
             "engine": engine,
             "instance_identifier": config.instance_identifier,
             "instance_type": ec2.InstanceType(config.instance_class),
@@ -163,9 +199,14 @@ class PostgresDatabase(Construct):
             "monitoring_role": monitoring_role,
             "cloudwatch_logs_exports": list(LOG_EXPORTS),
         }
-        self.instance: rds.DatabaseInstanceBase
+
+    def _instance(
+        self, common: dict[str, Any], *, encryption_key: kms.IKey
+    ) -> rds.DatabaseInstance | rds.DatabaseInstanceFromSnapshot:
+        """A new instance with generated master credentials, or one restored from a snapshot."""
+        config = self._config
         if config.restore_from_snapshot_identifier is None:
-            self.instance = rds.DatabaseInstance(
+            return rds.DatabaseInstance(
                 self,
                 "Instance",
                 database_name=config.database_name,
@@ -180,7 +221,7 @@ class PostgresDatabase(Construct):
             # Encryption comes from the snapshot: copy the production snapshot into this account
             # re-encrypted with this environment's CMK first (README, "Staging from a production snapshot").
             del common["storage_encrypted"], common["storage_encryption_key"]
-            self.instance = rds.DatabaseInstanceFromSnapshot(
+            instance = rds.DatabaseInstanceFromSnapshot(
                 self,
                 "Instance",
                 snapshot_identifier=config.restore_from_snapshot_identifier,
@@ -193,14 +234,14 @@ class PostgresDatabase(Construct):
             )
             for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in REGULATORY_PACKS)):
                 acknowledge(
-                    self.instance,
+                    instance,
                     rule,
                     "Restored from an encrypted snapshot, which CloudFormation does not let us restate: the "
                     "snapshot is copied re-encrypted with this environment's CMK before the restore (README).",
                 )
-        for log_group in self.log_groups.values():
-            self.instance.node.add_dependency(log_group)
+        return instance
 
+    def _retain_master_secret(self) -> None:
         secret = self.instance.secret
         assert secret is not None, "generated credentials always create a secret"
         self.master_secret: secretsmanager.ISecret = secret
@@ -228,7 +269,7 @@ class PostgresDatabase(Construct):
     ) -> ec2.SecurityGroup:
         """A security group in `scope` for a client of the database: egress only to PostgreSQL here.
 
-        The database admits it (rule `rule_id`, created in `scope`, see `grant_connect`). Callers
+        The database admits it (rule `rule_id`, created in `scope`, see `allow_connections_from`). Callers
         add whatever else the client needs (e.g. HTTPS to the interface endpoints).
         """
         security_group = ec2.SecurityGroup(
@@ -239,10 +280,10 @@ class PostgresDatabase(Construct):
             ec2.Port.tcp(POSTGRES_PORT),
             "PostgreSQL",
         )
-        self.grant_connect(security_group, scope=scope, rule_id=rule_id)
+        self.allow_connections_from(security_group, scope=scope, rule_id=rule_id)
         return security_group
 
-    def grant_connect(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
+    def allow_connections_from(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
         """Admit TCP 5432 from `peer`, creating the rule in the consumer's `scope`.
 
         The rule lives in the consumer's stack, so the database stack never references consumers

@@ -11,7 +11,7 @@ Creates:
   root filesystem with a writable /tmp volume, a non-root user, no environment variables (every
   setting is a command argument; credentials are fetched at run time);
 - a security group with egress to PostgreSQL and HTTPS only, admitted to the database on 5432
-  through `database.grant_connect` (the rule lives in the consumer's stack).
+  through `database.allow_connections_from` (the rule lives in the consumer's stack).
 
 Exposes `cluster`, `task_definition`, `container`, `security_group`, `task_role`,
 `execution_role`, `log_group`, `subnets` and `base_arguments` (the command prefix every run uses).
@@ -72,7 +72,28 @@ class MigrationTask(Construct):
         self.log_group = EncryptedLogGroup(
             self, "Logs", retention_days=config.log_retention_days, encryption_key=encryption_key
         ).log_group
+        self._roles(
+            environment_name=environment_name,
+            app_secret=app_secret,
+            encryption_key=encryption_key,
+            state_machine_arn=state_machine_arn,
+        )
+        self._task_definition(config)
+        self._container(
+            config, app_secret=app_secret, region=region, account=account, build_context=build_context
+        )
+        self._acknowledge_execution_policy()
+        self._security_group(environment_name=environment_name, vpc=vpc, database=database)
 
+    def _roles(
+        self,
+        *,
+        environment_name: str,
+        app_secret: secretsmanager.ISecret,
+        encryption_key: kms.IKey,
+        state_machine_arn: str,
+    ) -> None:
+        """The task role (read the application secret, report to the runbook) and the execution role."""
         self.task_role = iam.Role(
             self,
             "TaskRole",
@@ -106,6 +127,8 @@ class MigrationTask(Construct):
             description=f"RevenuePilot {environment_name} migration task: pull the image, write its logs",
         )
 
+    def _task_definition(self, config: MigrationConfig) -> None:
+        """Fargate, x86_64 Linux, with a scratch volume for /tmp (the root filesystem is read-only)."""
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "TaskDefinition",
@@ -119,6 +142,17 @@ class MigrationTask(Construct):
             ),
             volumes=[ecs.Volume(name=TMP_VOLUME)],
         )
+
+    def _container(
+        self,
+        config: MigrationConfig,
+        *,
+        app_secret: secretsmanager.ISecret,
+        region: str,
+        account: str,
+        build_context: Path,
+    ) -> None:
+        """The runner image on top of the backend image; non-root, read-only root, arguments only."""
         registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
         reference = config.backend_image_reference
         backend_image = reference if "." in reference.split("/", 1)[0] else f"{registry}/{reference}"
@@ -149,6 +183,8 @@ class MigrationTask(Construct):
         self.container.add_mount_points(
             ecs.MountPoint(container_path="/tmp", source_volume=TMP_VOLUME, read_only=False)  # noqa: S108
         )
+
+    def _acknowledge_execution_policy(self) -> None:
         # Image pulls and log writes by the execution role: statements ECS's L2 adds to the role itself.
         execution_policy = self.execution_role.node.find_child("DefaultPolicy")
         acknowledge(
@@ -165,6 +201,8 @@ class MigrationTask(Construct):
                 "binds the image and log driver; the role serves only this task definition.",
             )
 
+    def _security_group(self, *, environment_name: str, vpc: ec2.IVpc, database: PostgresDatabase) -> None:
+        """Egress to PostgreSQL (admitted by the database) and HTTPS only."""
         self.security_group = database.client_security_group(
             self,
             "SecurityGroup",

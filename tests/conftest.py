@@ -82,7 +82,7 @@ def synthesized_app() -> Iterator[SynthesizedApp]:
     import aws_cdk as cdk
 
     from config.environments import ENVIRONMENTS
-    from stacks.application import define_app, require_complete_context
+    from stacks.cdk_app import define_app, require_complete_context
 
     with tempfile.TemporaryDirectory(prefix="cdk-test-") as outdir:
         try:

@@ -10,7 +10,7 @@ import pytest
 
 from constructs.compliance import AcknowledgmentError, acknowledge
 from contract.compliance import MINIMUM_REASON_LENGTH, NAG_PACKS
-from stacks.application import add_compliance_checks
+from stacks.cdk_app import add_compliance_checks
 
 
 def test_synth_passes_validation(synthesized_app):

@@ -470,7 +470,7 @@ def optional_features(tmp_path_factory):
     from constructs.database_alarms import DatabaseAlarms
     from constructs.log_group import EncryptedLogGroup
     from constructs.log_shipping import CentralLogShipping
-    from stacks.application import add_compliance_checks
+    from stacks.cdk_app import add_compliance_checks
 
     outdir = tmp_path_factory.mktemp("optional-features")
     app = cdk.App(outdir=str(outdir))
@@ -515,7 +515,6 @@ def optional_features(tmp_path_factory):
             )
         },
         topic=alerts.topic,
-        dashboard_name="probe",
     )
     add_compliance_checks(app)
     validation_error = None

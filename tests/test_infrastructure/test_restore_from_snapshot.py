@@ -20,8 +20,8 @@ SNAPSHOT = "arn:aws:rds:us-east-1:222222222222:snapshot:pre-upgrade-2026-11-20"
 def restored_data_template(tmp_path_factory):
     import aws_cdk as cdk
 
-    from stacks.application import add_compliance_checks
-    from stacks.environment_stage import DatabaseEnvironment
+    from stacks.cdk_app import add_compliance_checks
+    from stacks.database_environment import DatabaseEnvironment
 
     config = dataclasses.replace(
         STAGING, database=dataclasses.replace(STAGING.database, restore_from_snapshot_identifier=SNAPSHOT)

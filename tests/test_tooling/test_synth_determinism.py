@@ -17,7 +17,7 @@ from tests.conftest import REPO_ROOT, app_context
 SECOND_SYNTH = """
 import json, sys
 import aws_cdk as cdk
-from stacks.application import define_app
+from stacks.cdk_app import define_app
 from config.environments import ENVIRONMENTS
 app = cdk.App(context=json.loads(sys.argv[1]), outdir=sys.argv[2])
 define_app(app, ENVIRONMENTS)
