@@ -22,6 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.parameter_group import parameter_group_settings
 from config.schema import DatabaseConfig
 from constructs import Construct
 from constructs.compliance import acknowledge
@@ -34,30 +35,6 @@ POSTGRES_PORT = 5432
 # slow statements land in the `postgresql` log through log_min_duration_statement.
 LOG_EXPORTS = ("postgresql", "upgrade")
 # Characters that break connection URLs, shell snippets or JSON when they appear in a password.
-
-
-def parameter_group_settings(config: DatabaseConfig) -> dict[str, str]:
-    """Server parameters: TLS only, and logs that help operations without carrying PHI or secrets."""
-    return {
-        "rds.force_ssl": "1",
-        "ssl_min_protocol_version": "TLSv1.2",
-        "password_encryption": "scram-sha-256",
-        # Slow statements go to the `postgresql` log export (RDS has no `slowquery` export for PostgreSQL).
-        "log_min_duration_statement": str(config.slow_statement_threshold_ms),
-        "log_statement": "ddl",
-        # Bind parameter values never reach the log: they may hold PHI.
-        "log_parameter_max_length": "0",
-        "log_parameter_max_length_on_error": "0",
-        # A failing statement's text (with literals) is not logged either.
-        "log_min_error_statement": "panic",
-        "log_connections": "1",
-        "log_disconnections": "1",
-        "log_lock_waits": "1",
-        "log_temp_files": "0",
-        # Sessions idle longer than this are closed by the server; application pools recycle before it
-        # (config checks DB_POOL_RECYCLE_SECONDS < idle_session_timeout_seconds). Milliseconds.
-        "idle_session_timeout": str(config.idle_session_timeout_seconds * 1000),
-    }
 
 
 class PostgresDatabase(Construct):
