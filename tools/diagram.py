@@ -35,6 +35,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -208,37 +209,32 @@ class Environment:
             for item in value:
                 found |= self.refs(stack, item)
         elif isinstance(value, str):
-            found |= {ref for suffix, ref in self.arn_suffixes().items() if value.endswith(suffix)}
-            found |= {ref for token, ref in self.quoted_names().items() if token in value}
+            found |= {ref for suffix, ref in self.arn_suffixes.items() if value.endswith(suffix)}
+            found |= {ref for token, ref in self.quoted_names.items() if token in value}
         return found
 
+    @cached_property
     def quoted_names(self) -> dict[str, Ref]:
         """Task definition families, as a state machine's definition names the task it runs."""
-        if not hasattr(self, "_quoted_names"):
-            self._quoted_names = {
-                f'"{r["Properties"]["Family"]}"': ref
-                for ref, r in self.resources()
-                if r["Type"] == "AWS::ECS::TaskDefinition"
-                and isinstance(r.get("Properties", {}).get("Family"), str)
-            }
-        return self._quoted_names
+        return {
+            f'"{family}"': ref
+            for ref, r in self.resources()
+            if r["Type"] == "AWS::ECS::TaskDefinition"
+            and isinstance(family := r.get("Properties", {}).get("Family"), str)
+        }
 
+    @cached_property
     def arn_suffixes(self) -> dict[str, Ref]:
         """Literal ARNs the CDK writes for named resources (the instance, the state machine)."""
-        if not hasattr(self, "_arn_suffixes"):
-            suffixes: dict[str, Ref] = {}
-            for ref, resource in self.resources():
-                properties = resource.get("Properties", {})
-                if resource["Type"] == "AWS::RDS::DBInstance" and isinstance(
-                    properties.get("DBInstanceIdentifier"), str
-                ):
-                    suffixes[f":db:{properties['DBInstanceIdentifier']}"] = ref
-                if resource["Type"] == "AWS::StepFunctions::StateMachine" and isinstance(
-                    properties.get("StateMachineName"), str
-                ):
-                    suffixes[f":stateMachine:{properties['StateMachineName']}"] = ref
-            self._arn_suffixes = suffixes
-        return self._arn_suffixes
+        named = {"AWS::RDS::DBInstance": ("DBInstanceIdentifier", ":db:"),
+                 "AWS::StepFunctions::StateMachine": ("StateMachineName", ":stateMachine:")}  # fmt: skip
+        suffixes: dict[str, Ref] = {}
+        for ref, resource in self.resources():
+            key, prefix = named.get(resource["Type"], ("", ""))
+            name = resource.get("Properties", {}).get(key) if key else None
+            if isinstance(name, str):
+                suffixes[f"{prefix}{name}"] = ref
+        return suffixes
 
 
 def key_settings(value: Any) -> Iterator[Any]:
