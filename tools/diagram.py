@@ -29,6 +29,7 @@ outside the VPC), security-group egress, route tables, NACL entries.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import re
 import sys
@@ -267,6 +268,7 @@ class Diagram:
         self.tiers: dict[Ref, str] = {}  # subnet -> tier name
         self.subnet_types: dict[str, str] = {}
         self.tier_subnets: dict[str, int] = defaultdict(int)
+        self.tier_start: dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network] = {}
         self.vpc_label = ""
         self._collect_tiers()
         self._collect_nodes()
@@ -288,6 +290,8 @@ class Diagram:
                 self.tiers[ref] = tier
                 self.subnet_types[tier] = tags.get("aws-cdk:subnet-type", "")
                 self.tier_subnets[tier] += 1
+                cidr = ipaddress.ip_network(str(properties.get("CidrBlock", "0.0.0.0/32")))
+                self.tier_start[tier] = min(self.tier_start.get(tier, cidr), cidr)
                 azs.add(str(properties.get("AvailabilityZone")))
             if resource["Type"] == "AWS::EC2::VPC":
                 self.vpc_ref = ref
@@ -728,8 +732,9 @@ class Diagram:
     def has_nodes(self, tier: str) -> bool:
         return any(node.tier == tier for node in self.nodes.values())
 
-    def tier_order(self, tier: str) -> int:
-        return list(self.tier_subnets).index(tier)  # as the VPC declares them
+    def tier_order(self, tier: str) -> tuple[int, str]:
+        start = self.tier_start.get(tier)  # as the VPC lays them out (lowest address first)
+        return (int(start.network_address) if start else 0), tier
 
     def shape(self, node: Node) -> str:
         label = node.label()
