@@ -226,9 +226,10 @@ class Environment:
 
     @cached_property
     def arn_suffixes(self) -> dict[str, Ref]:
-        """Literal ARNs the CDK writes for named resources (the instance, the state machine)."""
+        """Literal ARNs the CDK writes for named resources (the instance, the state machine, parameters)."""
         named = {"AWS::RDS::DBInstance": ("DBInstanceIdentifier", ":db:"),
-                 "AWS::StepFunctions::StateMachine": ("StateMachineName", ":stateMachine:")}  # fmt: skip
+                 "AWS::StepFunctions::StateMachine": ("StateMachineName", ":stateMachine:"),
+                 "AWS::SSM::Parameter": ("Name", ":parameter")}  # fmt: skip
         suffixes: dict[str, Ref] = {}
         for ref, resource in self.resources():
             key, prefix = named.get(resource["Type"], ("", ""))
@@ -251,7 +252,7 @@ def key_settings(value: Any) -> Iterator[Any]:
             yield from key_settings(item)
 
 
-def is_node(env: Environment, ref: Ref, resource: dict[str, Any]) -> bool:
+def is_node(resource: dict[str, Any]) -> bool:
     if resource["Type"] not in NODE_KINDS:
         return False
     if resource["Type"] == "AWS::Lambda::Function":  # CDK's own singleton providers run outside the VPC
@@ -309,7 +310,7 @@ class Diagram:
 
     def _collect_nodes(self) -> None:
         for ref, resource in self.env.resources():
-            if not is_node(self.env, ref, resource):
+            if not is_node(resource):
                 continue
             kind, type_ = NODE_KINDS[resource["Type"]], resource["Type"]
             properties = resource.get("Properties", {})
