@@ -55,17 +55,18 @@ RULES: dict[str, Rule] = {
         why="stacks compose constructs and receive their configuration (never the environment instances)",
     ),
     "constructs": Rule(
-        may_import=frozenset({"config", "contract", "assets"}),
+        may_import=frozenset({"config", "contract"}),
         third_party=CDK,
         forbidden=frozenset({"config.environments"}),
         why="constructs import aws_cdk, jsii, cdk_nag, the constructs library, sibling constructs, "
-        "the config types they are given, the contract and the asset staging; never stacks, tools, ops "
-        "or runtime code",
+        "the config types they are given and the contract; assets come in as arguments from the stacks; "
+        "never stacks, tools, ops or runtime code",
     ),
     "assets": Rule(
         may_import=frozenset({"config", "contract"}),
         third_party=ANY,
-        why="asset staging (Lambda bundles, image context, CA bundle) sits below the constructs",
+        why="asset staging (Lambda bundles, image context, CA bundle) is used by the stacks and tools, "
+        "and uses no stacks, constructs or tools",
     ),
     "config": Rule(
         may_import=frozenset(),
