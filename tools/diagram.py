@@ -397,7 +397,7 @@ class Diagram:
             return [f"Lambda {properties.get('Runtime', '')}".strip(), path]
         if type_ == "AWS::ECS::TaskDefinition":
             containers = ", ".join(c.get("Name", "") for c in properties.get("ContainerDefinitions", []))
-            return [title, f"container {containers} · {properties.get('Cpu')} CPU · {properties.get('Memory')} MiB", path]  # fmt: skip
+            return [title, f"container {containers} · {properties.get('Cpu')} CPU units · {properties.get('Memory')} MiB", path]  # fmt: skip
         name = next(
             (
                 properties[key]
