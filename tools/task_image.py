@@ -233,7 +233,7 @@ def locate_task(assembly: Path, stage: str, stack: str = "Migration") -> TaskCon
 
 
 def stale_asset_files(asset: ImageAsset) -> list[str]:
-    """Files of the asset that differ from the working tree (`migration/` or the repository root)."""
+    """Files of the asset that differ from the working tree (`migration/`, `contract/`), or are missing."""
     differing: list[str] = []
     for bundled in sorted(p for p in asset.directory.rglob("*") if p.is_file()):
         relative = bundled.relative_to(asset.directory)
@@ -243,10 +243,11 @@ def stale_asset_files(asset: ImageAsset) -> list[str]:
         source = next((s for s in sources if s.is_file()), None)
         if source is None or source.read_bytes() != bundled.read_bytes():
             differing.append(str(relative))
-    for source in sorted((REPO_ROOT / "migration").rglob("*.py")):
-        relative = source.relative_to(REPO_ROOT / "migration")
-        if "__pycache__" not in relative.parts and not (asset.directory / relative).is_file():
-            differing.append(str(relative))
+    for root, prefix in ((REPO_ROOT / "migration", ""), (REPO_ROOT / "contract", "contract/")):
+        for source in sorted(root.rglob("*.py")):
+            relative = Path(prefix + str(source.relative_to(root)))
+            if "__pycache__" not in relative.parts and not (asset.directory / relative).is_file():
+                differing.append(str(relative))
     return differing
 
 

@@ -18,10 +18,12 @@ from urllib.parse import unquote
 
 import pytest
 
+from contract.names import TASK_TOKEN_ENV_VAR as TASK_TOKEN_VARIABLE
+from contract.secret import SecretFormatError
 from migration.runner import revision as grammar
 from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision
-from migration.runner.cli import TASK_TOKEN_VARIABLE, main
-from migration.runner.credentials import SecretFormatError, check_host, database_url
+from migration.runner.cli import main
+from migration.runner.credentials import check_host, database_url
 from tests.test_migration.conftest import ALEMBIC_INI, SPECIAL_PASSWORD, MigrationTarget
 
 VALID = [
@@ -95,13 +97,14 @@ def test_an_option_like_revision_exits_non_zero_before_anything_runs(
 
 # -- item 5 ------------------------------------------------------------------------------------------------
 def _login(**overrides: Any) -> Any:
-    from migration.runner.credentials import parse_app_secret
+    from migration.runner.credentials import parse_migration_login
 
     secret = {
         "host": "db.example.internal", "port": 5432, "database": "revenuepilot",
         "migration": {"username": "migration", "password": SPECIAL_PASSWORD},
+        "app_user": {"username": "app_user", "password": "unused-here"},
     }  # fmt: skip
-    return dataclasses.replace(parse_app_secret(json.dumps(secret)), **overrides)
+    return dataclasses.replace(parse_migration_login(json.dumps(secret)), **overrides)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +160,7 @@ def _secret(target: MigrationTarget, **changes: Any) -> str:
     document: dict[str, Any] = {
         "host": "localhost", "port": target.server.port, "database": target.database,
         "migration": {"username": target.role, "password": target.password},
+        "app_user": {"username": "app_user", "password": "unused-here"},
     }  # fmt: skip
     document.update(changes)
     return json.dumps(document)
