@@ -19,10 +19,10 @@ from pathlib import Path
 
 from tools.assembly import stack_artifacts
 from tools.bench_rotation import rotation_seconds
-from tools.jsii_quiet import quiet_jsii_environment
+from tools.node_runtime import pinned_node_environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV = quiet_jsii_environment()
+ENV = pinned_node_environment()
 
 FULL_APP = """
 import json, sys

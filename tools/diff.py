@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.assembly import StackArtifact, stack_artifacts
-from tools.jsii_quiet import QUIET_JSII_ENVIRONMENT
+from tools.node_runtime import pinned_node_environment
 from tools.replacement_guard import Finding, compare_assemblies, parse_cdk_diff, report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 SHARED_DIRS = (".venv", "node_modules", ".build")  # borrowed by the base worktree, never reinstalled
-CLI_ENV = {**QUIET_JSII_ENVIRONMENT, "CDK_DISABLE_CLI_TELEMETRY": "true", "FORCE_COLOR": "0"}
+CLI_ENV = {"CDK_DISABLE_CLI_TELEMETRY": "true", "FORCE_COLOR": "0"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def resolve_base(base: str | None) -> str:
 
 
 def _environment() -> dict[str, str]:
-    return {**os.environ, **CLI_ENV}
+    return {**pinned_node_environment(), **CLI_ENV}
 
 
 def synth(app_dir: Path, outdir: Path) -> subprocess.Popen[str]:
