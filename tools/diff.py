@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.assembly import StackArtifact, stack_artifacts
+from tools.cross_stack_guard import cross_stack_findings
 from tools.node_runtime import pinned_node_environment
 from tools.replacement_guard import Finding, compare_assemblies, parse_cdk_diff, report
 
@@ -216,8 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         base, new = stack_artifacts(base_out), stack_artifacts(args.output)
         diffs = diff_stacks(base, new, args.output, scratch)
 
-        findings: list[Finding] = compare_assemblies(
-            {name: a.template() for name, a in base.items()}, {name: a.template() for name, a in new.items()}
+        base_templates = {name: a.template() for name, a in base.items()}
+        new_templates = {name: a.template() for name, a in new.items()}
+        findings: list[Finding] = compare_assemblies(base_templates, new_templates)
+        findings += cross_stack_findings(
+            base_templates, new_templates, {name: a.stack_name for name, a in new.items()}
         )
         for diff in diffs:
             findings.extend(parse_cdk_diff(diff.environment, diff.stack, diff.cli_output))
