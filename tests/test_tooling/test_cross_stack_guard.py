@@ -88,11 +88,11 @@ def test_a_replaced_subnet_blocks(staging: Any) -> None:
 
 
 def test_a_changed_value_without_replacement_is_a_warning_naming_consumers() -> None:
-    producer = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}},
+    producer: dict[str, Any] = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}},
                 "Outputs": {"TopicArn": {"Value": {"Ref": "Topic"}}}}  # fmt: skip
     changed = copy.deepcopy(producer)
     changed["Outputs"]["TopicArn"]["Value"] = {"Fn::GetAtt": ["Topic", "TopicArn"]}
-    consumer = {"Resources": {"Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmActions": [
+    consumer: dict[str, Any] = {"Resources": {"Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmActions": [
         {"Fn::GetStackOutput": {"StackName": "Staging-Data", "OutputName": "TopicArn"}}]}}}}  # fmt: skip
     names = {"Staging/Data": "Staging-Data", "Staging/Monitoring": "Staging-Monitoring"}
     findings = cross_stack_findings(
