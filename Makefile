@@ -28,7 +28,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## Synthesize every stack of every environment; cdk-nag findings fail the command.
 synth: setup
-	$(CDK) synth '**' --quiet
+	$(CDK) synth '**' --quiet -c strict=true
 
 ## Run the test suite (template assertions, config validation, Lambdas against a real PostgreSQL).
 test: setup .venv-checkov/.installed
