@@ -2,7 +2,7 @@
 """CDK entry point: App -> configs -> one Stage per environment -> cdk-nag -> synth, behind two gates.
 
 - A stack command that would select no stack (`cdk diff`, `cdk deploy --all`: every stack lives in a
-  Stage) is refused before synthesis with the command to type instead (tools/synth_gates.py).
+  Stage) is refused before synthesis with the command to type instead (stacks/synth_gates.py).
 - After synthesis, a failed cdk-nag pack fails the app whatever the CLI selected, and with
   `-c strict=true` (make synth, CI) so does a context lookup missing from cdk.context.json. Without it
   the CDK CLI performs the lookup with your credentials and writes cdk.context.json (README: Accounts).
@@ -10,7 +10,7 @@
 
 import sys
 
-from tools.synth_gates import cli_argv, failed_validations, parse_cli_arguments, selection_error
+from stacks.synth_gates import cli_argv, failed_validations, parse_cli_arguments, selection_error
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tools.node_runtime import REPO_ROOT, pinned_node_environment
-from tools.synth_gates import CliInvocation, failed_validations, parse_cli_arguments, selection_error
+from stacks.synth_gates import CliInvocation, failed_validations, parse_cli_arguments, selection_error
 
 
 @pytest.mark.parametrize(
