@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tools.node_runtime import REPO_ROOT, pinned_node_environment
 from stacks.synth_gates import CliInvocation, failed_validations, parse_cli_arguments, selection_error
+from tools.node_runtime import REPO_ROOT, pinned_node_environment
 
 
 @pytest.mark.parametrize(
