@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -289,6 +291,14 @@ class _LastError:
         self._stream.flush()
 
 
+class _StoppedError(Exception):
+    """SIGTERM: ECS stops the task (StopTask, the runbook's timeout); reported, then the exit status 143."""
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise _StoppedError
+
+
 def _task_token(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
     """The validate run's callback token, found even when the command line itself is refused."""
     for index, argument in enumerate(argv):
@@ -318,6 +328,8 @@ def main(
     callback = _Callback(stepfunctions)
     recorder = _LastError(stream)
     error, cause = "RunnerFailed", ""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_stopped) if token and in_main_thread else None
     try:
         status = _run(
             arguments,
@@ -326,12 +338,19 @@ def main(
             environ=environ,
             out=recorder,  # type: ignore[arg-type]
         )
+    except _StoppedError:
+        cause = "the task was stopped (SIGTERM)"
+        print(f"error: {cause}", file=stream, flush=True)
+        status, error = 128 + signal.SIGTERM, "RunnerStopped"
     except SystemExit as exit_:  # argparse: a usage error (2) or --help (0)
         status = exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
         error, cause = "RunnerUsageError", "the runner's command line was refused (usage in the task's log)"
     except Exception as exc:  # nothing of the exception's text: it may quote a value
         print(f"error: unexpected {type(exc).__name__}", file=stream, flush=True)
         status = EXIT_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if token and not callback.reported:
         status = status or EXIT_USAGE  # a validate run that ends without a result has failed
         cause = cause or recorder.last_error or f"the runner exited with status {status} without a result"

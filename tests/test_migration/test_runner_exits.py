@@ -317,3 +317,27 @@ def test_without_a_token_nothing_is_sent(tmp_path: Path) -> None:
         environ={},
     )
     assert status == 2 and sfn.calls == []
+
+
+def test_a_stopped_validate_run_reports_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ECS stops a task with SIGTERM (StopTask, a timeout): the validate run still sends its failure."""
+    import os
+    import signal
+    import time
+
+    from migration.runner import cli
+
+    def stopped_mid_query(*args: Any, **kwargs: Any) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not interrupt the run")
+
+    monkeypatch.setattr(cli, "_run", stopped_mid_query)
+    sfn = RecordingStepFunctions()
+    before = signal.getsignal(signal.SIGTERM)
+    status = main(["--secret-id", "x", "validate"], stepfunctions=sfn, environ={TASK_TOKEN_VARIABLE: "t-9"})
+    assert status == 143
+    assert sfn.calls == [
+        ("failure", {"taskToken": "t-9", "error": "RunnerStopped", "cause": "the task was stopped (SIGTERM)"})
+    ]
+    assert signal.getsignal(signal.SIGTERM) is before
