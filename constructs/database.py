@@ -167,6 +167,11 @@ class PostgresDatabase(Construct):
             "delete_automated_backups": False,
             "deletion_protection": config.deletion_protection,
             "removal_policy": cdk.RemovalPolicy.SNAPSHOT,
+            # Both explicit (never AWS's defaults); the config holds the API values, the enums their names.
+            "engine_lifecycle_support": rds.EngineLifecycleSupport[
+                config.engine_lifecycle_support.upper().replace("-", "_")
+            ],
+            "database_insights_mode": rds.DatabaseInsightsMode[config.database_insights_mode.upper()],
             "enable_performance_insights": True,
             "performance_insight_encryption_key": encryption_key,
             "performance_insight_retention": _performance_insights_retention(
