@@ -155,6 +155,10 @@ class DatabaseConfig:
     # CloudWatch Database Insights: "advanced" (execution plans, lock analysis, fleet views) needs
     # performance_insights_retention_days >= 465; "standard" is the free tier.
     database_insights_mode: str
+    # Set only in the PR that upgrades the major version: the version the instance runs now. That PR then
+    # keeps this version's parameter group, adds one of the new family and allows the major upgrade;
+    # the follow-up PR (after the upgrade) removes this field and with it the old parameter group.
+    upgrading_from_engine_version: str | None = None
     instance_class: str = "r7g.large"
     allocated_storage_gib: int = 100
     max_allocated_storage_gib: int = 500
@@ -209,6 +213,14 @@ class DatabaseConfig:
             "applied by RDS (auto minor version upgrade), and a pinned minor would make the template fall behind "
             "the instance and ask RDS for a downgrade",
         )
+        if self.upgrading_from_engine_version is not None:
+            require(
+                self.upgrading_from_engine_version in POSTGRES_MAJOR_VERSIONS
+                and int(self.upgrading_from_engine_version) < int(self.engine_version),
+                "database.upgrading_from_engine_version",
+                f"{self.upgrading_from_engine_version!r} must be the major version the instance runs now, one of "
+                f"{POSTGRES_MAJOR_VERSIONS} and lower than engine_version {self.engine_version!r}",
+            )
         require(
             self.engine_lifecycle_support in ENGINE_LIFECYCLE_SUPPORT,
             "database.engine_lifecycle_support",

@@ -45,6 +45,12 @@ def _database(**changes):
         ({"secret_rotation_days": 30}, "database.secret_rotation_days", "(90, 120)"),
         ({"engine_version": "17.9"}, "database.engine_version", "major version only"),
         ({"engine_version": "12"}, "database.engine_version", "major version only"),
+        ({"upgrading_from_engine_version": "17"}, "database.upgrading_from_engine_version", "lower than"),
+        (
+            {"engine_version": "18", "upgrading_from_engine_version": "15"},
+            "database.upgrading_from_engine_version",
+            "one of",
+        ),
         ({"engine_lifecycle_support": "extended"}, "database.engine_lifecycle_support", "open-source-rds"),
         ({"database_insights_mode": "full"}, "database.database_insights_mode", "standard"),
         (
