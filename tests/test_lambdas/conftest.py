@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,8 +23,11 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from lambdas.common.clients import secretsmanager_client
 from lambdas.common.db import ConnectionFactory, Endpoint, tls_connection_factory
+from lambdas.common.passwords import generate_password
+from lambdas.common.role_guard import RoleNames
 from lambdas.common.secret_store import SecretStore
 from lambdas.common.tls import build_ssl_context
+from lambdas.secret_rotation.rotation import RotationDeps
 from tests.support.aws import use_fake_aws_credentials
 from tests.support.moto_rotation import enable_rotation, stage_pending_version
 from tests.support.postgres import (
@@ -121,6 +125,23 @@ class Deployment:
     def connection_factory(self) -> ConnectionFactory:
         return tls_connection_factory(build_ssl_context(self.server.ca_cert))
 
+    def roles(self) -> RoleNames:
+        return RoleNames(migration=self.migration_role, app_user=self.app_role)
+
+    def rotation_deps(self, **overrides: Any) -> RotationDeps:
+        """What the rotation handler wires in, with this test's roles; ``overrides`` swap collaborators."""
+        values: dict[str, Any] = {
+            "store": self.store,
+            "connect": self.connection_factory(),
+            "new_password": partial(generate_password, self.client),
+            "master_secret_id": self.master_secret_arn,
+            "schemas": ("public",),
+            "roles": self.roles(),
+            "sleep": lambda _seconds: None,
+        }
+        values.update(overrides)
+        return RotationDeps(**values)
+
     def bootstrap_event(self, request_type: str = "Create", **extra: Any) -> dict[str, Any]:
         properties = {
             "ServiceToken": f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:provider",
@@ -193,6 +214,9 @@ def deployment(pg_server: PostgresServer, secretsmanager: Any, monkeypatch: pyte
     monkeypatch.setenv("PGSSLROOTCERT", str(pg_server.ca_cert))
     monkeypatch.setenv("MASTER_SECRET_ARN", master_arn)
     monkeypatch.setenv("APP_SCHEMAS", "public")
+    # Roles are cluster-wide, so each test has its own names: configure the Lambdas with them.
+    monkeypatch.setenv("MIGRATION_ROLE_NAME", migration_role)
+    monkeypatch.setenv("APP_USER_ROLE_NAME", app_role)
     return Deployment(
         server=pg_server,
         database=database,
