@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pg8000.native
 
-from lambdas.common.app_secret import AppSecret, Credentials
+from lambdas.common.app_secret import AppSecret, Credentials, SecretFormatError
 from lambdas.common.db import (
     ConnectionFactory,
     DatabaseConnectionError,
@@ -27,8 +27,9 @@ from lambdas.common.db import (
     sqlstate_of,
 )
 from lambdas.common.master import CREDENTIALS_LOCK_KEY, LOCK_TIMEOUT_MS
-from lambdas.common.role_guard import check_roles_in_database
+from lambdas.common.role_guard import RoleNames, check_roles_in_database, check_usernames
 from lambdas.common.roles import set_role_password
+from lambdas.common.secret_store import AWSCURRENT, AWSPENDING, SecretStore
 
 T = TypeVar("T")
 
@@ -188,3 +189,54 @@ def restore_each(
 
 def _passwords(secret: AppSecret) -> tuple[str, ...]:
     return tuple(p for p in (secret.migration.password, secret.app_user.password) if p)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InFlight:
+    version_id: str
+    secret: AppSecret
+
+
+def in_flight_rotation(store: SecretStore, secret_id: str, roles: RoleNames) -> InFlight | None:
+    """The AWSPENDING version of a rotation in flight (distinct from AWSCURRENT, with passwords), if any."""
+    metadata = store.describe(secret_id)
+    pending_version = metadata.version_with_stage(AWSPENDING)
+    if pending_version is None or pending_version == metadata.version_with_stage(AWSCURRENT):
+        return None
+    text = store.find_string(secret_id, stage=AWSPENDING, version_id=pending_version)
+    if text is None:
+        return None  # RotateSecret staged the version; createSecret has not stored passwords yet
+    try:
+        pending = AppSecret.parse(text)
+        check_usernames(pending, roles, what=f"AWSPENDING version {pending_version}")
+    except (SecretFormatError, PermissionError):
+        return None  # not a usable rotation: never keep (or set) its passwords
+    return InFlight(version_id=pending_version, secret=pending)
+
+
+def in_flight_pending(store: SecretStore, secret_id: str, roles: RoleNames) -> AppSecret | None:
+    """The AWSPENDING secret of a rotation in flight, if any (see ``in_flight_rotation``)."""
+    found = in_flight_rotation(store, secret_id, roles)
+    return found.secret if found else None
+
+
+def move_current(store: SecretStore, secret_id: str, *, to_version: str, from_version: str | None) -> None:
+    """Move AWSCURRENT to ``to_version`` and take AWSPENDING off it (the end of a rotation)."""
+    store.move_stage(secret_id, AWSCURRENT, to_version=to_version, from_version=from_version)
+    clear_pending_label(store, secret_id, to_version)
+
+
+def clear_pending_label(store: SecretStore, secret_id: str, version_id: str) -> bool:
+    """Take AWSPENDING off ``version_id`` if it is there; ``True`` when a label was removed."""
+    if AWSPENDING not in store.describe(secret_id).version_stages.get(version_id, []):
+        return False
+    store.move_stage(secret_id, AWSPENDING, to_version=None, from_version=version_id)
+    return True
+
+
+def current_version_or_none(store: SecretStore, secret_id: str) -> str | None:
+    """Which version is AWSCURRENT, or ``None`` when Secrets Manager cannot tell us right now."""
+    try:
+        return store.describe(secret_id).version_with_stage(AWSCURRENT)
+    except Exception:
+        return None

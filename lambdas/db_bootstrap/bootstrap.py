@@ -22,12 +22,12 @@ from typing import Any
 
 from lambdas.common.app_secret import AppSecret, Credentials, SecretFormatError, utc_timestamp
 from lambdas.common.config import DEFAULT_SCHEMAS, validate_schemas
-from lambdas.common.credentials import MasterSession, login_works
+from lambdas.common.credentials import MasterSession, in_flight_pending, login_works
 from lambdas.common.db import ConnectionFactory, Endpoint
 from lambdas.common.master import Sleep, connect_as_master
 from lambdas.common.role_guard import RoleNames, check_roles_in_database, check_usernames
 from lambdas.common.roles import ensure_login_role, grant_schema_privileges, set_role_password, transaction
-from lambdas.common.secret_store import AWSCURRENT, AWSPENDING, SecretStore
+from lambdas.common.secret_store import AWSCURRENT, SecretStore
 
 PasswordSource = Callable[[], str]
 
@@ -99,23 +99,6 @@ def ensure_app_secret(
     )
     store.put_string(properties.app_secret_arn, completed.serialize(), stages=[AWSCURRENT])
     return completed
-
-
-def in_flight_pending(store: SecretStore, secret_id: str, roles: RoleNames) -> AppSecret | None:
-    """The AWSPENDING version of a rotation in flight (distinct from AWSCURRENT, with passwords), if any."""
-    metadata = store.describe(secret_id)
-    pending_version = metadata.version_with_stage(AWSPENDING)
-    if pending_version is None or pending_version == metadata.version_with_stage(AWSCURRENT):
-        return None
-    text = store.find_string(secret_id, stage=AWSPENDING, version_id=pending_version)
-    if text is None:
-        return None  # RotateSecret staged the version; createSecret has not stored passwords yet
-    try:
-        pending = AppSecret.parse(text)
-        check_usernames(pending, roles, what=f"AWSPENDING version {pending_version}")
-    except (SecretFormatError, PermissionError):
-        return None  # not a usable rotation: never keep (or set) its passwords
-    return pending
 
 
 def _password_to_keep_or_set(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -36,6 +36,8 @@ from pg8000.native import identifier
 from lambdas.common.app_secret import AppSecret, utc_timestamp
 from lambdas.common.credentials import (
     MasterSession,
+    clear_pending_label,
+    current_version_or_none,
     login_works,
     prove_login,
     require_usage,
@@ -246,7 +248,7 @@ def finish_secret(deps: RotationDeps, secret_id: str, token: str) -> None:
     metadata = deps.store.describe(secret_id)
     previous = metadata.version_with_stage(AWSCURRENT)
     if previous == token:
-        _clear_pending_label(deps, secret_id, token, metadata.version_stages.get(token, []))
+        clear_pending_label(deps.store, secret_id, token)
         return
     current = current_secret(deps, secret_id, require_passwords=False)
     pending = pending_secret(deps, secret_id, token)
@@ -262,7 +264,7 @@ def finish_secret(deps: RotationDeps, secret_id: str, token: str) -> None:
             prove_login(deps.connect, endpoint, pending, deps.schemas)
             deps.store.move_stage(secret_id, AWSCURRENT, to_version=token, from_version=previous)
     except Exception:
-        where = _current_version_or_none(deps, secret_id)
+        where = current_version_or_none(deps.store, secret_id)
         if where != token:
             if where is not None:  # AWSCURRENT known not to have moved: it must log in again
                 restore_current_passwords(deps, secret_id, token)
@@ -271,7 +273,7 @@ def finish_secret(deps: RotationDeps, secret_id: str, token: str) -> None:
     logger.info(
         "finishSecret: AWSCURRENT moved", extra={"version_id": token, "previous_version_id": previous}
     )
-    _clear_pending_label(deps, secret_id, token, deps.store.describe(secret_id).version_stages.get(token, []))
+    clear_pending_label(deps.store, secret_id, token)
     follow_endpoint(deps, secret_id, pending, endpoint)
 
 
@@ -282,19 +284,6 @@ def follow_endpoint(deps: RotationDeps, secret_id: str, pending: AppSecret, endp
     moved = replace(pending, host=endpoint.host, port=endpoint.port)
     deps.store.put_string(secret_id, moved.serialize(), stages=[AWSCURRENT])
     logger.info("finishSecret: endpoint updated to follow the instance")
-
-
-def _current_version_or_none(deps: RotationDeps, secret_id: str) -> str | None:
-    try:
-        return deps.store.describe(secret_id).version_with_stage(AWSCURRENT)
-    except Exception:
-        return None
-
-
-def _clear_pending_label(deps: RotationDeps, secret_id: str, token: str, stages: Sequence[str]) -> None:
-    """Take AWSPENDING off ``token`` so no stale label blocks the next rotation."""
-    if AWSPENDING in stages:
-        deps.store.move_stage(secret_id, AWSPENDING, to_version=None, from_version=token)
 
 
 def rotate(step: str, secret_id: str, token: str, deps: RotationDeps) -> None:

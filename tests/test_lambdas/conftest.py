@@ -27,9 +27,14 @@ from lambdas.common.passwords import generate_password
 from lambdas.common.role_guard import RoleNames
 from lambdas.common.secret_store import SecretStore
 from lambdas.common.tls import build_ssl_context
+from lambdas.credentials_check.check import CheckDeps
 from lambdas.secret_rotation.rotation import RotationDeps
 from tests.support.aws import use_fake_aws_credentials
-from tests.support.moto_rotation import enable_rotation, stage_pending_version
+from tests.support.moto_rotation import (
+    enable_rotation,
+    keep_default_version_with_awscurrent,
+    stage_pending_version,
+)
 from tests.support.postgres import (
     PostgresServer,
     RdsLikeDatabase,
@@ -85,7 +90,8 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def secretsmanager() -> Iterator[Any]:
+def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    keep_default_version_with_awscurrent(monkeypatch)
     with mock_aws():
         secretsmanager_client.cache_clear()
         yield boto3.client("secretsmanager", region_name=REGION)
@@ -141,6 +147,20 @@ class Deployment:
         }
         values.update(overrides)
         return RotationDeps(**values)
+
+    def check_deps(self, **overrides: Any) -> CheckDeps:
+        """What the credentials-check handler wires in, with this test's roles."""
+        values: dict[str, Any] = {
+            "store": self.store,
+            "connect": self.connection_factory(),
+            "app_secret_id": self.app_secret_arn,
+            "master_secret_id": self.master_secret_arn,
+            "schemas": ("public",),
+            "roles": self.roles(),
+            "sleep": lambda _seconds: None,
+        }
+        values.update(overrides)
+        return CheckDeps(**values)
 
     def bootstrap_event(self, request_type: str = "Create", **extra: Any) -> dict[str, Any]:
         properties = {
