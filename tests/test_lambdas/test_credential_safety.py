@@ -352,6 +352,10 @@ def test_handler_connections_check_the_host_name(bootstrapped, lambda_context, m
     assert not summary["healthy"]
     assert any("hostname mismatch" in problem.lower() for problem in summary["problems"])
 
+    event = deployment.bootstrap_event("Update", Endpoint="db.example.com", Port=str(deployment.server.port))
+    with pytest.raises(DatabaseConnectionError, match=r"(?i)hostname mismatch"):
+        on_event(event, lambda_context)
+
 
 def _store(client):
     from lambdas.common.secret_store import SecretStore
