@@ -126,13 +126,17 @@ def _repair(deps: CheckDeps, report: CheckReport) -> None:
     with MasterSession(open_master) as session:
         session.connection()  # the credentials lock: no rotation step or bootstrap changes anything now
         version, current = read_current(deps)  # re-read under the lock
+        if target_endpoint(deps, current) != endpoint:
+            # The bootstrap moved the endpoint meanwhile: never write the one we started with.
+            report.problems.append("the endpoint changed while the check ran; next run repairs")
+            return
         if broken_users(deps, endpoint, current):
             rotation = in_flight_rotation(deps.store, deps.app_secret_id, deps.roles)
             if rotation is not None and _reached_database(deps, endpoint, rotation):
                 version, current = _complete(deps, session, endpoint, version, current, rotation, report)
             else:
                 _restore(deps, session, endpoint, current, report)
-        if _drifted(deps, current) or (current.host, current.port) != (endpoint.host, endpoint.port):
+        if (current.host, current.port) != (endpoint.host, endpoint.port):  # drift, or a stale pending copy
             moved = replace(current, host=endpoint.host, port=endpoint.port)
             if not broken_users(deps, endpoint, moved):
                 deps.store.put_string(deps.app_secret_id, moved.serialize(), stages=[AWSCURRENT])
