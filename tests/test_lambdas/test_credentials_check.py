@@ -193,3 +193,17 @@ def test_secret_name_and_emf_document():
         "Secret": "revenuepilot/prod/database",
         "CredentialsCheckFailed": 1,
     }
+
+
+def test_secrets_manager_failing_reports_failure_and_changes_nothing(bootstrapped):
+    from lambdas.common.secret_store import SecretStore
+    from tests.support.faults import ThrottledSecretsManager
+
+    deployment = bootstrapped
+    stages = deployment.stages()
+    throttled = ThrottledSecretsManager(deployment.client, ["get_secret_value", "describe_secret"])
+    report = run_check(deployment.check_deps(store=SecretStore(throttled)))
+    assert not report.healthy and not report.repaired
+    assert report.metric_values == {"CredentialsCheckFailed": 1, "CredentialsRepaired": 0}
+    assert any("ThrottlingException" in problem for problem in report.problems)
+    assert deployment.stages() == stages
