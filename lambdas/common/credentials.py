@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pg8000.native
 
-from lambdas.common.app_secret import AppSecret, Credentials, SecretFormatError
+from contract.secret import AppSecret, Credentials, SecretFormatError
 from lambdas.common.db import (
     ConnectionFactory,
     DatabaseConnectionError,

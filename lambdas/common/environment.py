@@ -1,8 +1,5 @@
-"""Names of the Lambda environment variables and typed readers for them (read in handlers, never at import).
-
-The CDK constructs set these where the functions are created; the handlers read them here. (Moves to the
-shared contract once it exists.)
-"""
+"""Typed readers for the Lambda environment variables named in ``contract.names`` (read in handlers, never
+at import)."""
 
 from __future__ import annotations
 
@@ -10,19 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-APP_SECRET_ARN_ENV_VAR = "APP_SECRET_ARN"  # noqa: S105 - a variable name, not a password
-MASTER_SECRET_ARN_ENV_VAR = "MASTER_SECRET_ARN"  # noqa: S105 - a variable name, not a password
-APP_SCHEMAS_ENV_VAR = "APP_SCHEMAS"
-METRIC_NAMESPACE_ENV_VAR = "METRIC_NAMESPACE"
-SERVICE_NAME_ENV_VAR = "POWERTOOLS_SERVICE_NAME"
-# Optional: the instance endpoint as CloudFormation knows it (follows a replaced/restored instance).
-DB_HOST_ENV_VAR = "DB_HOST"
-DB_PORT_ENV_VAR = "DB_PORT"
-# Optional: the role names, when they are not the contract's ``migration`` / ``app_user``.
-MIGRATION_ROLE_ENV_VAR = "MIGRATION_ROLE_NAME"
-APP_USER_ROLE_ENV_VAR = "APP_USER_ROLE_NAME"
-
-DEFAULT_METRIC_NAMESPACE = "RevenuePilot/Database"
+from contract.names import DB_HOST_ENV_VAR, DB_PORT_ENV_VAR
 
 
 class ConfigurationError(RuntimeError):

@@ -2,10 +2,10 @@
 
 The master secret is RDS-managed (``ManageMasterUserPassword``): it holds only ``username`` and
 ``password``; where to connect comes from the caller (application secret or the function's configured
-endpoint). RDS changes the database password and the secret's AWSCURRENT value close together but not
-atomically, so a login that fails with an authentication error is retried with a *fresh* read of
-AWSCURRENT after a short wait (and with AWSPENDING, when one exists and differs, for a self-managed
-rotation). Nothing is cached between calls.
+endpoint). RDS changes the database password and the secret's value close together but not atomically,
+so a login refused as a wrong password is retried after a short wait with a *fresh* read of the secret.
+Each attempt is the contract's one AWSPENDING fallback (``contract.auth.connect_with_pending_fallback``:
+AWSCURRENT, then AWSPENDING when there is one, malformed versions skipped). Nothing is cached.
 
 ``CREDENTIALS_LOCK_KEY`` is the PostgreSQL advisory lock with which the functions that change the
 application roles' passwords (bootstrap, rotation steps, credentials check) serialise, so a decision taken
@@ -14,13 +14,17 @@ on a state read under the lock still holds when it is acted on (``credentials.Ma
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lambdas.common.app_secret import Credentials, parse_master_secret
-from lambdas.common.db import ConnectionFactory, DatabaseConnectionError, Endpoint
-from lambdas.common.secret_store import AWSCURRENT, AWSPENDING, SecretStore
+from contract.auth import connect_with_pending_fallback, is_wrong_password
+from contract.secret import Credentials, parse_master_secret
+from lambdas.common.db import ConnectionFactory, Endpoint
+from lambdas.common.secret_store import AWSCURRENT, SecretStore
+
+logger = logging.getLogger(__name__)
 
 # Waits before the 2nd and 3rd fresh reads: RDS updates the secret within seconds of the password.
 MASTER_RETRY_DELAYS_SECONDS: tuple[float, ...] = (2.0, 5.0)
@@ -35,19 +39,6 @@ def read_master(store: SecretStore, master_secret_id: str) -> Credentials:
     return parse_master_secret(store.get_string(master_secret_id, stage=AWSCURRENT))
 
 
-def master_username(store: SecretStore, master_secret_id: str) -> str:
-    return read_master(store, master_secret_id).username
-
-
-def _candidates(store: SecretStore, master_secret_id: str, tried: set[str]) -> list[Credentials]:
-    current = read_master(store, master_secret_id)
-    found = [current]
-    pending_text = store.find_string(master_secret_id, stage=AWSPENDING)
-    if pending_text is not None:
-        found.append(parse_master_secret(pending_text))
-    return [c for c in found if c.password not in tried]
-
-
 def connect_as_master(
     store: SecretStore,
     master_secret_id: str,
@@ -57,25 +48,22 @@ def connect_as_master(
     sleep: Sleep = time.sleep,
     delays: Sequence[float] = MASTER_RETRY_DELAYS_SECONDS,
 ) -> Any:
-    """A master connection; on an authentication failure re-read the secret (after ``delays``) and retry."""
-    tried: set[str] = set()
-    last_error: DatabaseConnectionError | None = None
-    for attempt in range(len(delays) + 1):
-        if attempt:
-            sleep(delays[attempt - 1])
-        for candidate in _candidates(store, master_secret_id, tried):
-            password = candidate.require_password()
-            tried.add(password)
-            try:
-                return connect(endpoint, username=candidate.username, password=password)
-            except DatabaseConnectionError as error:
-                if not error.is_authentication_failure:
-                    raise
-                last_error = error
-    if last_error is None:  # every read returned a password already tried
-        raise DatabaseConnectionError(
-            f"cannot connect to {endpoint.host}:{endpoint.port} as the master user: "
-            "no new master password appeared in the secret",
-            sqlstate="28P01",
-        )
-    raise last_error
+    """A master connection; when the password is refused, re-read the secret (after ``delays``) and retry."""
+
+    def login(credentials: Credentials) -> Any:
+        return connect(endpoint, username=credentials.username, password=credentials.require_password())
+
+    for delay in (*delays, None):
+        try:
+            return connect_with_pending_fallback(
+                login,
+                lambda stage: store.find_version(master_secret_id, stage=stage),
+                parse_master_secret,
+                warn=logger.warning,
+            ).value
+        except Exception as error:
+            if delay is None or not is_wrong_password(error):
+                raise
+        logger.warning("master password refused; reading the master secret again", extra={"wait_s": delay})
+        sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover

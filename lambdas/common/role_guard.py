@@ -14,11 +14,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.common.app_secret import AppSecret
-from lambdas.common.environment import APP_USER_ROLE_ENV_VAR, MIGRATION_ROLE_ENV_VAR
+from contract.names import (
+    APP_USER_ROLE_NAME_ENV_VAR,
+    APPLICATION_ROLE,
+    MIGRATION_ROLE,
+    MIGRATION_ROLE_NAME_ENV_VAR,
+)
+from contract.secret import AppSecret
 
-DEFAULT_MIGRATION_ROLE = "migration"
-DEFAULT_APP_USER_ROLE = "app_user"
+DEFAULT_MIGRATION_ROLE = MIGRATION_ROLE
+DEFAULT_APP_USER_ROLE = APPLICATION_ROLE
 RESERVED_PREFIXES = ("rds", "pg_", "aws_")
 
 
@@ -44,8 +49,8 @@ class RoleNames:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> RoleNames:
         env = os.environ if environ is None else environ
         return cls(
-            migration=env.get(MIGRATION_ROLE_ENV_VAR, "").strip() or DEFAULT_MIGRATION_ROLE,
-            app_user=env.get(APP_USER_ROLE_ENV_VAR, "").strip() or DEFAULT_APP_USER_ROLE,
+            migration=env.get(MIGRATION_ROLE_NAME_ENV_VAR, "").strip() or DEFAULT_MIGRATION_ROLE,
+            app_user=env.get(APP_USER_ROLE_NAME_ENV_VAR, "").strip() or DEFAULT_APP_USER_ROLE,
         )
 
 

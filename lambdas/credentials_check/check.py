@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from lambdas.common.app_secret import AppSecret
+from contract.secret import AppSecret
 from lambdas.common.credentials import (
     InFlight,
     MasterSession,

@@ -1,6 +1,6 @@
 """Lambda entry point ``lambdas.credentials_check.handler.lambda_handler``: wiring only, logic in ``check``.
 
-Environment (names in ``lambdas.common.environment``):
+Environment (names in ``contract.names``):
 * ``APP_SECRET_ARN``, ``MASTER_SECRET_ARN`` (required);
 * ``APP_SCHEMAS`` (optional, comma-separated, default ``public``), as the rotation function;
 * ``METRIC_NAMESPACE`` (optional, default ``RevenuePilot/Database``);
@@ -19,18 +19,16 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from lambdas.common.clients import connect_verified, secretsmanager_client
-from lambdas.common.config import parse_schema_list
-from lambdas.common.environment import (
+from contract.names import (
     APP_SCHEMAS_ENV_VAR,
     APP_SECRET_ARN_ENV_VAR,
-    DEFAULT_METRIC_NAMESPACE,
+    CREDENTIALS_METRIC_NAMESPACE,
     MASTER_SECRET_ARN_ENV_VAR,
     METRIC_NAMESPACE_ENV_VAR,
-    configured_endpoint,
-    optional,
-    required,
 )
+from lambdas.common.clients import connect_verified, secretsmanager_client
+from lambdas.common.config import parse_schema_list
+from lambdas.common.environment import configured_endpoint, optional, required
 from lambdas.common.log_safety import quiet_sdk_loggers
 from lambdas.common.role_guard import RoleNames
 from lambdas.common.secret_store import SecretStore
@@ -54,7 +52,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         endpoint=configured_endpoint(),
     )
     report = run_check(deps)
-    namespace = optional(METRIC_NAMESPACE_ENV_VAR) or DEFAULT_METRIC_NAMESPACE
+    namespace = optional(METRIC_NAMESPACE_ENV_VAR) or CREDENTIALS_METRIC_NAMESPACE
     print(emf_line(namespace=namespace, secret_id=app_secret_id, values=report.metric_values), flush=True)
     summary = {"healthy": report.healthy, "repaired": report.repaired, "problems": report.problems}
     if report.healthy:

@@ -14,9 +14,24 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-CHECK_FAILED_METRIC = "CredentialsCheckFailed"
-REPAIRED_METRIC = "CredentialsRepaired"
-SECRET_DIMENSION = "Secret"  # noqa: S105 - a dimension name, not a password
+from contract.names import (
+    CREDENTIALS_CHECK_FAILED_METRIC as CHECK_FAILED_METRIC,
+)
+from contract.names import (
+    CREDENTIALS_REPAIRED_METRIC as REPAIRED_METRIC,
+)
+from contract.names import (
+    CREDENTIALS_SECRET_DIMENSION as SECRET_DIMENSION,
+)
+
+__all__ = [
+    "CHECK_FAILED_METRIC",
+    "REPAIRED_METRIC",
+    "SECRET_DIMENSION",
+    "emf_document",
+    "emf_line",
+    "secret_name",
+]
 # arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 random characters>
 _SECRET_ARN = re.compile(r"^arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:(?P<name>.+)-[A-Za-z0-9]{6}$")
 

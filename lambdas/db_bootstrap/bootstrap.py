@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.common.app_secret import AppSecret, Credentials, SecretFormatError, utc_timestamp
+from contract.secret import AppSecret, Credentials, SecretFormatError, utc_timestamp
 from lambdas.common.config import DEFAULT_SCHEMAS, validate_schemas
 from lambdas.common.credentials import MasterSession, in_flight_pending, login_works
 from lambdas.common.db import ConnectionFactory, Endpoint

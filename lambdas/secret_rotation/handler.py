@@ -1,6 +1,6 @@
 """Lambda entry point ``lambdas.secret_rotation.handler.lambda_handler``: wiring only, logic in ``rotation``.
 
-Environment (names in ``lambdas.common.environment``):
+Environment (names in ``contract.names``):
 * ``MASTER_SECRET_ARN`` (required): the RDS-managed master secret (``username``/``password``).
 * ``APP_SCHEMAS`` (optional, comma-separated, default ``public``): schemas ``migration`` owns.
 * ``DB_HOST`` / ``DB_PORT`` (optional): the instance endpoint; without them AWSCURRENT's is used.
@@ -17,14 +17,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from contract.names import APP_SCHEMAS_ENV_VAR, MASTER_SECRET_ARN_ENV_VAR
 from lambdas.common.clients import connect_verified, secretsmanager_client
 from lambdas.common.config import parse_schema_list
-from lambdas.common.environment import (
-    APP_SCHEMAS_ENV_VAR,
-    MASTER_SECRET_ARN_ENV_VAR,
-    configured_endpoint,
-    required,
-)
+from lambdas.common.environment import configured_endpoint, required
 from lambdas.common.log_safety import quiet_sdk_loggers
 from lambdas.common.passwords import generate_password
 from lambdas.common.role_guard import RoleNames

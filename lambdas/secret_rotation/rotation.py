@@ -33,7 +33,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pg8000.native import identifier
 
-from lambdas.common.app_secret import AppSecret, utc_timestamp
+from contract.secret import AppSecret, utc_timestamp
 from lambdas.common.credentials import (
     MasterSession,
     clear_pending_label,

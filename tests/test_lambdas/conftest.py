@@ -21,6 +21,13 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from contract.names import (
+    APP_SCHEMAS_ENV_VAR,
+    APP_USER_ROLE_NAME_ENV_VAR,
+    CA_BUNDLE_ENV_VAR,
+    MASTER_SECRET_ARN_ENV_VAR,
+    MIGRATION_ROLE_NAME_ENV_VAR,
+)
 from lambdas.common.clients import secretsmanager_client
 from lambdas.common.db import ConnectionFactory, Endpoint, tls_connection_factory
 from lambdas.common.passwords import generate_password
@@ -231,12 +238,12 @@ def deployment(pg_server: PostgresServer, secretsmanager: Any, monkeypatch: pyte
     app_arn = secretsmanager.create_secret(
         Name=f"revenuepilot/test/database-{n}", SecretString=json.dumps(template)
     )["ARN"]
-    monkeypatch.setenv("PGSSLROOTCERT", str(pg_server.ca_cert))
-    monkeypatch.setenv("MASTER_SECRET_ARN", master_arn)
-    monkeypatch.setenv("APP_SCHEMAS", "public")
+    monkeypatch.setenv(CA_BUNDLE_ENV_VAR, str(pg_server.ca_cert))
+    monkeypatch.setenv(MASTER_SECRET_ARN_ENV_VAR, master_arn)
+    monkeypatch.setenv(APP_SCHEMAS_ENV_VAR, "public")
     # Roles are cluster-wide, so each test has its own names: configure the Lambdas with them.
-    monkeypatch.setenv("MIGRATION_ROLE_NAME", migration_role)
-    monkeypatch.setenv("APP_USER_ROLE_NAME", app_role)
+    monkeypatch.setenv(MIGRATION_ROLE_NAME_ENV_VAR, migration_role)
+    monkeypatch.setenv(APP_USER_ROLE_NAME_ENV_VAR, app_role)
     return Deployment(
         server=pg_server,
         database=database,
