@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from config.deployment import DeploymentConfig, DeployTarget
 from config.schema import AlertingConfig, DatabaseConfig, EnvironmentConfig, MigrationConfig, NetworkConfig
 
 # The deployment accounts. Replace these with your organisation's account ids (README: "Accounts").
@@ -57,3 +58,15 @@ PRODUCTION = EnvironmentConfig(
 )
 
 ENVIRONMENTS: tuple[EnvironmentConfig, ...] = (STAGING, PRODUCTION)
+
+# The pipeline (issue 17): who may deploy each environment (README: "Releases").
+# Replace owner and repository with the repository that holds this code.
+DEPLOYMENT = DeploymentConfig(
+    github_owner="revenuepilot",
+    github_repository="database-infrastructure",
+    branch="main",
+    targets=(
+        DeployTarget(environment=STAGING, github_environment="staging"),
+        DeployTarget(environment=PRODUCTION, github_environment="production"),
+    ),
+)
