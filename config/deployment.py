@@ -50,16 +50,23 @@ class DeployTarget:
 
     environment: EnvironmentConfig
     github_environment: str
+    # Migrations are a separate, deliberate act with reviewers of their own (`migrate.yml`): a second
+    # GitHub environment, so a deploy job can never assume the role that starts the runbook.
+    migration_github_environment: str
     existing_oidc_provider_arn: str | None = None
 
     def __post_init__(self) -> None:
         name = self.environment.name
-        _check(
-            bool(_GITHUB_ENVIRONMENT.match(self.github_environment)),
-            f"deployment.{name}.github_environment",
-            self.github_environment,
-            "a GitHub environment name (letters, digits, '-' and '_')",
-        )
+        for field, value in (
+            ("github_environment", self.github_environment),
+            ("migration_github_environment", self.migration_github_environment),
+        ):
+            _check(
+                bool(_GITHUB_ENVIRONMENT.match(value)),
+                f"deployment.{name}.{field}",
+                value,
+                "a GitHub environment name (letters, digits, '-' and '_')",
+            )
         if self.existing_oidc_provider_arn is not None:
             arn = self.existing_oidc_provider_arn
             _check(
@@ -83,6 +90,10 @@ class DeployTarget:
     def smoke_role_name(self) -> str:
         return smoke_role_name(self.environment.name)
 
+    @property
+    def migrate_role_name(self) -> str:
+        return migrate_role_name(self.environment.name)
+
 
 @dataclass(frozen=True, kw_only=True)
 class DeploymentConfig:
@@ -103,7 +114,9 @@ class DeploymentConfig:
         names = [t.environment.name for t in self.targets]
         _check(sorted(names) == sorted(ENVIRONMENT_NAMES), "deployment.targets", names,
                 f"exactly one target per environment {ENVIRONMENT_NAMES}")  # fmt: skip
-        github_environments = [t.github_environment for t in self.targets]
+        github_environments = [
+            name for t in self.targets for name in (t.github_environment, t.migration_github_environment)
+        ]
         _check(len(set(github_environments)) == len(github_environments), "deployment.targets",
                 github_environments, "a GitHub environment of its own per target (one approval each)")  # fmt: skip
         accounts = [t.environment.account for t in self.targets]
@@ -121,6 +134,10 @@ class DeploymentConfig:
         """The OIDC `sub` claim of a job that runs in the target's GitHub environment."""
         return f"repo:{self.repository}:environment:{target.github_environment}"
 
+    def migration_subject(self, target: DeployTarget) -> str:
+        """The OIDC `sub` claim of a job in the target's migration GitHub environment."""
+        return f"repo:{self.repository}:environment:{target.migration_github_environment}"
+
     def target(self, environment_name: str) -> DeployTarget:
         return next(t for t in self.targets if t.environment.name == environment_name)
 
@@ -131,6 +148,10 @@ def deploy_role_name(environment_name: str) -> str:
 
 def smoke_role_name(environment_name: str) -> str:
     return f"revenuepilot-{environment_name}-github-smoke"
+
+
+def migrate_role_name(environment_name: str) -> str:
+    return f"revenuepilot-{environment_name}-github-migrate"
 
 
 def bootstrap_role_name(kind: str, account: str, region: str) -> str:

@@ -66,7 +66,15 @@ DEPLOYMENT = DeploymentConfig(
     github_repository="database-infrastructure",
     branch="main",
     targets=(
-        DeployTarget(environment=STAGING, github_environment="staging"),
-        DeployTarget(environment=PRODUCTION, github_environment="production"),
+        DeployTarget(
+            environment=STAGING,
+            github_environment="staging",
+            migration_github_environment="staging-migration",
+        ),
+        DeployTarget(
+            environment=PRODUCTION,
+            github_environment="production",
+            migration_github_environment="production-migration",
+        ),
     ),
 )

@@ -10,15 +10,18 @@ Creates
 - `SmokeRole` (`revenuepilot-<env>-github-smoke`): what the post-deploy smoke checks read
   (`tools/smoke.py`): the environment's stack outputs, the runbook state machine's definition, and
   invoking the credentials-check Lambda of the Data stack. No write access to anything.
+- `MigrateRole` (`revenuepilot-<env>-github-migrate`): what `python -m ops migrate|rollback` calls:
+  start and follow executions of the runbook state machine, describe its `pre-migration-*` snapshots.
+  Trusted for the target's *migration* GitHub environment only, so a deploy job cannot migrate.
 
-Secure defaults: both roles trust only web identities of this provider whose token has
+Secure defaults: every role trusts only web identities of this provider whose token has
 `aud = sts.amazonaws.com` and `sub = repo:<owner>/<repository>:environment:<github environment>`
 (exact `StringEquals`, no wildcard), so a job of another repository, of a pull request, or of this
 repository outside the target's GitHub environment (which is where branch and reviewer rules live)
 cannot assume them; sessions last at most `max_session_seconds` (1 h); permissions are customer
 managed policies (no inline policies).
 
-Attributes: `provider`, `deploy_role`, `smoke_role`.
+Attributes: `provider`, `deploy_role`, `smoke_role`, `migrate_role`.
 """
 
 from __future__ import annotations
@@ -58,15 +61,7 @@ class GitHubDeployAccess(Construct):
                 client_ids=[GITHUB_OIDC_AUDIENCE],
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )
-        principal = iam.WebIdentityPrincipal(
-            self.provider.oidc_provider_arn,
-            conditions={
-                "StringEquals": {
-                    f"{GITHUB_OIDC_HOST}:aud": GITHUB_OIDC_AUDIENCE,
-                    f"{GITHUB_OIDC_HOST}:sub": deployment.subject(target),
-                }
-            },
-        )
+        principal = self._github_principal(deployment.subject(target))
         session = cdk.Duration.seconds(deployment.max_session_seconds)
         arn = f"arn:{stack.partition}"
 
@@ -146,3 +141,62 @@ class GitHubDeployAccess(Construct):
         ):
             # The finding names the resolved ARN (the stack's environment is concrete, so is its partition).
             acknowledge(smoke_policy, f"AwsSolutions-IAM5[Resource::{resource}]", why)
+
+        self.migrate_role = iam.Role(
+            self,
+            "MigrateRole",
+            role_name=target.migrate_role_name,
+            assumed_by=self._github_principal(deployment.migration_subject(target)),
+            max_session_duration=session,
+            description=f"GitHub Actions runs the {environment.name} migration runbook "
+            f"({deployment.migration_subject(target)})",
+        )
+        runbook = state_machine_name(environment.name)
+        executions_arn = f"{arn}:states:{region_account}:execution:{runbook}:*"
+        snapshots_arn = f"{arn}:rds:{region_account}:snapshot:pre-migration-*"
+        migrate_policy = iam.ManagedPolicy(
+            self,
+            "MigratePolicy",
+            description="Start and follow the migration runbook; describe its pre-migration snapshots",
+            roles=[self.migrate_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="StartRunbook",
+                    actions=["states:StartExecution"],
+                    resources=[f"{arn}:states:{region_account}:stateMachine:{runbook}"],
+                ),
+                iam.PolicyStatement(
+                    sid="FollowRunbook",
+                    actions=["states:DescribeExecution", "states:GetExecutionHistory"],
+                    resources=[executions_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="DescribeSnapshots", actions=["rds:DescribeDBSnapshots"], resources=[snapshots_arn]
+                ),
+            ],
+        )
+        for resource, why in (
+            (
+                executions_arn,
+                "Each runbook execution gets a new name chosen at start time; the grant is read-only and "
+                "confined to executions of this environment's runbook state machine.",
+            ),
+            (
+                snapshots_arn,
+                "Each execution creates a new pre-migration-<start time> snapshot; the grant only describes "
+                "snapshots with that prefix.",
+            ),
+        ):
+            acknowledge(migrate_policy, f"AwsSolutions-IAM5[Resource::{resource}]", why)
+
+    def _github_principal(self, subject: str) -> iam.WebIdentityPrincipal:
+        """Web identities of the provider with exactly this `sub` and the STS audience."""
+        return iam.WebIdentityPrincipal(
+            self.provider.oidc_provider_arn,
+            conditions={
+                "StringEquals": {
+                    f"{GITHUB_OIDC_HOST}:aud": GITHUB_OIDC_AUDIENCE,
+                    f"{GITHUB_OIDC_HOST}:sub": subject,
+                }
+            },
+        )

@@ -60,7 +60,7 @@ class DeployAccess(cdk.Stage):
                 target=target,
                 env=cdk.Environment(account=target.environment.account, region=target.environment.region),
                 tags={**tags, "Environment": target.environment.name},
-                description=f"RevenuePilot {target.environment.name}: GitHub OIDC deploy and smoke-check roles",
+                description=f"RevenuePilot {target.environment.name}: GitHub OIDC deploy, smoke-check and migrate roles",
             )
             for target in deployment.targets
         }
