@@ -23,7 +23,7 @@ STAGE_ID = "DeployAccess"
 
 
 class DeployAccessStack(cdk.Stack):
-    """Composes `GitHubDeployAccess` for one account. Exposes `access` (provider, deploy and smoke roles)."""
+    """Composes `GitHubDeployAccess` for one account. Exposes `access` (provider, deploy, smoke and migrate roles)."""
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class DeployAccessStack(cdk.Stack):
         for output_id, role in (
             ("DeployRoleArn", self.access.deploy_role),
             ("SmokeRoleArn", self.access.smoke_role),
+            ("MigrateRoleArn", self.access.migrate_role),
         ):
             cdk.CfnOutput(self, output_id, value=role.role_arn)
 
