@@ -110,6 +110,8 @@ def follow(
     seen = 0
     polls = 0
     while True:
+        # Status first, history second: once the status is terminal, the history read after it is complete.
+        execution: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
         events: list[dict[str, Any]] = []
         paginator = stepfunctions.get_paginator("get_execution_history")
         for page in paginator.paginate(executionArn=execution_arn, reverseOrder=False):
@@ -117,7 +119,6 @@ def follow(
         for line in state_transitions(events[seen:]):
             print(line, file=out, flush=True)
         seen = len(events)
-        execution: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
         if execution["status"] in TERMINAL:
             return execution
         polls += 1
