@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from config.schema import EnvironmentConfig
+from contract.revision import check_revision
 
 STATE_MACHINE_NAME = "revenuepilot-{env}-migration-runbook"  # constructs/migration_runbook.state_machine_name
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -29,6 +30,11 @@ class Plan:
     environment: EnvironmentConfig
     action: str
     revision: str
+
+    def __post_init__(self) -> None:
+        if self.action not in ("upgrade", "downgrade"):
+            raise ValueError(f"action {self.action!r} is not upgrade or downgrade")
+        check_revision(self.revision)
 
     @property
     def state_machine_arn(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as datetime_module
 import itertools
 import json
 import re
@@ -52,6 +53,7 @@ class RdsControls:
 
     snapshot_creating_polls: int = 0  # DescribeDBSnapshots calls that still see "creating"
     latest_restorable_time: datetime | None = None  # None: now
+    execution_start_time: datetime | None = None  # every execution starts at this instant (None: now)
     _polls: dict[str, int] = field(default_factory=dict)
 
 
@@ -87,6 +89,7 @@ def moto_patches(recorder: SleepRecorder, rds: RdsControls) -> Iterator[None]:
     from moto.moto_api import state_manager
     from moto.rds import models as rds_models
     from moto.stepfunctions import responses as sfn_responses
+    from moto.stepfunctions.parser import models as sfn_parser_models
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service,
@@ -166,6 +169,13 @@ def moto_patches(recorder: SleepRecorder, rds: RdsControls) -> Iterator[None]:
     def latest_restorable_time(self: Any) -> datetime:
         return rds.latest_restorable_time or datetime.now(UTC)
 
+    class _Clock(datetime_module.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return rds.execution_start_time or datetime_module.datetime.now(tz)
+
+    clock = types.SimpleNamespace(**{**vars(datetime_module), "datetime": _Clock})
+
     with contextlib.ExitStack() as stack:
         enter = stack.enter_context
         # Gap: the JSONata evaluator is stubbed out (a JVM bridge in LocalStack); jsonata-python evaluates.
@@ -200,7 +210,8 @@ def moto_patches(recorder: SleepRecorder, rds: RdsControls) -> Iterator[None]:
         enter(mock.patch.object(wait_function.WaitFunction, "_wait_interval", record_wait))
         enter(mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=recorder.retries.append)))
         enter(mock.patch.object(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.01))
-        # Scenario knobs, not gaps: a snapshot that stays "creating" for some polls, a stale PITR time.
+        # Scenario knobs, not gaps: a snapshot that stays "creating" for some polls, a stale PITR time,
+        # executions that start at the same instant.
         enter(mock.patch.object(rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots))
         enter(
             mock.patch.object(
@@ -278,9 +289,55 @@ class TaskOutcome:
 TaskPlayer = Callable[[TaskRun], TaskOutcome | None]  # None: leave the task running for now
 
 
-def default_player(counts: dict[str, int]) -> TaskPlayer:
+def runner_arguments_exit_code(command: list[str]) -> int | None:
+    """What the real runner's command line makes of the task's command: None if it would go on to run,
+    else its exit status (argparse's `--help` exits 0 before anything runs, a bad argument 2)."""
+    from migration.runner.alembic_command import RevisionError, check_revision
+    from migration.runner.cli import build_parser
+    from migration.runner.validation import parse_query
+
+    parser = build_parser()
+    parser.exit = _raise_exit  # type: ignore[method-assign]
+    parser.print_help = lambda file=None: None  # type: ignore[method-assign]
+    parser.print_usage = lambda file=None: None  # type: ignore[method-assign]
+    parser._print_message = lambda message, file=None: None  # type: ignore[method-assign]
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for sub in getattr(action, "choices", {}).values():
+            sub.exit = _raise_exit
+            sub._print_message = lambda message, file=None: None
+    try:
+        args = parser.parse_args(command)
+        if getattr(args, "revision", None) is not None:
+            check_revision(args.revision)
+        for query in getattr(args, "query", None) or ():
+            parse_query(query)
+    except _ArgparseExit as exit_:
+        return exit_.status
+    except (RevisionError, ValueError):
+        return 2
+    return None
+
+
+class _ArgparseExit(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def _raise_exit(status: int = 0, message: str | None = None) -> None:
+    raise _ArgparseExit(status)
+
+
+def default_player(counts: dict[str, int], *, migration_exit_code: int = 0) -> TaskPlayer:
+    """Tasks as the runner would end them: its own command line first (a `--help` revision exits 0
+    without migrating), then the migration's exit code or the validate run's counts."""
+
     def play(run: TaskRun) -> TaskOutcome:
-        return TaskOutcome(counts=counts if run.action == "validate" else None)
+        early_exit = runner_arguments_exit_code(run.command)
+        if early_exit is not None:
+            return TaskOutcome(exit_code=early_exit)
+        if run.action == "validate":
+            return TaskOutcome(counts=counts)
+        return TaskOutcome(exit_code=migration_exit_code)
 
     return play
 
@@ -326,6 +383,7 @@ class Runbook:
         self.recorder.retries.clear()
         self.rds_controls.snapshot_creating_polls = 0
         self.rds_controls.latest_restorable_time = None
+        self.rds_controls.execution_start_time = None
         self.rds_controls._polls.clear()
 
     # -- deployment ------------------------------------------------------------------------------
