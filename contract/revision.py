@@ -35,7 +35,7 @@ _REVISION = re.compile(REVISION_PATTERN)
 _ONLY_REVISION_CHARACTERS = re.compile(f"{REVISION_CHARACTERS}+")
 
 
-class InvalidRevision(ValueError):
+class InvalidRevisionError(ValueError):
     """Not a target revision of the grammar above."""
 
 
@@ -49,9 +49,9 @@ def is_valid_revision(revision: object) -> bool:
 
 
 def check_revision(revision: object) -> str:
-    """`revision` if it is valid, else InvalidRevision naming the rule (the value is shortened)."""
+    """`revision` if it is valid, else InvalidRevisionError naming the rule (the value is shortened)."""
     if not is_valid_revision(revision):
-        raise InvalidRevision(f"revision {str(revision)[:70]!r} is not allowed: {REVISION_RULE}")
+        raise InvalidRevisionError(f"revision {str(revision)[:70]!r} is not allowed: {REVISION_RULE}")
     assert isinstance(revision, str)
     return revision
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from config.environments import ENVIRONMENTS
-from contract.revision import REVISION_RULE, InvalidRevision, check_revision
+from contract.revision import REVISION_RULE, InvalidRevisionError, check_revision
 from ops.runbook import (
     Plan,
     RunbookError,
@@ -29,7 +29,7 @@ def revision_argument(text: str) -> str:
     """argparse type of --revision: the shared grammar (contract/revision.py), so `--revision=--help` fails here."""
     try:
         return check_revision(text)
-    except InvalidRevision as exc:
+    except InvalidRevisionError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as datetime_module
+import io
 import itertools
 import json
 import re
@@ -218,6 +219,7 @@ def moto_patches(recorder: SleepRecorder, rds: RdsControls) -> Iterator[None]:
                 rds_models.DBInstance, "latest_restorable_time", property(latest_restorable_time)
             )
         )
+        enter(mock.patch.object(sfn_parser_models, "datetime", clock))
         yield
 
 
@@ -296,35 +298,19 @@ def runner_arguments_exit_code(command: list[str]) -> int | None:
     from migration.runner.cli import build_parser
     from migration.runner.validation import parse_query
 
-    parser = build_parser()
-    parser.exit = _raise_exit  # type: ignore[method-assign]
-    parser.print_help = lambda file=None: None  # type: ignore[method-assign]
-    parser.print_usage = lambda file=None: None  # type: ignore[method-assign]
-    parser._print_message = lambda message, file=None: None  # type: ignore[method-assign]
-    for action in parser._subparsers._group_actions if parser._subparsers else ():
-        for sub in getattr(action, "choices", {}).values():
-            sub.exit = _raise_exit
-            sub._print_message = lambda message, file=None: None
     try:
-        args = parser.parse_args(command)
+        # argparse prints help and usage errors itself (to the task's log in ECS); nobody reads them here.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            args = build_parser().parse_args(command)
         if getattr(args, "revision", None) is not None:
             check_revision(args.revision)
         for query in getattr(args, "query", None) or ():
             parse_query(query)
-    except _ArgparseExit as exit_:
-        return exit_.status
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
     except (RevisionError, ValueError):
         return 2
     return None
-
-
-class _ArgparseExit(Exception):
-    def __init__(self, status: int) -> None:
-        self.status = status
-
-
-def _raise_exit(status: int = 0, message: str | None = None) -> None:
-    raise _ArgparseExit(status)
 
 
 def default_player(counts: dict[str, int], *, migration_exit_code: int = 0) -> TaskPlayer:
@@ -521,7 +507,7 @@ class Runbook:
         player: TaskPlayer,
         *,
         until: Callable[[], bool] | None = None,
-        timeout: float = 10.0,
+        timeout: float = 60.0,
     ) -> dict[str, Any]:
         """Play the runbook's ECS tasks until the execution ends (or `until()` holds); DescribeExecution."""
         stepfunctions = self.client("stepfunctions")

@@ -7,7 +7,7 @@ import json
 import pytest
 from jsonata import Jsonata
 
-from contract.revision import InvalidRevision, check_revision, is_valid_revision, jsonata_revision_check
+from contract.revision import InvalidRevisionError, check_revision, is_valid_revision, jsonata_revision_check
 
 VALID = [
     "head", "heads", "base", "ae1027a6acf", "ae10", "0123456789abcdef0123456789abcdef01234567", "-1", "+2", "-999",
@@ -30,7 +30,7 @@ def test_valid_revisions(revision: str) -> None:
 @pytest.mark.parametrize("revision", INVALID)
 def test_invalid_revisions(revision: str) -> None:
     assert not is_valid_revision(revision)
-    with pytest.raises(InvalidRevision, match="is not allowed: head, heads, base"):
+    with pytest.raises(InvalidRevisionError, match="is not allowed: head, heads, base"):
         check_revision(revision)
 
 
