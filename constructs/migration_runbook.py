@@ -1,20 +1,24 @@
 """The migration runbook of the ops guide as a Step Functions state machine, one visible state per step.
 
-Input: `{"action": "upgrade" | "downgrade", "revision": "<alembic revision>"}`.
+Input: `{"action": "upgrade" | "downgrade", "revision": "<revision, contract/revision.py grammar>"}`.
 
-    ValidateInput -> PlanMigration -> DescribeDatabase -> CheckPreconditions
+    ValidateInput -> PlanMigration -> ListRunningExecutions -> CheckNoOtherExecution
+      -> DescribeDatabase -> CheckPreconditions
       -> CreateSnapshot -> TagSnapshot -> WaitForSnapshot <-> DescribeSnapshot -> CheckSnapshot
       -> UpgradeOrDowngrade -> RunUpgrade | RunDowngrade -> CheckMigrationExitCode
       -> ValidateData -> NotifySuccess
     any failure -> Describe<Reason> -> NotifyFailure (snapshot id + rollback instructions) -> RunbookFailed
 
-The pre-checks refuse to start unless the instance is `available`, keeps automated backups for
-at least the configured days and its latest restorable time (PITR) is recent. The snapshot is
-`pre-migration-<yyyy-mm-dd-hhmm>` (UTC, from the execution's start time); the instance copies its
-tags to snapshots and the runbook adds the revision and execution. The migration runs as an ECS
-task (`.sync`); validation runs the same task definition with `validate`, which reports its row
-counts back through the task token. The state machine uses JSONata (date formatting and
-arithmetic the JSONPath intrinsics lack); see docs/decisions/migration-runbook.md.
+The revision must match the shared grammar (no option-like values such as `--help`). The runbook
+refuses to run while another execution of it is running. The pre-checks refuse to start unless
+the instance is `available`, keeps automated backups for at least the configured days and its
+latest restorable time (PITR) is recent. The snapshot is
+`pre-migration-<yyyy-mm-dd-hhmmss>-<execution name>` (UTC start time; unique per execution); the
+instance copies its tags to snapshots and the runbook adds the revision and execution. The
+migration runs as an ECS task (`.sync`, never retried: a retry could start a second Alembic);
+validation runs the same task definition with `validate`, which reports its row counts back
+through the task token. The state machine uses JSONata (date formatting and arithmetic the
+JSONPath intrinsics lack); see docs/decisions/migration-runbook.md.
 
 Exposes `state_machine`, `log_group`.
 """
@@ -37,6 +41,7 @@ from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_task import MigrationTask
+from contract.revision import REVISION_RULE, jsonata_revision_check
 
 SNAPSHOT_PREFIX = "pre-migration-"
 SNAPSHOT_POLL_SECONDS = 30
@@ -44,6 +49,16 @@ TASK_TOKEN_VARIABLE = "SFN_TASK_TOKEN"  # noqa: S105 (a variable name, not a sec
 # Throttling and transient service errors of the AWS SDK integrations (exact error names).
 RDS_TRANSIENT_ERRORS = ["Rds.RdsException", "Rds.SdkClientException"]
 ECS_TRANSIENT_ERRORS = ["ECS.AmazonECSException", "ECS.SdkClientException"]
+SFN_TRANSIENT_ERRORS = ["Sfn.SfnException", "Sfn.SdkClientException"]
+# `pre-migration-<yyyy-mm-dd-hhmmss>-<execution name>`: the execution name is unique per state machine
+# (90 days), so two executions in the same second get different snapshots. Lower case, runs of anything
+# but [a-z0-9] as one '-', no leading/trailing '-': RDS's identifier rules (letters, digits, single
+# hyphens, starts with a letter, at most 255: 14 + 17 + 1 + 80 characters at most here).
+SNAPSHOT_ID_EXPRESSION = (
+    "($name := $replace($replace($lowercase($states.context.Execution.Name), /[^a-z0-9]+/, '-'), /^-+|-+$/, ''); "
+    f"'{SNAPSHOT_PREFIX}' & $fromMillis($toMillis($states.context.Execution.StartTime), "
+    "'[Y0001]-[M01]-[D01]-[H01][m01][s01]') & ($name = '' ? '' : '-' & $name))"
+)
 
 
 def state_machine_name(environment_name: str) -> str:
@@ -94,31 +109,30 @@ class MigrationRunbook(Construct):
             self,
             "InvalidInput",
             error="InvalidInput",
-            cause='input must be {"action": "upgrade" | "downgrade", "revision": "<alembic revision, 1-64 chars>"}',
+            cause=f'input must be {{"action": "upgrade" | "downgrade", "revision": "<{REVISION_RULE}>"}}',
         )
         plan = sfn.Pass.jsonata(
             self,
             "PlanMigration",
-            comment="Name the pre-migration snapshot after the execution's start time (UTC)",
+            comment="Name the pre-migration snapshot after the execution's start time (UTC) and name",
             assign={
                 "action": _jsonata("$states.input.action"),
                 "revision": _jsonata("$states.input.revision"),
-                "snapshotId": _jsonata(
-                    f"'{SNAPSHOT_PREFIX}' & $fromMillis($toMillis($states.context.Execution.StartTime), "
-                    "'[Y0001]-[M01]-[D01]-[H01][m01]')"
-                ),
+                "snapshotId": _jsonata(SNAPSHOT_ID_EXPRESSION),
                 "snapshotCreated": False,
                 "counts": None,
             },
         )
         validate_input = sfn.Choice.jsonata(
-            self, "ValidateInput", comment="upgrade or downgrade, and a revision"
+            self,
+            "ValidateInput",
+            comment="upgrade or downgrade, and a revision of the grammar (contract/revision.py)",
         )
         validate_input.when(
             sfn.Condition.jsonata(
                 _jsonata(
-                    '$states.input.action in ["upgrade", "downgrade"] and $type($states.input.revision) = "string" '
-                    "and $length($states.input.revision) >= 1 and $length($states.input.revision) <= 64"
+                    '$states.input.action in ["upgrade", "downgrade"] and '
+                    + jsonata_revision_check("$states.input.revision")
                 )
             ),
             plan,
@@ -172,6 +186,40 @@ class MigrationRunbook(Construct):
                 errors=["States.ALL"],
                 assign=_failure(error, "$states.errorOutput.Error & ': ' & $states.errorOutput.Cause"),
             )
+
+        # --- one execution at a time -------------------------------------------------------------
+        # Fails closed: two executions started together both see each other and both stop.
+        list_running = tasks.CallAwsService.jsonata(
+            self,
+            "ListRunningExecutions",
+            comment="Refuse to run while another execution of this runbook is running",
+            service="sfn",
+            action="listExecutions",
+            iam_action="states:ListExecutions",
+            iam_resources=[
+                stack.format_arn(
+                    service="states",
+                    resource="stateMachine",
+                    resource_name=name,
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+            parameters={
+                "StateMachineArn": _jsonata("$states.context.StateMachine.Id"),
+                "StatusFilter": "RUNNING",
+                "MaxResults": 100,
+            },
+            assign={
+                "otherExecutions": _jsonata(
+                    "[$states.result.Executions[ExecutionArn != $states.context.Execution.Id].ExecutionArn]"
+                )
+            },
+        )
+        list_running.add_retry(
+            errors=SFN_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        catch_into_failure(list_running, "ConcurrencyCheckFailed")
+        check_alone = sfn.Choice.jsonata(self, "CheckNoOtherExecution")
 
         # --- pre-checks -------------------------------------------------------------------------
         describe_database = tasks.CallAwsService.jsonata(
@@ -353,9 +401,9 @@ class MigrationRunbook(Construct):
                     ),
                 },
             )
-            step.add_retry(
-                errors=ECS_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(15), backoff_rate=2
-            )
+            # No Retry: with `.sync`, an error after RunTask (a failed DescribeTasks poll) would start a
+            # second Alembic next to the first. Any error goes to the failure notice; the operator checks
+            # the cluster's tasks and reruns.
             catch_into_failure(step, "MigrationTaskFailed")
             step.next(check_exit_code)
             migration_steps.append(step)
@@ -429,7 +477,17 @@ class MigrationRunbook(Construct):
         create_snapshot.next(tag_snapshot).next(wait_for_snapshot).next(describe_snapshot).next(
             check_snapshot
         )
-        plan.next(describe_database).next(check_preconditions)
+        check_alone.when(
+            sfn.Condition.jsonata(_jsonata("$count($otherExecutions) > 0")),
+            fail_with(
+                "AnotherExecutionRunning",
+                "ExecutionAlreadyRunning",
+                "'another execution of this runbook is running (' & $join($otherExecutions, ', ') & '); "
+                "nothing was changed: start again once it has ended'",
+            ),
+        ).otherwise(describe_database)
+        plan.next(list_running).next(check_alone)
+        describe_database.next(check_preconditions)
 
         self.log_group = EncryptedLogGroup(
             self, "Logs", retention_days=log_retention_days, encryption_key=encryption_key

@@ -56,10 +56,11 @@ class Plan:
             f"state machine: {self.state_machine_arn}",
             f"input:         {json.dumps(self.execution_input)}",
             "steps:",
+            "  0. refuse to run while another execution of the runbook is running",
             f"  1. pre-checks on {env.database.instance_identifier}: status available, backup retention >= "
             f"{migration.minimum_backup_retention_days} days, latest restorable time <= "
             f"{migration.max_restore_lag_minutes} minutes old",
-            "  2. manual snapshot pre-migration-<yyyy-mm-dd-hhmm> (UTC start time), wait until available",
+            "  2. manual snapshot pre-migration-<yyyy-mm-dd-hhmmss>-<execution name> (UTC start time), wait until available",
             f"  3. ECS task: alembic -c {migration.alembic_config_path} {self.action} {self.revision}",
             "  4. validation row counts: " + ", ".join(name for name, _ in migration.validation_queries),
             "  5. notify the operations topic (success, or failure with the snapshot id and rollback steps)",

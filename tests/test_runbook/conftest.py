@@ -1,4 +1,7 @@
-"""The staging runbook from the session's synth, deployed once per module into moto (executing)."""
+"""The staging runbook from the session's synth, deployed once for this package into moto (executing).
+
+Package scope (this folder has an `__init__.py` for it): the mock and the moto patches end with the
+last test here, before any other folder's tests run."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from tests.support.aws import use_fake_aws_credentials
 from tests.support.stepfunctions import Runbook, local_runbook
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def deployed_runbook(synthesized_app: SynthesizedApp) -> Iterator[Runbook]:
     template = synthesized_app.template_json(STAGING.stage_id, "Migration")
     with pytest.MonkeyPatch.context() as monkeypatch:

@@ -13,6 +13,7 @@ service errors, the timestamp formats of the context object and of service respo
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,9 @@ from config.environments import STAGING
 from tests.support.stepfunctions import Runbook, TaskOutcome, TaskRun, default_player
 
 COUNTS = {"encounters": 12, "finalized_notes": 7, "recent_suggestions": 3}
-PRE_CHECKS = ["ValidateInput", "PlanMigration", "DescribeDatabase", "CheckPreconditions"]
+PRE_CHECKS = [
+    "ValidateInput", "PlanMigration", "ListRunningExecutions", "CheckNoOtherExecution", "DescribeDatabase", "CheckPreconditions",
+]  # fmt: skip
 SNAPSHOT = ["CreateSnapshot", "TagSnapshot", "WaitForSnapshot", "DescribeSnapshot", "CheckSnapshot"]
 FAILED = ["NotifyFailure", "RunbookFailed"]
 
@@ -190,8 +193,23 @@ def test_snapshot_still_creating_is_polled_until_available(runbook: Runbook) -> 
         {"action": "upgrade", "revision": ""},
         {"action": "upgrade"},
         {"action": "upgrade", "revision": 7},
+        {"action": "upgrade", "revision": "--help"},
+        {"action": "upgrade", "revision": "-h"},
+        {"action": "downgrade", "revision": "--sql"},
+        {"action": "upgrade", "revision": "head\n"},
+        {"action": "upgrade", "revision": 'head" --x "'},
     ],
-    ids=["unknown-action", "empty-revision", "no-revision", "number-revision"],
+    ids=[
+        "unknown-action",
+        "empty-revision",
+        "no-revision",
+        "number-revision",
+        "--help",
+        "-h",
+        "--sql",
+        "newline",
+        "quote",
+    ],
 )
 def test_invalid_input_fails_before_any_call(runbook: Runbook, execution_input: dict[str, Any]) -> None:
     runbook.create_instance()
@@ -219,3 +237,74 @@ def test_every_task_gets_the_same_secret_and_config_arguments(runbook: Runbook) 
         assert run.command[2:4] == prefix
     assert "SFN_TASK_TOKEN" in validate.environment
     assert upgrade.environment == {}
+
+
+def test_second_execution_in_the_same_second_gets_its_own_snapshot(runbook: Runbook) -> None:
+    runbook.create_instance()
+    runbook.rds_controls.execution_start_time = datetime(2026, 12, 3, 8, 30, 15, 250000, tzinfo=UTC)
+    first = runbook.run({"action": "upgrade", "revision": "head"}, default_player(COUNTS), name="upgrade-A")
+    second = runbook.run({"action": "downgrade", "revision": "-1"}, default_player(COUNTS), name="Rollback_B")
+
+    assert (first["status"], second["status"]) == ("SUCCEEDED", "SUCCEEDED"), second
+    assert first["startDate"] == second["startDate"]
+    snapshots = {s["DBSnapshotIdentifier"]: s["Tags"]["revenuepilot:execution"] for s in runbook.snapshots()}
+    assert snapshots == {
+        "pre-migration-2026-12-03-083015-upgrade-a": "upgrade-A",
+        "pre-migration-2026-12-03-083015-rollback-b": "Rollback_B",
+    }
+    notices = runbook.notifications()
+    assert [n["message"]["snapshotId"] for n in notices] == list(snapshots)
+
+
+def test_snapshot_id_follows_rds_identifier_rules_for_any_execution_name(runbook: Runbook) -> None:
+    runbook.create_instance()
+    name = "--Weird..name__" + "x" * 65  # 80 characters, Step Functions' maximum
+    execution = runbook.run({"action": "upgrade", "revision": "head"}, default_player(COUNTS), name=name)
+
+    assert execution["status"] == "SUCCEEDED"
+    snapshot_id = _only(runbook.snapshots())["DBSnapshotIdentifier"]
+    assert snapshot_id.startswith("pre-migration-") and snapshot_id.endswith("-weird-name-" + "x" * 65)
+    assert len(snapshot_id) <= 255
+    assert "--" not in snapshot_id and re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", snapshot_id)
+
+
+def test_second_execution_while_one_is_running_is_refused(runbook: Runbook) -> None:
+    runbook.create_instance()
+    held: list[TaskRun] = []
+
+    def hold_first_migration(run: TaskRun) -> TaskOutcome | None:
+        if run.action == "upgrade" and not held:
+            held.append(run)
+        return None if run in held else default_player(COUNTS)(run)
+
+    first = runbook.start({"action": "upgrade", "revision": "head"}, name="first")
+    runbook.drive(first, hold_first_migration, until=lambda: bool(held))
+    second = runbook.run({"action": "downgrade", "revision": "-1"}, hold_first_migration, name="second")
+
+    assert second["status"] == "FAILED"
+    assert second["error"] == "ExecutionAlreadyRunning"
+    assert first in second["cause"]
+    assert runbook.states_entered(second["executionArn"]) == [
+        "ValidateInput", "PlanMigration", "ListRunningExecutions", "CheckNoOtherExecution", "AnotherExecutionRunning", *FAILED,
+    ]  # fmt: skip
+    message = _failure_notice(runbook, "ExecutionAlreadyRunning")
+    assert message["snapshotId"] == "none (failed before the snapshot)"
+    assert len(runbook.snapshots()) == 1  # the first execution's only
+    assert [run.action for run in runbook.task_runs] == ["upgrade"]
+
+    held.clear()  # the first migration finishes; its execution goes on undisturbed
+    assert runbook.drive(first, default_player(COUNTS))["status"] == "SUCCEEDED"
+    assert [run.action for run in runbook.task_runs] == ["upgrade", "validate"]
+
+
+def test_option_like_revision_never_reaches_alembic(runbook: Runbook) -> None:
+    """The runner's own command line exits 0 on `--help` (the double parses with it): only the
+    runbook's input check stands between that and a "migration succeeded" notice."""
+    from tests.support.stepfunctions import runner_arguments_exit_code
+
+    base = ["--secret-id", "arn", "--alembic-config", "alembic.ini"]
+    assert runner_arguments_exit_code([*base, "upgrade", "--help"]) == 0
+    runbook.create_instance()
+    execution = runbook.run({"action": "upgrade", "revision": "--help"}, default_player(COUNTS))
+    assert execution["error"] == "InvalidInput"
+    assert runbook.task_runs == []

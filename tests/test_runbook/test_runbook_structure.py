@@ -51,16 +51,27 @@ def _edges(state: dict[str, Any]) -> list[tuple[str, bool]]:
     return edges
 
 
-def migration_tasks_reachable(definition: dict[str, Any], *, through_snapshot_gate: bool) -> set[str]:
+def reachable(
+    definition: dict[str, Any], *, through_snapshot_gate: bool = True, avoiding: str = ""
+) -> set[str]:
     states = definition["States"]
     seen, todo = {definition["StartAt"]}, [definition["StartAt"]]
     while todo:
         for target, is_gate in _edges(states[todo.pop()]):
-            if (is_gate and not through_snapshot_gate) or target in seen:
+            if (is_gate and not through_snapshot_gate) or target in seen or target == avoiding:
                 continue
             seen.add(target)
             todo.append(target)
-    return {name for name in seen if _is_migration_task(states[name])}
+    return seen
+
+
+def migration_tasks_reachable(definition: dict[str, Any], *, through_snapshot_gate: bool) -> set[str]:
+    states = definition["States"]
+    return {
+        name
+        for name in reachable(definition, through_snapshot_gate=through_snapshot_gate)
+        if _is_migration_task(states[name])
+    }
 
 
 def unguarded_migration_tasks(definition: dict[str, Any]) -> set[str]:
@@ -99,3 +110,33 @@ def test_the_walk_fails_when_the_snapshot_check_is_moved_after_the_migration(
             rule["Next"] = after_migration
 
     assert unguarded_migration_tasks(mutant) == {"RunUpgrade", "RunDowngrade"}
+
+
+@pytest.mark.parametrize("stage_id", [c.stage_id for c in ENVIRONMENTS])
+def test_nothing_changes_before_the_one_execution_at_a_time_check(
+    synthesized_app: SynthesizedApp, stage_id: str
+) -> None:
+    definition = _definition(synthesized_app, stage_id)
+    guard = next(
+        n
+        for n, s in definition["States"].items()
+        if s.get("Resource", "").endswith("aws-sdk:sfn:listExecutions")
+    )
+    changes = {
+        n
+        for n, s in definition["States"].items()
+        if s.get("Type") == "Task" and "sns:publish" not in s["Resource"]
+    } - {guard}
+    assert "CreateSnapshot" in changes
+    assert reachable(definition, avoiding=guard) & changes == set()
+
+
+@pytest.mark.parametrize("stage_id", [c.stage_id for c in ENVIRONMENTS])
+def test_a_migration_task_is_never_retried(synthesized_app: SynthesizedApp, stage_id: str) -> None:
+    """A retried `.sync` RunTask after an error that followed the task's start would run a second Alembic."""
+    states = _definition(synthesized_app, stage_id)["States"]
+    migration_tasks = {name: s for name, s in states.items() if _is_migration_task(s)}
+    assert set(migration_tasks) == {"RunUpgrade", "RunDowngrade"}
+    for state in migration_tasks.values():
+        assert "Retry" not in state
+        assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.ALL"]]
