@@ -121,6 +121,7 @@ class MigrationRunbook(Construct):
                 "snapshotId": _jsonata(SNAPSHOT_ID_EXPRESSION),
                 "snapshotCreated": False,
                 "counts": None,
+                "countsBefore": None,
             },
         )
         validate_input = sfn.Choice.jsonata(
@@ -416,24 +417,60 @@ class MigrationRunbook(Construct):
         validation_arguments: list[str] = []
         for query_name, sql in config.validation_queries:
             validation_arguments += ["--query", f"{query_name}={sql}"]
-        validate_data = run_task(
+
+        def validation_run(state_id: str, comment: str, counts_variable: str) -> tasks.EcsRunTask:
+            step = run_task(
+                state_id,
+                [*task.base_arguments, "validate", *validation_arguments],
+                # The run's own callback token, not configuration: the task definition has no environment.
+                environment=[
+                    tasks.TaskEnvironmentVariable(
+                        name=TASK_TOKEN_VARIABLE, value=_jsonata("$states.context.Task.Token")
+                    )
+                ],
+                comment=comment,
+                integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(config.validation_timeout_minutes)),
+                assign={counts_variable: _jsonata("$states.result.counts")},
+            )
+            # A second read-only validate run is harmless, unlike a second migration.
+            step.add_retry(
+                errors=ECS_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(15), backoff_rate=2
+            )
+            catch_into_failure(step, "ValidationFailed")
+            return step
+
+        validate_before = validation_run(
+            "ValidateBefore",
+            "Row counts before the migration (read-only, as the migration role); reported via the task token",
+            "countsBefore",
+        )
+        validate_before.next(upgrade_or_downgrade)
+        validate_data = validation_run(
             "ValidateData",
-            [*task.base_arguments, "validate", *validation_arguments],
-            # The run's own callback token, not configuration: the task definition has no environment.
-            environment=[
-                tasks.TaskEnvironmentVariable(
-                    name=TASK_TOKEN_VARIABLE, value=_jsonata("$states.context.Task.Token")
-                )
-            ],
-            comment="Row counts as the migration role in a read-only transaction; reported via the task token",
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(config.validation_timeout_minutes)),
-            assign={"counts": _jsonata("$states.result.counts")},
+            "Row counts after the migration (read-only, as the migration role); reported via the task token",
+            "counts",
         )
-        validate_data.add_retry(
-            errors=ECS_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(15), backoff_rate=2
+        tolerances = {name: config.decrease_tolerance_percent(name) for name, _ in config.validation_queries}
+        compare_counts = sfn.Pass.jsonata(
+            self,
+            "CompareCounts",
+            comment="Each count after vs before; a drop beyond migration.validation_decrease_tolerance_percent fails",
+            assign={
+                "comparison": _jsonata(
+                    f"($tolerance := {json.dumps(tolerances)}; $merge($map($keys($counts), function($q) {{ {{$q: {{"
+                    '"before": $lookup($countsBefore, $q), "after": $lookup($counts, $q), '
+                    '"allowedDecreasePercent": $lookup($tolerance, $q)} } })))'
+                ),
+            },
         )
-        catch_into_failure(validate_data, "ValidationFailed")
+        check_counts = sfn.Choice.jsonata(self, "CheckCounts")
+        # Lambdas, not `$` as the context: Step Functions refuses a bare `$` in its JSONata (moto anywhere).
+        dropped = (
+            "[$filter($keys($comparison), function($q) { ($c := $lookup($comparison, $q); "
+            "$c.after < $c.before * (1 - $c.allowedDecreasePercent / 100)) })]"
+        )
+        validate_data.next(compare_counts).next(check_counts)
         check_exit_code.when(sfn.Condition.jsonata(_jsonata("$exitCode = 0")), validate_data).otherwise(
             fail_with(
                 "MigrationExitedNonZero",
@@ -447,6 +484,7 @@ class MigrationRunbook(Construct):
             "{"
             f'"environment": "{environment_name}", "outcome": "succeeded", '
             '"action": $action, "revision": $revision, "snapshotId": $snapshotId, "validation": $counts, '
+            '"validationBefore": $countsBefore, '
             '"durationSeconds": $round(($toMillis($states.context.State.EnteredTime) - '
             "$toMillis($states.context.Execution.StartTime)) / 1000), "
             '"execution": $states.context.Execution.Id'
@@ -463,10 +501,19 @@ class MigrationRunbook(Construct):
         notify_success.add_retry(
             errors=["States.TaskFailed"], max_attempts=3, interval=cdk.Duration.seconds(5)
         )
-        validate_data.next(notify_success)
+        check_counts.when(
+            sfn.Condition.jsonata(_jsonata(f"$count({dropped}) > 0")),
+            fail_with(
+                "CountsDropped",
+                "CountsDropped",
+                f"'validation counts dropped beyond their tolerance: ' & $join($map({dropped}, function($q) {{ "
+                "$q & ' ' & $string($lookup($comparison, $q).before) & ' -> ' & $string($lookup($comparison, $q).after)"
+                " }), ', ') & '. The migration itself completed; check the data before rolling back'",
+            ),
+        ).otherwise(notify_success)
 
         check_snapshot.when(
-            sfn.Condition.jsonata(_jsonata('$snapshotStatus = "available"')), upgrade_or_downgrade
+            sfn.Condition.jsonata(_jsonata('$snapshotStatus = "available"')), validate_before
         ).when(sfn.Condition.jsonata(_jsonata('$snapshotStatus = "creating"')), wait_for_snapshot).otherwise(
             fail_with(
                 "SnapshotNotCreated",

@@ -82,6 +82,8 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
         print(f"SUCCEEDED: {plan.action} to {plan.revision}", file=out)
         if snapshot:
             print(f"snapshot:   {snapshot_summary(rds, snapshot)}", file=out)
+        if result.get("validationBefore") is not None:
+            print(f"before:     {json.dumps(result['validationBefore'], sort_keys=True)}", file=out)
         print(f"validation: {json.dumps(result.get('validation', {}), sort_keys=True)}", file=out)
         if "durationSeconds" in result:
             print(f"duration:   {result['durationSeconds']} s", file=out)

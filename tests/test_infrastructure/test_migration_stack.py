@@ -110,7 +110,8 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
         "DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
         "CreateSnapshot", "TagSnapshot", "WaitForSnapshot", "DescribeSnapshot", "CheckSnapshot", "SnapshotNotCreated",
         "UpgradeOrDowngrade", "RunUpgrade", "RunDowngrade", "CheckMigrationExitCode", "MigrationExitedNonZero",
-        "ValidateData", "NotifySuccess", "NotifyFailure", "RunbookFailed",
+        "ValidateBefore", "ValidateData", "CompareCounts", "CheckCounts", "CountsDropped",
+        "NotifySuccess", "NotifyFailure", "RunbookFailed",
     }  # fmt: skip
     assert "pre-migration-" in states["PlanMigration"]["Assign"]["snapshotId"]
     assert "[Y0001]-[M01]-[D01]-[H01][m01][s01]" in states["PlanMigration"]["Assign"]["snapshotId"]
@@ -173,7 +174,8 @@ def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
     states = _definition(env)["States"]
     for state_id in ("DescribeDatabase", "CreateSnapshot", "TagSnapshot", "DescribeSnapshot"):
         assert states[state_id]["Retry"][0]["ErrorEquals"] == ["Rds.RdsException", "Rds.SdkClientException"]
-    assert states["ValidateData"]["Retry"][0]["ErrorEquals"][0] == "ECS.AmazonECSException"
+    for state_id in ("ValidateBefore", "ValidateData"):  # read-only: a second run is harmless
+        assert states[state_id]["Retry"][0]["ErrorEquals"][0] == "ECS.AmazonECSException"
     for state_id in ("RunUpgrade", "RunDowngrade"):  # a retry could start a second Alembic
         assert "Retry" not in states[state_id]
     tasks = [
@@ -184,7 +186,7 @@ def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
         assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "NotifyFailure"
         assert "$states.errorOutput" in catch["Assign"]["failure"]["cause"]
     for state_id in ("DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
-                     "SnapshotNotCreated", "MigrationExitedNonZero", "AnotherExecutionRunning"):  # fmt: skip
+                     "SnapshotNotCreated", "MigrationExitedNonZero", "AnotherExecutionRunning", "CountsDropped"):  # fmt: skip
         assert states[state_id]["Next"] == "NotifyFailure" and "failure" in states[state_id]["Assign"]
     notify = states["NotifyFailure"]
     assert notify["Next"] == "RunbookFailed"

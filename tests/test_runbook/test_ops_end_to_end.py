@@ -39,12 +39,15 @@ def test_ops_migrate_runs_the_runbook_to_a_finished_execution(runbook: Runbook) 
 
     assert status == 0, output
     assert output.startswith(f"started arn:aws:states:{STAGING.region}:{STAGING.account}:execution:")
-    assert _entered(output)[-4:] == ["RunUpgrade", "CheckMigrationExitCode", "ValidateData", "NotifySuccess"]
+    assert _entered(output)[-6:] == [
+        "RunUpgrade", "CheckMigrationExitCode", "ValidateData", "CompareCounts", "CheckCounts", "NotifySuccess",
+    ]  # fmt: skip
     snapshot = runbook.snapshots()[0]["DBSnapshotIdentifier"]
     assert f"snapshot:   {snapshot} (available, " in output
+    assert 'before:     {"encounters": 12, "finalized_notes": 7, "recent_suggestions": 3}' in output
     assert 'validation: {"encounters": 12, "finalized_notes": 7, "recent_suggestions": 3}' in output
     assert "SUCCEEDED: upgrade to head" in output
-    assert [run.action for run in runbook.task_runs] == ["upgrade", "validate"]
+    assert [run.action for run in runbook.task_runs] == ["validate", "upgrade", "validate"]
     assert runbook.notifications()[0]["message"]["outcome"] == "succeeded"
 
 
@@ -66,4 +69,4 @@ def test_ops_rollback_reports_the_failure_snapshot_and_rollback_steps(runbook: R
     assert "FAILED: MigrationFailed: alembic downgrade -1 exited with status 3" in output
     snapshot = runbook.snapshots()[0]["DBSnapshotIdentifier"]
     assert f"restore snapshot {snapshot} (available, " in output
-    assert [run.command[-2:] for run in runbook.task_runs] == [["downgrade", "-1"]]
+    assert [run.command[-2:] for run in runbook.task_runs][1:] == [["downgrade", "-1"]]

@@ -74,16 +74,18 @@ def test_migration_succeeds(runbook: Runbook, action: str, revision: str, task_s
     assert execution["status"] == "SUCCEEDED", execution
     arn = execution["executionArn"]
     assert runbook.states_entered(arn) == [
-        *PRE_CHECKS, *SNAPSHOT, "UpgradeOrDowngrade", task_state, "CheckMigrationExitCode", "ValidateData", "NotifySuccess",
+        *PRE_CHECKS, *SNAPSHOT, "ValidateBefore", "UpgradeOrDowngrade", task_state, "CheckMigrationExitCode",
+        "ValidateData", "CompareCounts", "CheckCounts", "NotifySuccess",
     ]  # fmt: skip
     snapshot_id = _assert_tagged_snapshot(runbook, execution, action, revision)
-    assert _migration_commands(runbook)[0] == [action, revision]
-    assert _migration_commands(runbook)[1][0] == "validate"
+    commands = _migration_commands(runbook)
+    assert [commands[0][0], commands[1], commands[2][0]] == ["validate", [action, revision], "validate"]
     notice = _only(runbook.notifications())
     assert notice["subject"] == "RevenuePilot staging: database migration succeeded"
     assert notice["message"] | {"durationSeconds": 0} == {
         "environment": "staging", "outcome": "succeeded", "action": action, "revision": revision,
-        "snapshotId": snapshot_id, "validation": COUNTS, "durationSeconds": 0, "execution": arn,
+        "snapshotId": snapshot_id, "validation": COUNTS, "validationBefore": COUNTS, "durationSeconds": 0,
+        "execution": arn,
     }  # fmt: skip
     assert runbook.recorder.waits == [("WaitForSnapshot", 30)]
 
@@ -99,24 +101,31 @@ def test_alembic_exit_status_fails_the_runbook_after_the_snapshot(runbook: Runbo
     assert execution["error"] == "MigrationFailed"
     assert execution["cause"].startswith("alembic upgrade ae1027a6acf exited with status 1")
     assert runbook.states_entered(execution["executionArn"]) == [
-        *PRE_CHECKS, *SNAPSHOT, "UpgradeOrDowngrade", "RunUpgrade", "CheckMigrationExitCode", "MigrationExitedNonZero", *FAILED,
+        *PRE_CHECKS, *SNAPSHOT, "ValidateBefore", "UpgradeOrDowngrade", "RunUpgrade", "CheckMigrationExitCode",
+        "MigrationExitedNonZero", *FAILED,
     ]  # fmt: skip
     snapshot_id = _assert_tagged_snapshot(runbook, execution, "upgrade", "ae1027a6acf")
-    assert [run.action for run in runbook.task_runs] == ["upgrade"]  # no validation after a failed migration
+    assert [run.action for run in runbook.task_runs] == [
+        "validate",
+        "upgrade",
+    ]  # none after a failed migration
     assert _failure_notice(runbook, "MigrationFailed")["snapshotId"] == snapshot_id
 
 
 def test_failed_validation_reports_the_runners_cause(runbook: Runbook) -> None:
     runbook.create_instance()
     cause = "validation query 'encounters' failed: SQLSTATE 42P01 (undefined_table)"
-    execution = runbook.run(
-        {"action": "upgrade", "revision": "head"},
-        lambda run: (
-            TaskOutcome(exit_code=1, failure=("ValidationFailed", cause))
-            if run.action == "validate"
-            else TaskOutcome()
-        ),
-    )
+    validate_runs: list[TaskRun] = []
+
+    def fail_second_validation(run: TaskRun) -> TaskOutcome:
+        if run.action != "validate":
+            return TaskOutcome()
+        validate_runs.append(run)
+        if len(validate_runs) == 1:
+            return TaskOutcome(counts=COUNTS)
+        return TaskOutcome(exit_code=1, failure=("ValidationFailed", cause))
+
+    execution = runbook.run({"action": "upgrade", "revision": "head"}, fail_second_validation)
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "ValidationFailed"
@@ -180,7 +189,7 @@ def test_snapshot_still_creating_is_polled_until_available(runbook: Runbook) -> 
     assert entered.count("WaitForSnapshot") == 4
     assert entered.count("DescribeSnapshot") == 4
     first_task = entered.index("RunUpgrade")
-    assert entered[first_task - 3 : first_task] == ["DescribeSnapshot", "CheckSnapshot", "UpgradeOrDowngrade"]
+    assert entered[first_task - 3 : first_task] == ["CheckSnapshot", "ValidateBefore", "UpgradeOrDowngrade"]
     assert runbook.recorder.waits == [("WaitForSnapshot", 30)] * 4
     _assert_tagged_snapshot(runbook, execution, "upgrade", "head")
     assert _only(runbook.notifications())["message"]["outcome"] == "succeeded"
@@ -230,8 +239,10 @@ def _task_runs_of(runbook: Runbook, action: str) -> list[TaskRun]:
 def test_every_task_gets_the_same_secret_and_config_arguments(runbook: Runbook) -> None:
     runbook.create_instance()
     runbook.run({"action": "upgrade", "revision": "head"}, default_player(COUNTS))
-    upgrade, validate = _only(_task_runs_of(runbook, "upgrade")), _only(_task_runs_of(runbook, "validate"))
+    upgrade, validations = _only(_task_runs_of(runbook, "upgrade")), _task_runs_of(runbook, "validate")
     prefix = ["--alembic-config", STAGING.migration.alembic_config_path]
+    assert len(validations) == 2 and validations[0].command == validations[1].command
+    validate = validations[0]
     for run in (upgrade, validate):
         assert run.command[0] == "--secret-id"
         assert run.command[2:4] == prefix
@@ -290,11 +301,11 @@ def test_second_execution_while_one_is_running_is_refused(runbook: Runbook) -> N
     message = _failure_notice(runbook, "ExecutionAlreadyRunning")
     assert message["snapshotId"] == "none (failed before the snapshot)"
     assert len(runbook.snapshots()) == 1  # the first execution's only
-    assert [run.action for run in runbook.task_runs] == ["upgrade"]
+    assert [run.action for run in runbook.task_runs] == ["validate", "upgrade"]
 
     held.clear()  # the first migration finishes; its execution goes on undisturbed
     assert runbook.drive(first, default_player(COUNTS))["status"] == "SUCCEEDED"
-    assert [run.action for run in runbook.task_runs] == ["upgrade", "validate"]
+    assert [run.action for run in runbook.task_runs] == ["validate", "upgrade", "validate"]
 
 
 def test_option_like_revision_never_reaches_alembic(runbook: Runbook) -> None:
@@ -308,3 +319,42 @@ def test_option_like_revision_never_reaches_alembic(runbook: Runbook) -> None:
     execution = runbook.run({"action": "upgrade", "revision": "--help"}, default_player(COUNTS))
     assert execution["error"] == "InvalidInput"
     assert runbook.task_runs == []
+
+
+def _counts_player(before: dict[str, int], after: dict[str, int]) -> Any:
+    seen: list[TaskRun] = []
+
+    def play(run: TaskRun) -> TaskOutcome:
+        if run.action != "validate":
+            return TaskOutcome()
+        seen.append(run)
+        return TaskOutcome(counts=before if len(seen) == 1 else after)
+
+    return play
+
+
+def test_counts_that_dropped_fail_the_runbook_after_the_migration(runbook: Runbook) -> None:
+    runbook.create_instance()
+    after = COUNTS | {"finalized_notes": 6}
+    execution = runbook.run({"action": "upgrade", "revision": "head"}, _counts_player(COUNTS, after))
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "CountsDropped"
+    assert execution["cause"].startswith(
+        "validation counts dropped beyond their tolerance: finalized_notes 7 -> 6."
+    )
+    assert runbook.states_entered(execution["executionArn"])[-6:] == [
+        "ValidateData", "CompareCounts", "CheckCounts", "CountsDropped", *FAILED,
+    ]  # fmt: skip
+    snapshot_id = _assert_tagged_snapshot(runbook, execution, "upgrade", "head")
+    assert _failure_notice(runbook, "CountsDropped")["snapshotId"] == snapshot_id
+
+
+def test_counts_that_grew_or_held_pass(runbook: Runbook) -> None:
+    runbook.create_instance()
+    after = COUNTS | {"encounters": 13}
+    execution = runbook.run({"action": "upgrade", "revision": "head"}, _counts_player(COUNTS, after))
+
+    assert execution["status"] == "SUCCEEDED"
+    message = _only(runbook.notifications())["message"]
+    assert (message["validationBefore"], message["validation"]) == (COUNTS, after)
