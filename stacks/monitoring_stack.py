@@ -26,12 +26,13 @@ from constructs.audit_alerts import (
 )
 from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
+from constructs.database_dashboard import DatabaseDashboard
 from constructs.log_shipping import CentralLogShipping
 from constructs.rds_event_subscriptions import RdsEventSubscriptions
 
 
 class MonitoringStack(cdk.Stack):
-    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `audit`.
+    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `dashboard`, `audit`.
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the master
@@ -75,6 +76,27 @@ class MonitoringStack(cdk.Stack):
             snapshot_event_categories=alerting.snapshot_event_categories,
         )
 
+        self._audit_alerts(config, database=database, encryption_key=encryption_key, secrets=secrets)
+        self._database_alarms(config, database=database, functions=functions)
+
+        if alerting.central_log_destination_arn is not None:
+            CentralLogShipping(
+                self,
+                "CentralLogShipping",
+                log_groups=database.log_groups,
+                destination_arn=alerting.central_log_destination_arn,
+            )
+
+    def _audit_alerts(
+        self,
+        config: EnvironmentConfig,
+        *,
+        database: PostgresDatabase,
+        encryption_key: kms.IKey,
+        secrets: Sequence[secretsmanager.ISecret],
+    ) -> None:
+        """Sensitive API calls: CloudTrail metric filters when a trail log group is configured, else EventBridge."""
+        alerting = config.alerting
         rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
         self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules
         if alerting.cloudtrail_log_group_name is not None:
@@ -89,6 +111,15 @@ class MonitoringStack(cdk.Stack):
             self.audit = EventBridgeAuditRules(self, "EventBridgeAudit", rules=rules, topic=self.topic)
         RotationFailureRule(self, "SecretRotationFailures", topic=self.topic)
 
+    def _database_alarms(
+        self,
+        config: EnvironmentConfig,
+        *,
+        database: PostgresDatabase,
+        functions: Mapping[str, lambda_.IFunction],
+    ) -> None:
+        """Metric alarms and, under their scope, the dashboard."""
+        alerting = config.alerting
         self.database_alarms = DatabaseAlarms(
             self,
             "DatabaseAlarms",
@@ -98,13 +129,15 @@ class MonitoringStack(cdk.Stack):
             thresholds=alerting.thresholds,
             functions=functions,
             topic=self.topic,
-            dashboard_name=f"revenuepilot-{config.name}-database",
         )
-
-        if alerting.central_log_destination_arn is not None:
-            CentralLogShipping(
-                self,
-                "CentralLogShipping",
-                log_groups=database.log_groups,
-                destination_arn=alerting.central_log_destination_arn,
-            )
+        # Under the alarms' scope, where it has always been: its construct path (and logical id) is unchanged.
+        self.dashboard = DatabaseDashboard(
+            self.database_alarms,
+            "Dashboard",
+            dashboard_name=f"revenuepilot-{config.name}-database",
+            instance=database.instance,
+            allocated_storage_gib=config.database.allocated_storage_gib,
+            period_seconds=alerting.thresholds.period_seconds,
+            alarms=list(self.database_alarms.alarms.values()),
+            functions=functions,
+        )

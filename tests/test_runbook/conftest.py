@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from config.environments import STAGING
-from tests.conftest import SynthesizedApp
 from tests.support.aws import use_fake_aws_credentials
 from tests.support.stepfunctions import Runbook, local_runbook
+from tests.support.synth import SynthesizedApp
 
 
 @pytest.fixture(scope="package")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from config.environments import ENVIRONMENTS
-from tests.conftest import SynthesizedApp
+from tests.support.synth import SynthesizedApp
 
 _SNAPSHOT_AVAILABLE = re.compile(r"""\$snapshotStatus\s*=\s*["']available["']""")
 
