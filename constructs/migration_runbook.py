@@ -447,7 +447,8 @@ class MigrationRunbook(Construct):
             comment=f"RevenuePilot {self._environment_name}: the migration runbook (ops guide) with rollback notices",
             definition_body=sfn.DefinitionBody.from_chainable(start),
             timeout=cdk.Duration.minutes(
-                config.migration_timeout_minutes + config.validation_timeout_minutes + 180
+                # one migration and two validation runs (before and after), plus snapshot and checks
+                config.migration_timeout_minutes + 2 * config.validation_timeout_minutes + 180
             ),
             tracing_enabled=True,
             logs=sfn.LogOptions(
