@@ -42,7 +42,7 @@ STATE_MACHINE_ROLE = "runbook-state-machine"
 
 @dataclass
 class SleepRecorder:
-    """Wait states and Retry intervals, recorded instead of slept."""
+    """What the patches record: Wait states and Retry intervals (instead of sleeping) and started ECS tasks."""
 
     waits: list[tuple[str, float]] = field(default_factory=list)
     retries: list[float] = field(default_factory=list)
