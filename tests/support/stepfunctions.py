@@ -316,8 +316,8 @@ def runner_arguments_exit_code(command: list[str]) -> int | None:
 
 
 def default_player(counts: dict[str, int], *, migration_exit_code: int = 0) -> TaskPlayer:
-    """Tasks as the runner would end them: its own command line first (a `--help` revision exits 0
-    without migrating), then the migration's exit code or the validate run's counts."""
+    """Tasks as the runner would end them: its own command line first (what it refuses ends the task
+    with its exit status, nothing migrated), then the migration's exit code or the validate run's counts."""
 
     def play(run: TaskRun) -> TaskOutcome:
         early_exit = runner_arguments_exit_code(run.command)

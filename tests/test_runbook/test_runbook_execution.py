@@ -309,12 +309,13 @@ def test_second_execution_while_one_is_running_is_refused(runbook: Runbook) -> N
 
 
 def test_option_like_revision_never_reaches_alembic(runbook: Runbook) -> None:
-    """The runner's own command line exits 0 on `--help` (the double parses with it): only the
-    runbook's input check stands between that and a "migration succeeded" notice."""
+    """Two lines of defence: the runbook's input check stops it before any task, and the runner's
+    own command line (the double parses with it) refuses it too; before either, `--help` exited 0
+    and the runbook reported "migration succeeded" with nothing migrated."""
     from tests.support.stepfunctions import runner_arguments_exit_code
 
     base = ["--secret-id", "arn", "--alembic-config", "alembic.ini"]
-    assert runner_arguments_exit_code([*base, "upgrade", "--help"]) == 0
+    assert runner_arguments_exit_code([*base, "upgrade", "--help"]) != 0
     runbook.create_instance()
     execution = runbook.run({"action": "upgrade", "revision": "--help"}, default_player(COUNTS))
     assert execution["error"] == "InvalidInput"
