@@ -560,6 +560,10 @@ class MigrationConfig:
     backend_image_digest: str | None = None
     alembic_config_path: str = "backend/alembic/alembic.ini"
     validation_queries: tuple[tuple[str, str], ...] = DEFAULT_VALIDATION_QUERIES
+    # The runbook counts before and after the migration and fails if a count dropped by more than its
+    # tolerance: (query name, allowed decrease in percent, 0-100). A query not listed may not decrease.
+    # Date-windowed queries (the default `recent_suggestions`) can drop when a migration spans midnight.
+    validation_decrease_tolerance_percent: tuple[tuple[str, float], ...] = ()
     task_cpu: int = 512
     task_memory_mib: int = 1024
     log_retention_days: int = 365
@@ -570,6 +574,10 @@ class MigrationConfig:
     connect_timeout_seconds: int = 10
     migration_timeout_minutes: int = 60
     validation_timeout_minutes: int = 15
+
+    def decrease_tolerance_percent(self, query_name: str) -> float:
+        """The allowed decrease of a validation count from before to after the migration (default 0)."""
+        return dict(self.validation_decrease_tolerance_percent).get(query_name, 0.0)
 
     def __post_init__(self) -> None:
         self._check_image()
@@ -625,6 +633,12 @@ class MigrationConfig:
                 sql.strip().lower().startswith(("select", "with")) and ";" not in sql,
                 "migration.validation_queries",
                 f"{name!r} must be one SELECT statement returning one integer, without ';'",
+            )
+        for name, percent in self.validation_decrease_tolerance_percent:
+            require(
+                name in names and isinstance(percent, int | float) and 0 <= percent <= 100,
+                "migration.validation_decrease_tolerance_percent",
+                f"({name!r}, {percent!r}) must name a validation query and allow 0-100 percent",
             )
 
     def _check_task(self) -> None:

@@ -1,19 +1,24 @@
 """The migration runbook of the ops guide as a Step Functions state machine, one visible state per step.
 
-Input: `{"action": "upgrade" | "downgrade", "revision": "<alembic revision>"}`.
+Input: `{"action": "upgrade" | "downgrade", "revision": "<revision, contract/revision.py grammar>"}`.
 
-    ValidateInput -> PlanMigration -> DescribeDatabase -> CheckPreconditions
+    ValidateInput -> PlanMigration -> ListRunningExecutions -> CheckNoOtherExecution
+      -> DescribeDatabase -> CheckPreconditions
       -> CreateSnapshot -> TagSnapshot -> WaitForSnapshot <-> DescribeSnapshot -> CheckSnapshot
-      -> UpgradeOrDowngrade -> RunUpgrade | RunDowngrade -> CheckMigrationExitCode
-      -> ValidateData -> NotifySuccess
+      -> ValidateBefore -> UpgradeOrDowngrade -> RunUpgrade | RunDowngrade -> CheckMigrationExitCode
+      -> ValidateData -> CompareCounts -> CheckCounts -> NotifySuccess
     any failure -> Describe<Reason> -> NotifyFailure (snapshot id + rollback instructions) -> RunbookFailed
 
-The pre-checks refuse to start unless the instance is `available`, keeps automated backups for
-at least the configured days and its latest restorable time (PITR) is recent. The snapshot is
-`pre-migration-<yyyy-mm-dd-hhmm>` (UTC, from the execution's start time); the instance copies its
-tags to snapshots and the runbook adds the revision and execution. The migration runs as an ECS
-task (`.sync`); validation runs the same task definition with `validate`, which reports its row
-counts back through the task token. The state machine uses JSONata (date formatting and
+The revision must match the shared grammar (no option-like values such as `--help`). The runbook
+refuses to run while another execution of it is running (fails closed). The pre-checks refuse to
+start unless the instance is `available`, keeps automated backups for at least the configured days
+and its latest restorable time (PITR) is recent. The snapshot is
+`pre-migration-<yyyy-mm-dd-hhmmss>-<execution name>` (UTC start time; unique per execution); the
+instance copies its tags to snapshots and the runbook adds the revision and execution. The
+migration runs as an ECS task (`.sync`, never retried: a retry after the task started would run a
+second Alembic); validation runs the same task definition with `validate` before and after the
+migration, each reporting its row counts back through the task token, and a count that dropped
+beyond its configured tolerance fails the runbook. The state machine uses JSONata (date formatting and
 arithmetic the JSONPath intrinsics lack); see docs/decisions/migration-runbook.md. The expressions
 themselves are plain Python in constructs/runbook_expressions.py, unit-tested without a synth.
 
@@ -46,6 +51,7 @@ SNAPSHOT_POLL_SECONDS = 30
 # Throttling and transient service errors of the AWS SDK integrations (exact error names).
 RDS_TRANSIENT_ERRORS = ["Rds.RdsException", "Rds.SdkClientException"]
 ECS_TRANSIENT_ERRORS = ["ECS.AmazonECSException", "ECS.SdkClientException"]
+SFN_TRANSIENT_ERRORS = ["Sfn.SfnException", "Sfn.SdkClientException"]
 
 
 class MigrationRunbook(Construct):
@@ -85,19 +91,33 @@ class MigrationRunbook(Construct):
         )
         self._snapshot_arns = f"{self._snapshot_arn_prefix}{SNAPSHOT_PREFIX}*"
 
+        self._state_machine_arn = stack.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=state_machine_name(environment_name),
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+
         validate_input, plan = self._input_states()
         self._notify_failure = self._failure_path(notification_topic)
+        list_running, check_alone = self._one_at_a_time_states()
         describe_database, check_preconditions = self._precheck_states()
         check_snapshot = self._snapshot_states(check_preconditions)
         upgrade_or_downgrade, check_exit_code = self._migration_states()
-        validate_data = self._validation_state(check_exit_code)
-        validate_data.next(self._success_state(notification_topic))
-        check_snapshot.when(
-            sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_AVAILABLE)), upgrade_or_downgrade
-        ).when(sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_CREATING)), self._wait_for_snapshot).otherwise(
-            self._fail_with("SnapshotNotCreated", "SnapshotFailed", expr.SNAPSHOT_FAILED_CAUSE)
-        )
-        plan.next(describe_database).next(check_preconditions)
+        validate_before, validate_data = self._validation_states(check_exit_code)
+        validate_before.next(upgrade_or_downgrade)
+        validate_data.next(self._count_comparison(self._success_state(notification_topic)))
+        check_snapshot.when(sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_AVAILABLE)), validate_before).when(
+            sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_CREATING)), self._wait_for_snapshot
+        ).otherwise(self._fail_with("SnapshotNotCreated", "SnapshotFailed", expr.SNAPSHOT_FAILED_CAUSE))
+        check_alone.when(
+            sfn.Condition.jsonata(jsonata(expr.ANOTHER_EXECUTION_RUNNING)),
+            self._fail_with(
+                "AnotherExecutionRunning", "ExecutionAlreadyRunning", expr.ANOTHER_EXECUTION_RUNNING_CAUSE
+            ),
+        ).otherwise(describe_database)
+        plan.next(list_running).next(check_alone)
+        describe_database.next(check_preconditions)
 
         self.log_group = EncryptedLogGroup(
             self, "Logs", retention_days=log_retention_days, encryption_key=encryption_key
@@ -113,22 +133,25 @@ class MigrationRunbook(Construct):
             self,
             "InvalidInput",
             error="InvalidInput",
-            cause='input must be {"action": "upgrade" | "downgrade", "revision": "<alembic revision, 1-64 chars>"}',
+            cause=expr.INVALID_INPUT_CAUSE,
         )
         plan = sfn.Pass.jsonata(
             self,
             "PlanMigration",
-            comment="Name the pre-migration snapshot after the execution's start time (UTC)",
+            comment="Name the pre-migration snapshot after the execution's start time (UTC) and name",
             assign={
                 "action": jsonata(expr.INPUT_ACTION),
                 "revision": jsonata(expr.INPUT_REVISION),
                 "snapshotId": jsonata(expr.SNAPSHOT_ID),
                 "snapshotCreated": False,
+                "countsBefore": None,
                 "counts": None,
             },
         )
         validate_input = sfn.Choice.jsonata(
-            self, "ValidateInput", comment="upgrade or downgrade, and a revision"
+            self,
+            "ValidateInput",
+            comment="upgrade or downgrade, and a revision of contract/revision.py's grammar",
         )
         validate_input.when(sfn.Condition.jsonata(jsonata(expr.VALID_INPUT)), plan).otherwise(invalid_input)
         return validate_input, plan
@@ -151,6 +174,32 @@ class MigrationRunbook(Construct):
         notify_failure.add_catch(runbook_failed, errors=["States.ALL"])
         notify_failure.next(runbook_failed)
         return notify_failure
+
+    def _one_at_a_time_states(self) -> tuple[tasks.CallAwsService, sfn.Choice]:
+        """ListRunningExecutions -> CheckNoOtherExecution: stop if another execution is running.
+
+        Fails closed: two executions started together both see each other and both stop.
+        """
+        list_running = tasks.CallAwsService.jsonata(
+            self,
+            "ListRunningExecutions",
+            comment="Refuse to run while another execution of this runbook is running",
+            service="sfn",
+            action="listExecutions",
+            iam_action="states:ListExecutions",
+            iam_resources=[self._state_machine_arn],
+            parameters={
+                "StateMachineArn": jsonata(expr.OWN_STATE_MACHINE),
+                "StatusFilter": "RUNNING",
+                "MaxResults": 100,
+            },
+            assign={"otherExecutions": jsonata(expr.OTHER_EXECUTIONS)},
+        )
+        list_running.add_retry(
+            errors=SFN_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        self._catch_into_failure(list_running, "ConcurrencyCheckFailed")
+        return list_running, sfn.Choice.jsonata(self, "CheckNoOtherExecution")
 
     def _precheck_states(self) -> tuple[tasks.CallAwsService, sfn.Choice]:
         """DescribeDatabase -> CheckPreconditions (available, backups retained, PITR recent)."""
@@ -300,9 +349,9 @@ class MigrationRunbook(Construct):
                     "stoppedReason": jsonata(expr.MIGRATION_STOPPED_REASON),
                 },
             )
-            step.add_retry(
-                errors=ECS_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(15), backoff_rate=2
-            )
+            # No Retry: with `.sync`, an error after RunTask (a failed DescribeTasks poll) would start a
+            # second Alembic next to the first. Any error goes to the failure notice; the operator checks
+            # the cluster's tasks and reruns.
             self._catch_into_failure(step, "MigrationTaskFailed")
             step.next(check_exit_code)
             migration_steps.append(step)
@@ -313,31 +362,63 @@ class MigrationRunbook(Construct):
         ).otherwise(run_upgrade)
         return upgrade_or_downgrade, check_exit_code
 
-    def _validation_state(self, check_exit_code: sfn.Choice) -> tasks.EcsRunTask:
-        """CheckMigrationExitCode -> ValidateData (row counts via the task token) | MigrationExitedNonZero."""
+    def _validation_states(self, check_exit_code: sfn.Choice) -> tuple[tasks.EcsRunTask, tasks.EcsRunTask]:
+        """ValidateBefore (after the snapshot) and, after CheckMigrationExitCode, ValidateData | MigrationExitedNonZero."""
+        validate_before = self._validation_run(
+            "ValidateBefore",
+            "Row counts before the migration (read-only, as the migration role); reported via the task token",
+            "countsBefore",
+        )
+        validate_data = self._validation_run(
+            "ValidateData",
+            "Row counts after the migration (read-only, as the migration role); reported via the task token",
+            "counts",
+        )
+        check_exit_code.when(
+            sfn.Condition.jsonata(jsonata(expr.MIGRATION_SUCCEEDED)), validate_data
+        ).otherwise(self._fail_with("MigrationExitedNonZero", "MigrationFailed", expr.MIGRATION_FAILED_CAUSE))
+        return validate_before, validate_data
+
+    def _validation_run(self, state_id: str, comment: str, counts_variable: str) -> tasks.EcsRunTask:
         validation_arguments: list[str] = []
         for query_name, sql in self._config.validation_queries:
             validation_arguments += ["--query", f"{query_name}={sql}"]
-        validate_data = self._run_task(
-            "ValidateData",
+        step = self._run_task(
+            state_id,
             [*self._task.base_arguments, "validate", *validation_arguments],
             # The run's own callback token, not configuration: the task definition has no environment.
             environment=[
                 tasks.TaskEnvironmentVariable(name=TASK_TOKEN_ENV_VAR, value=jsonata(expr.TASK_TOKEN))
             ],
-            comment="Row counts as the migration role in a read-only transaction; reported via the task token",
+            comment=comment,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(self._config.validation_timeout_minutes)),
-            assign={"counts": jsonata(expr.VALIDATION_COUNTS)},
+            assign={counts_variable: jsonata(expr.VALIDATION_COUNTS)},
         )
-        validate_data.add_retry(
+        # A second read-only validate run is harmless, unlike a second migration.
+        step.add_retry(
             errors=ECS_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(15), backoff_rate=2
         )
-        self._catch_into_failure(validate_data, "ValidationFailed")
-        check_exit_code.when(
-            sfn.Condition.jsonata(jsonata(expr.MIGRATION_SUCCEEDED)), validate_data
-        ).otherwise(self._fail_with("MigrationExitedNonZero", "MigrationFailed", expr.MIGRATION_FAILED_CAUSE))
-        return validate_data
+        self._catch_into_failure(step, "ValidationFailed")
+        return step
+
+    def _count_comparison(self, notify_success: tasks.SnsPublish) -> sfn.Chain:
+        """CompareCounts -> CheckCounts: a count that dropped beyond its tolerance fails (CountsDropped)."""
+        tolerances = {
+            name: self._config.decrease_tolerance_percent(name) for name, _ in self._config.validation_queries
+        }
+        compare_counts = sfn.Pass.jsonata(
+            self,
+            "CompareCounts",
+            comment="Each count after vs before; a drop beyond migration.validation_decrease_tolerance_percent fails",
+            assign={"comparison": jsonata(expr.counts_comparison(tolerances))},
+        )
+        check_counts = sfn.Choice.jsonata(self, "CheckCounts")
+        check_counts.when(
+            sfn.Condition.jsonata(jsonata(expr.COUNTS_DROPPED)),
+            self._fail_with("CountsDropped", "CountsDropped", expr.COUNTS_DROPPED_CAUSE),
+        ).otherwise(notify_success)
+        return compare_counts.next(check_counts)
 
     def _success_state(self, notification_topic: sns.ITopic) -> tasks.SnsPublish:
         """NotifySuccess: the summary is both the notification and the execution's output."""
@@ -366,7 +447,8 @@ class MigrationRunbook(Construct):
             comment=f"RevenuePilot {self._environment_name}: the migration runbook (ops guide) with rollback notices",
             definition_body=sfn.DefinitionBody.from_chainable(start),
             timeout=cdk.Duration.minutes(
-                config.migration_timeout_minutes + config.validation_timeout_minutes + 180
+                # one migration and two validation runs (before and after), plus snapshot and checks
+                config.migration_timeout_minutes + 2 * config.validation_timeout_minutes + 180
             ),
             tracing_enabled=True,
             logs=sfn.LogOptions(
@@ -398,8 +480,8 @@ class MigrationRunbook(Construct):
         acknowledge(
             policy,
             f"AwsSolutions-IAM5[Resource::{self._snapshot_arns}]",
-            "Each execution creates a new snapshot named pre-migration-<start time>; the grant covers only "
-            "that prefix in this account and region.",
+            "Each execution creates a new snapshot named pre-migration-<start time>-<execution>; the grant "
+            "covers only that prefix in this account and region.",
         )
         for pack in REGULATORY_PACKS:
             acknowledge(

@@ -5,14 +5,20 @@ returns one), so unit tests evaluate them with a JSONata engine without a synth.
 wraps them in `{% ... %}` with `jsonata()`.
 
 Variables the runbook assigns and these expressions read: `$action`, `$revision`, `$snapshotId`,
-`$snapshotCreated`, `$database` (status, backupRetentionDays, latestRestorableTime), `$snapshotStatus`,
-`$exitCode`, `$stoppedReason`, `$counts`, `$failure` (error, cause).
+`$snapshotCreated`, `$otherExecutions`, `$database` (status, backupRetentionDays, latestRestorableTime),
+`$snapshotStatus`, `$exitCode`, `$stoppedReason`, `$countsBefore`, `$counts`, `$comparison`,
+`$failure` (error, cause).
+
+Step Functions refuses a bare `$` (the context value) at the top of an expression, and moto anywhere:
+iterations use `$map`/`$filter` with a named lambda parameter instead.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from contract.revision import REVISION_RULE, jsonata_revision_check
 
 SNAPSHOT_PREFIX = "pre-migration-"
 
@@ -30,14 +36,27 @@ def failure(error: str, cause_expression: str) -> dict[str, Any]:
 # --- input and plan -------------------------------------------------------------------------------
 INPUT_ACTION = "$states.input.action"
 INPUT_REVISION = "$states.input.revision"
-VALID_INPUT = (
-    '$states.input.action in ["upgrade", "downgrade"] and $type($states.input.revision) = "string" '
-    "and $length($states.input.revision) >= 1 and $length($states.input.revision) <= 64"
-)
-# `pre-migration-<yyyy-mm-dd-hhmm>` of the execution's start time (UTC).
+# The revision grammar of contract/revision.py, rendered into JSONata (no option-like values).
+VALID_INPUT = '$states.input.action in ["upgrade", "downgrade"] and ' + jsonata_revision_check(INPUT_REVISION)
+INVALID_INPUT_CAUSE = f'input must be {{"action": "upgrade" | "downgrade", "revision": "<{REVISION_RULE}>"}}'
+# `pre-migration-<yyyy-mm-dd-hhmmss>-<execution name>`: the execution name is unique per state machine
+# (90 days), so two executions in the same second get different snapshots. The name lower-cased, runs
+# of anything but [a-z0-9] as one '-', no leading/trailing '-': RDS's identifier rules (letters, digits,
+# single hyphens, starts with a letter, at most 255; here at most 14 + 17 + 1 + 80 characters).
 SNAPSHOT_ID = (
+    "($name := $replace($replace($lowercase($states.context.Execution.Name), /[^a-z0-9]+/, '-'), /^-+|-+$/, ''); "
     f"'{SNAPSHOT_PREFIX}' & $fromMillis($toMillis($states.context.Execution.StartTime), "
-    "'[Y0001]-[M01]-[D01]-[H01][m01]')"
+    "'[Y0001]-[M01]-[D01]-[H01][m01][s01]') & ($name = '' ? '' : '-' & $name))"
+)
+
+# --- one execution at a time ----------------------------------------------------------------------
+OWN_STATE_MACHINE = "$states.context.StateMachine.Id"
+# The other RUNNING executions of this state machine (always an array).
+OTHER_EXECUTIONS = "[$states.result.Executions[ExecutionArn != $states.context.Execution.Id].ExecutionArn]"
+ANOTHER_EXECUTION_RUNNING = "$count($otherExecutions) > 0"
+ANOTHER_EXECUTION_RUNNING_CAUSE = (
+    "'another execution of this runbook is running (' & $join($otherExecutions, ', ') & '); "
+    "nothing was changed: start again once it has ended'"
 )
 
 # --- failure path ---------------------------------------------------------------------------------
@@ -150,6 +169,29 @@ MIGRATION_FAILED_CAUSE = (
 )
 TASK_TOKEN = "$states.context.Task.Token"  # noqa: S105 (the callback token of the run, not a secret)
 VALIDATION_COUNTS = "$states.result.counts"
+
+
+def counts_comparison(tolerance_percent: dict[str, float]) -> str:
+    """`{query: {before, after, allowedDecreasePercent}}` from `$countsBefore`, `$counts` and the tolerances."""
+    return (
+        f"($tolerance := {json.dumps(tolerance_percent, sort_keys=True)}; "
+        "$merge($map($keys($counts), function($q) { {$q: {"
+        '"before": $lookup($countsBefore, $q), "after": $lookup($counts, $q), '
+        '"allowedDecreasePercent": $lookup($tolerance, $q)} } })))'
+    )
+
+
+# The names of the queries whose count dropped by more than their tolerance (always an array).
+DROPPED_COUNTS = (
+    "[$filter($keys($comparison), function($q) { ($c := $lookup($comparison, $q); "
+    "$c.after < $c.before * (1 - $c.allowedDecreasePercent / 100)) })]"
+)
+COUNTS_DROPPED = f"$count({DROPPED_COUNTS}) > 0"
+COUNTS_DROPPED_CAUSE = (
+    f"'validation counts dropped beyond their tolerance: ' & $join($map({DROPPED_COUNTS}, function($q) {{ "
+    "$q & ' ' & $string($lookup($comparison, $q).before) & ' -> ' & $string($lookup($comparison, $q).after)"
+    " }), ', ') & '. The migration itself completed; check the data before rolling back'"
+)
 EXECUTION_NAME = "$states.context.Execution.Name"
 
 
@@ -160,7 +202,7 @@ def success_summary(environment_name: str) -> str:
         "{"
         f'"environment": "{environment_name}", "outcome": "succeeded", '
         '"action": $action, "revision": $revision, "snapshotId": $snapshotId, "validation": $counts, '
-        '"durationSeconds": $round(($toMillis($states.context.State.EnteredTime) - '
+        '"validationBefore": $countsBefore, "durationSeconds": $round(($toMillis($states.context.State.EnteredTime) - '
         "$toMillis($states.context.Execution.StartTime)) / 1000), "
         '"execution": $states.context.Execution.Id'
         "}"

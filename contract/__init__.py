@@ -7,5 +7,7 @@ migration image, so each name, shape and rule below is written once.
 - `contract.names`: database role names, Lambda environment variable names, the state machine name,
   the characters generated passwords exclude;
 - `contract.auth`: the SQLSTATEs that mean "wrong password" and the one AWSPENDING fallback;
-- `contract.compliance`: the cdk-nag pack names and the acknowledgment reason rule.
+- `contract.compliance`: the cdk-nag pack names and the acknowledgment reason rule;
+- `contract.revision`: the grammar of a migration target revision (ops, the runbook's JSONata check
+  and the runner all use it; no option-like values).
 """

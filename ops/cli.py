@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from config.environments import ENVIRONMENTS
+from contract.revision import REVISION_RULE, InvalidRevisionError, check_revision
 from ops.runbook import (
     Plan,
     RunbookError,
@@ -24,6 +25,14 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+def revision_argument(text: str) -> str:
+    """argparse type of --revision: the shared grammar (contract/revision.py), so `--revision=--help` fails here."""
+    try:
+        return check_revision(text)
+    except InvalidRevisionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ops", description="Run the database migration runbook")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -33,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = commands.add_parser(command, help=help_text)
         sub.add_argument("--env", required=True, choices=[c.name for c in ENVIRONMENTS])
-        sub.add_argument("--revision", default=default, help=f"Alembic revision (default {default})")
+        sub.add_argument(
+            "--revision",
+            default=default,
+            type=revision_argument,
+            help=f"target revision (default {default}): {REVISION_RULE}",
+        )
         sub.add_argument("--dry-run", action="store_true", help="print what would happen; call no AWS API")
         sub.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     return parser
@@ -68,6 +82,8 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
         print(f"SUCCEEDED: {plan.action} to {plan.revision}", file=out)
         if snapshot:
             print(f"snapshot:   {snapshot_summary(rds, snapshot)}", file=out)
+        if result.get("validationBefore") is not None:
+            print(f"before:     {json.dumps(result['validationBefore'], sort_keys=True)}", file=out)
         print(f"validation: {json.dumps(result.get('validation', {}), sort_keys=True)}", file=out)
         if "durationSeconds" in result:
             print(f"duration:   {result['durationSeconds']} s", file=out)

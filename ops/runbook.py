@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from config.schema import EnvironmentConfig
 from contract.names import state_machine_name
+from contract.revision import check_revision
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -29,6 +30,11 @@ class Plan:
     environment: EnvironmentConfig
     action: str
     revision: str
+
+    def __post_init__(self) -> None:
+        if self.action not in ("upgrade", "downgrade"):
+            raise ValueError(f"action {self.action!r} is not upgrade or downgrade")
+        check_revision(self.revision)
 
     @property
     def state_machine_arn(self) -> str:
@@ -50,10 +56,11 @@ class Plan:
             f"state machine: {self.state_machine_arn}",
             f"input:         {json.dumps(self.execution_input)}",
             "steps:",
+            "  0. refuse to run while another execution of the runbook is running",
             f"  1. pre-checks on {env.database.instance_identifier}: status available, backup retention >= "
             f"{migration.minimum_backup_retention_days} days, latest restorable time <= "
             f"{migration.max_restore_lag_minutes} minutes old",
-            "  2. manual snapshot pre-migration-<yyyy-mm-dd-hhmm> (UTC start time), wait until available",
+            "  2. manual snapshot pre-migration-<yyyy-mm-dd-hhmmss>-<execution name> (UTC start time), wait until available",
             f"  3. ECS task: alembic -c {migration.alembic_config_path} {self.action} {self.revision}",
             "  4. validation row counts: " + ", ".join(name for name, _ in migration.validation_queries),
             "  5. notify the operations topic (success, or failure with the snapshot id and rollback steps)",
@@ -110,6 +117,8 @@ def follow(
     seen = 0
     polls = 0
     while True:
+        # Status first, history second: once the status is terminal, the history read after it is complete.
+        execution: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
         events: list[dict[str, Any]] = []
         paginator = stepfunctions.get_paginator("get_execution_history")
         for page in paginator.paginate(executionArn=execution_arn, reverseOrder=False):
@@ -117,7 +126,6 @@ def follow(
         for line in state_transitions(events[seen:]):
             print(line, file=out, flush=True)
         seen = len(events)
-        execution: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
         if execution["status"] in TERMINAL:
             return execution
         polls += 1

@@ -22,6 +22,18 @@ from config.validation import ConfigError
         ({"validation_queries": ()}, "migration.validation_queries"),
         ({"validation_queries": (("x", "DELETE FROM notes"),)}, "migration.validation_queries"),
         ({"validation_queries": (("x", "SELECT 1; DROP TABLE notes"),)}, "migration.validation_queries"),
+        (
+            {"validation_decrease_tolerance_percent": (("nope", 5),)},
+            "migration.validation_decrease_tolerance_percent",
+        ),
+        (
+            {"validation_decrease_tolerance_percent": (("encounters", 101),)},
+            "migration.validation_decrease_tolerance_percent",
+        ),
+        (
+            {"validation_decrease_tolerance_percent": (("encounters", -1),)},
+            "migration.validation_decrease_tolerance_percent",
+        ),
         ({"task_cpu": 300}, "migration.task_cpu"),
         ({"task_memory_mib": 512}, "migration.task_memory_mib"),
         ({"log_retention_days": 30}, "migration.log_retention_days"),
@@ -46,3 +58,9 @@ def test_image_reference_by_tag_or_digest() -> None:
 def test_precheck_minimum_cannot_exceed_the_database_retention() -> None:
     with pytest.raises(ConfigError, match="could never pass"):
         dataclasses.replace(PRODUCTION, migration=MigrationConfig(minimum_backup_retention_days=30))
+
+
+def test_decrease_tolerance_defaults_to_none() -> None:
+    config = MigrationConfig(validation_decrease_tolerance_percent=(("recent_suggestions", 10),))
+    assert config.decrease_tolerance_percent("recent_suggestions") == 10
+    assert config.decrease_tolerance_percent("encounters") == 0

@@ -105,15 +105,18 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
     assert definition["QueryLanguage"] == "JSONata"
     assert definition["StartAt"] == "ValidateInput"
     assert set(states) == {
-        "ValidateInput", "InvalidInput", "PlanMigration", "DescribeDatabase", "CheckPreconditions",
+        "ValidateInput", "InvalidInput", "PlanMigration", "ListRunningExecutions", "CheckNoOtherExecution",
+        "AnotherExecutionRunning", "DescribeDatabase", "CheckPreconditions",
         "DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
         "CreateSnapshot", "TagSnapshot", "WaitForSnapshot", "DescribeSnapshot", "CheckSnapshot", "SnapshotNotCreated",
         "UpgradeOrDowngrade", "RunUpgrade", "RunDowngrade", "CheckMigrationExitCode", "MigrationExitedNonZero",
-        "ValidateData", "NotifySuccess", "NotifyFailure", "RunbookFailed",
+        "ValidateBefore", "ValidateData", "CompareCounts", "CheckCounts", "CountsDropped",
+        "NotifySuccess", "NotifyFailure", "RunbookFailed",
     }  # fmt: skip
     assert "pre-migration-" in states["PlanMigration"]["Assign"]["snapshotId"]
-    assert "[Y0001]-[M01]-[D01]-[H01][m01]" in states["PlanMigration"]["Assign"]["snapshotId"]
+    assert "[Y0001]-[M01]-[D01]-[H01][m01][s01]" in states["PlanMigration"]["Assign"]["snapshotId"]
     assert "$states.context.Execution.StartTime" in states["PlanMigration"]["Assign"]["snapshotId"]
+    assert "$states.context.Execution.Name" in states["PlanMigration"]["Assign"]["snapshotId"]
     assert states["DescribeDatabase"]["Resource"].endswith("aws-sdk:rds:describeDBInstances")
     assert states["CreateSnapshot"]["Arguments"]["DbSnapshotIdentifier"] == "{% $snapshotId %}"
     assert states["TagSnapshot"]["Resource"].endswith("aws-sdk:rds:addTagsToResource")
@@ -171,8 +174,10 @@ def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
     states = _definition(env)["States"]
     for state_id in ("DescribeDatabase", "CreateSnapshot", "TagSnapshot", "DescribeSnapshot"):
         assert states[state_id]["Retry"][0]["ErrorEquals"] == ["Rds.RdsException", "Rds.SdkClientException"]
-    for state_id in ("RunUpgrade", "RunDowngrade", "ValidateData"):
+    for state_id in ("ValidateBefore", "ValidateData"):  # read-only: a second run is harmless
         assert states[state_id]["Retry"][0]["ErrorEquals"][0] == "ECS.AmazonECSException"
+    for state_id in ("RunUpgrade", "RunDowngrade"):  # a retry could start a second Alembic
+        assert "Retry" not in states[state_id]
     tasks = [
         s for s in states if states[s]["Type"] == "Task" and s != "NotifyFailure" and s != "NotifySuccess"
     ]
@@ -181,7 +186,7 @@ def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
         assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "NotifyFailure"
         assert "$states.errorOutput" in catch["Assign"]["failure"]["cause"]
     for state_id in ("DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
-                     "SnapshotNotCreated", "MigrationExitedNonZero"):  # fmt: skip
+                     "SnapshotNotCreated", "MigrationExitedNonZero", "AnotherExecutionRunning", "CountsDropped"):  # fmt: skip
         assert states[state_id]["Next"] == "NotifyFailure" and "failure" in states[state_id]["Assign"]
     notify = states["NotifyFailure"]
     assert notify["Next"] == "RunbookFailed"

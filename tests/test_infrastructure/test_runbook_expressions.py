@@ -35,8 +35,8 @@ def evaluate(expression: str, **variables: Any) -> Any:
     return compiled.evaluate(None)
 
 
-def test_the_snapshot_is_named_after_the_execution_start_minute_utc():
-    assert evaluate(expr.SNAPSHOT_ID) == "pre-migration-2026-12-03-0758"
+def test_the_snapshot_is_named_after_the_execution_start_second_utc_and_its_name():
+    assert evaluate(expr.SNAPSHOT_ID) == "pre-migration-2026-12-03-075828-run-1"
 
 
 @pytest.mark.parametrize(
@@ -48,6 +48,9 @@ def test_the_snapshot_is_named_after_the_execution_start_minute_utc():
         ({"action": "upgrade", "revision": ""}, False),
         ({"action": "upgrade", "revision": "r" * 65}, False),
         ({"action": "upgrade", "revision": 42}, False),
+        ({"action": "upgrade", "revision": "--help"}, False),
+        ({"action": "upgrade", "revision": "-h"}, False),
+        ({"action": "upgrade", "revision": "ae1027a6acf"}, True),
     ],
 )
 def test_input_validation(runbook_input, valid):
@@ -140,3 +143,35 @@ def test_the_success_summary_reports_counts_and_duration():
 def test_jsonata_wraps_an_expression_for_the_states_language():
     assert expr.jsonata("$action") == "{% $action %}"
     assert expr.failure("E", "'x'") == {"failure": {"error": "E", "cause": "{% 'x' %}"}}
+
+
+def test_other_running_executions_exclude_this_one():
+    executions = {"Executions": [{"ExecutionArn": "arn:aws:states:...:execution:rb:run-1"}]}
+    assert evaluate(expr.OTHER_EXECUTIONS, result=executions) == []
+    executions["Executions"].append({"ExecutionArn": "arn:other"})
+    assert evaluate(expr.OTHER_EXECUTIONS, result=executions) == ["arn:other"]
+    assert evaluate(expr.ANOTHER_EXECUTION_RUNNING, otherExecutions=["arn:other"]) is True
+    assert evaluate(expr.ANOTHER_EXECUTION_RUNNING, otherExecutions=[]) is False
+
+
+@pytest.mark.parametrize(
+    ("after", "dropped"),
+    [
+        ({"encounters": 100, "notes": 50}, False),
+        ({"encounters": 101, "notes": 51}, False),
+        ({"encounters": 99, "notes": 50}, True),  # no decrease allowed
+        ({"encounters": 100, "notes": 45}, False),  # 10 % allowed
+        ({"encounters": 100, "notes": 44}, True),
+    ],
+)
+def test_counts_comparison_with_per_query_tolerance(after, dropped):
+    before = {"encounters": 100, "notes": 50}
+    comparison = evaluate(
+        expr.counts_comparison({"encounters": 0, "notes": 10}), countsBefore=before, counts=after
+    )
+    assert comparison["notes"] == {"before": 50, "after": after["notes"], "allowedDecreasePercent": 10}
+    assert evaluate(expr.COUNTS_DROPPED, comparison=comparison) is dropped
+    if dropped:
+        assert evaluate(expr.COUNTS_DROPPED_CAUSE, comparison=comparison).startswith(
+            "validation counts dropped beyond their tolerance: "
+        )
