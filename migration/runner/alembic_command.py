@@ -6,14 +6,14 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from migration.runner.revision import REVISION_RULE, is_valid_revision
+from contract.revision import REVISION_RULE, is_valid_revision
 
 ACTIONS = ("upgrade", "downgrade", "current")
 REDACTED = "***"
 
 
 class RevisionError(ValueError):
-    """The target revision is not in the revision grammar (migration/runner/revision.py)."""
+    """The target revision is not in the revision grammar (contract/revision.py, shared with ops and the runbook)."""
 
 
 def check_revision(revision: object) -> str:

@@ -20,7 +20,6 @@ import pytest
 
 from contract.names import TASK_TOKEN_ENV_VAR as TASK_TOKEN_VARIABLE
 from contract.secret import SecretFormatError
-from migration.runner import revision as grammar
 from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision
 from migration.runner.cli import main
 from migration.runner.credentials import check_host, database_url
@@ -61,16 +60,6 @@ def test_the_grammar_accepts(revision: str) -> None:
 def test_the_grammar_refuses(revision: str) -> None:
     with pytest.raises(RevisionError, match="is not allowed: head, heads, base"):
         alembic_argv("py", "a.ini", "downgrade", revision)
-
-
-def test_the_runner_grammar_is_the_contracts() -> None:
-    """Until the runner imports contract/revision.py (branch runbook-sfn), the two must not drift."""
-    contract = pytest.importorskip("contract.revision")
-    assert grammar.REVISION_PATTERN == contract.REVISION_PATTERN
-    assert grammar.REVISION_CHARACTERS == contract.REVISION_CHARACTERS
-    assert grammar.MAX_REVISION_LENGTH == contract.MAX_REVISION_LENGTH
-    for revision in (*VALID, *INVALID):
-        assert grammar.is_valid_revision(revision) is contract.is_valid_revision(revision), revision
 
 
 class NoSecrets:

@@ -315,7 +315,7 @@ def test_option_like_revision_never_reaches_alembic(runbook: Runbook) -> None:
     from tests.support.stepfunctions import runner_arguments_exit_code
 
     base = ["--secret-id", "arn", "--alembic-config", "alembic.ini"]
-    assert runner_arguments_exit_code([*base, "upgrade", "--help"]) != 0
+    assert runner_arguments_exit_code([*base, "upgrade", "--help"]) == 2  # refused before Alembic runs
     runbook.create_instance()
     execution = runbook.run({"action": "upgrade", "revision": "--help"}, default_player(COUNTS))
     assert execution["error"] == "InvalidInput"
