@@ -21,11 +21,12 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.audit_alerts import AlertTopicTarget
 
-# detail-type -> the states that are a failure.
-JOB_FAILURES: dict[str, tuple[str, ...]] = {
-    "Backup Job State Change": ("FAILED", "ABORTED", "EXPIRED"),
-    "Copy Job State Change": ("FAILED", "ABORTED"),
-    "Restore Job State Change": ("FAILED", "ABORTED"),
+# detail-type -> (the detail field holding the job's state, the states that are a failure). AWS Backup
+# reports `state` for backup and copy jobs and `status` for restore jobs, as its API does.
+JOB_FAILURES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Backup Job State Change": ("state", ("FAILED", "ABORTED", "EXPIRED")),
+    "Copy Job State Change": ("state", ("FAILED", "ABORTED")),
+    "Restore Job State Change": ("status", ("FAILED", "ABORTED")),
 }
 # API calls that weaken or change backup protection.
 PROTECTION_CHANGES = (
@@ -54,9 +55,9 @@ def _rule_specs() -> dict[str, tuple[str, dict[str, Any]]]:
     specs: dict[str, tuple[str, dict[str, Any]]] = {
         f"{detail_type.split()[0]}JobFailures": (
             f"AWS Backup: {detail_type.split()[0].lower()} job failed or was aborted",
-            {"source": ["aws.backup"], "detail-type": [detail_type], "detail": {"state": list(states)}},
+            {"source": ["aws.backup"], "detail-type": [detail_type], "detail": {field: list(states)}},
         )
-        for detail_type, states in JOB_FAILURES.items()
+        for detail_type, (field, states) in JOB_FAILURES.items()
     }
     specs["RestoreTestValidationFailures"] = (
         "AWS Backup: a restore test's validation failed",

@@ -98,6 +98,10 @@ class DatabaseEnvironment(cdk.Stage):
             "Recovery",
             config=config,
             topic=self.monitoring_stack.topic,
+            network=self.network_stack.network,
+            database=self.data_stack.database,
+            vault=self.data_stack.daily_snapshot.vault,
+            encryption_key=self.data_stack.key,
             tags=tags,
             description=f"RevenuePilot {config.name}: backup alerts, restore tests and their evidence",
         )

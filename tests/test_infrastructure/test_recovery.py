@@ -96,10 +96,10 @@ def test_the_dr_vault_is_named_encrypted_locked_and_retained(env):
 
 def test_backup_job_failures_reach_the_alert_topic(env):
     template = env["Recovery"]
-    for detail_type, states in (
-        ("Backup Job State Change", ["FAILED", "ABORTED", "EXPIRED"]),
-        ("Copy Job State Change", ["FAILED", "ABORTED"]),
-        ("Restore Job State Change", ["FAILED", "ABORTED"]),
+    for detail_type, field, states in (
+        ("Backup Job State Change", "state", ["FAILED", "ABORTED", "EXPIRED"]),
+        ("Copy Job State Change", "state", ["FAILED", "ABORTED"]),
+        ("Restore Job State Change", "status", ["FAILED", "ABORTED"]),
     ):
         template.has_resource_properties(
             "AWS::Events::Rule",
@@ -107,7 +107,7 @@ def test_backup_job_failures_reach_the_alert_topic(env):
                 "EventPattern": {
                     "source": ["aws.backup"],
                     "detail-type": [detail_type],
-                    "detail": {"state": states},
+                    "detail": {field: states},
                 },
                 "State": "ENABLED",
                 "Targets": [Match.object_like({"Arn": Match.any_value()})],
@@ -121,7 +121,7 @@ def test_backup_job_failures_reach_the_alert_topic(env):
 
 def test_changes_to_backup_protection_reach_the_alert_topic(env):
     rules = env.resources("Recovery", "AWS::Events::Rule").values()
-    (rule,) = [r for r in rules if "eventSource" in json.dumps(r["Properties"]["EventPattern"])]
+    (rule,) = [r for r in rules if "eventSource" in json.dumps(r["Properties"].get("EventPattern", {}))]
     names = rule["Properties"]["EventPattern"]["detail"]["eventName"]
     for name in (
         "UpdateBackupPlan",
@@ -135,3 +135,131 @@ def test_changes_to_backup_protection_reach_the_alert_topic(env):
     assert names == list(PROTECTION_CHANGES)
     topic_output = json.dumps(rule["Properties"]["Targets"])
     assert "Monitoring" in topic_output or "Alerts" in topic_output
+
+
+def test_the_restore_testing_plan_tests_the_latest_snapshot_on_schedule(env):
+    recovery = env.config.recovery
+    (vault_id,) = env.resources("Data", "AWS::Backup::BackupVault")
+    env["Recovery"].has_resource_properties(
+        "AWS::Backup::RestoreTestingPlan",
+        {
+            "RestoreTestingPlanName": f"revenuepilot_{env.config.name}_restore_test",
+            "ScheduleExpression": recovery.restore_test_schedule,
+            "ScheduleExpressionTimezone": "Etc/UTC",
+            "StartWindowHours": recovery.restore_test_start_window_hours,
+            "RecoveryPointSelection": {
+                "Algorithm": "LATEST_WITHIN_WINDOW",
+                "IncludeVaults": [Match.any_value()],
+                "RecoveryPointTypes": ["SNAPSHOT"],
+                "SelectionWindowDays": 7,
+            },
+        },
+    )
+    (plan,) = env.resources("Recovery", "AWS::Backup::RestoreTestingPlan").values()
+    assert vault_id in json.dumps(plan["Properties"]["RecoveryPointSelection"]["IncludeVaults"])
+
+
+def test_the_restore_lands_in_the_database_network_small_private_and_single_az(env):
+    recovery = env.config.recovery
+    (selection,) = env.resources("Recovery", "AWS::Backup::RestoreTestingSelection").values()
+    props = selection["Properties"]
+    assert props["ProtectedResourceType"] == "RDS"
+    assert "DatabaseInstance" in json.dumps(props["ProtectedResourceArns"])
+    assert props["ValidationWindowHours"] == recovery.restore_test_validation_window_hours
+    overrides = props["RestoreMetadataOverrides"]
+    assert overrides["dbInstanceClass"] == f"db.{recovery.restore_test_instance_class}"
+    assert overrides["multiAZ"] == "false"
+    assert overrides["publiclyAccessible"] == "false"
+    assert "DatabaseSubnetGroup" in json.dumps(overrides["dbSubnetGroupName"])
+    assert "DatabaseSecurityGroup" in json.dumps(overrides["vpcSecurityGroupIds"])
+
+
+def test_the_restore_role_restores_but_never_deletes(env):
+    (selection,) = env.resources("Recovery", "AWS::Backup::RestoreTestingSelection").values()
+    role_id = selection["Properties"]["IamRoleArn"]["Fn::GetAtt"][0]
+    role = env.raw["Recovery"]["Resources"][role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "backup.amazonaws.com"
+    }
+    (policy_ref,) = role["ManagedPolicyArns"]
+    policy = env.raw["Recovery"]["Resources"][policy_ref["Ref"]]["Properties"]["PolicyDocument"]
+    actions = {
+        a
+        for s in policy["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert "rds:RestoreDBInstanceFromDBSnapshot" in actions
+    assert not any("Delete" in action or action.endswith("*") for action in actions), actions
+
+
+def test_the_validation_function_runs_in_the_vpc_on_restore_completion_and_daily(env):
+    template = env["Recovery"]
+    functions = env.resources("Recovery", "AWS::Lambda::Function")
+    (function_id, function) = next(
+        (k, f)
+        for k, f in functions.items()
+        if f["Properties"].get("Handler", "").startswith("lambdas.restore_validation")
+    )
+    props = function["Properties"]
+    assert props["VpcConfig"]["SubnetIds"]
+    variables = props["Environment"]["Variables"]
+    assert json.loads(variables["EXPECTED_ROLES"]) == list(env.config.recovery.expected_roles)
+    assert [tuple(q) for q in json.loads(variables["VALIDATION_QUERIES"])] == list(
+        env.config.migration.validation_queries
+    )
+    assert "MasterSecretArn" not in variables and "PASSWORD" not in json.dumps(variables).upper()
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.backup"],
+                "detail-type": ["Restore Job State Change"],
+                "detail": {"status": ["COMPLETED"], "resourceType": ["RDS"]},
+            },
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [function_id, "Arn"]}})],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "cron(0 12 * * ? *)",
+            "Targets": [
+                Match.object_like({"Input": json.dumps({"check": "freshness"}, separators=(",", ":"))})
+            ],
+        },
+    )
+
+
+def test_the_evidence_log_group_is_encrypted_and_kept_like_the_audit_logs(env):
+    groups = env.resources("Recovery", "AWS::Logs::LogGroup").values()
+    (group,) = groups
+    assert group["Properties"]["RetentionInDays"] == env.config.database.log_retention_days
+    assert "KmsKeyId" in group["Properties"]
+    assert group["DeletionPolicy"] == "Retain"
+
+
+def test_failed_or_missing_restore_tests_raise_alarms(env):
+    template = env["Recovery"]
+    days = env.config.recovery.restore_test_max_interval_days
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "RevenuePilot/Recovery",
+            "MetricName": "SecondsSinceLastSuccessfulRestoreTest",
+            "Threshold": days * 86_400,
+            "Period": 86_400,
+            "TreatMissingData": "breaching",
+            "AlarmActions": [Match.any_value()],
+            "OKActions": [Match.any_value()],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "RevenuePilot/Recovery",
+            "MetricName": "RestoreTestFailed",
+            "Threshold": 1,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [Match.any_value()],
+        },
+    )
