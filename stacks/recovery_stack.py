@@ -53,3 +53,9 @@ class RecoveryStack(cdk.Stack):
             code=python_lambda_code(function_package="restore_validation", region=self.region),
             runtime=LAMBDA_RUNTIME,
         )
+        cdk.CfnOutput(
+            self,
+            "RestoreValidationFunctionName",
+            value=self.restore_testing.validation.function.function_name,
+            description="python -m ops restore invokes it to validate a restored instance from inside the VPC",
+        )

@@ -1,6 +1,6 @@
 """Lambda entry point (``lambdas.restore_validation.handler.on_event``): wiring only, logic in ``validation``.
 
-Two events: AWS Backup's "Restore Job State Change" (status COMPLETED) validates the restored
+Three events: `{"validate_instance": "<id>"}` from `python -m ops restore`; AWS Backup's "Restore Job State Change" (status COMPLETED) validates the restored
 instance; the daily schedule (``{"check": "freshness"}``) publishes how long ago a test last passed.
 The event is never logged; the evidence record is (one JSON line in the function's CMK-encrypted,
 retained log group).
@@ -27,6 +27,7 @@ from lambdas.restore_validation.validation import (
     connect_restored,
     process_restore_job,
     publish_freshness,
+    validate_instance,
     validate_restored_database,
 )
 
@@ -75,6 +76,14 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         finally:
             connection.close()
 
+    if "validate_instance" in event:  # python -m ops restore
+        return validate_instance(
+            str(event["validate_instance"]),
+            environment=settings["environment"],
+            rds=_client("rds"),
+            validate=validate,
+            record=lambda record: logger.info("restore drill evidence", extra=record),
+        )
     detail = event.get("detail") or {}
     evidence = process_restore_job(
         str(detail.get("restoreJobId", "")),

@@ -269,3 +269,34 @@ def publish_freshness(
             ],
         )
     return age
+
+
+def validate_instance(
+    identifier: str,
+    *,
+    environment: str,
+    rds: Any,
+    validate: Callable[[Endpoint], ValidationOutcome],
+    record: Callable[[dict[str, Any]], None],
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Any]:
+    """A restore drill (`python -m ops restore`): validate instance `identifier`, record the evidence."""
+    (instance,) = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
+    endpoint = Endpoint(
+        host=instance["Endpoint"]["Address"],
+        port=int(instance["Endpoint"]["Port"]),
+        database=instance.get("DBName") or "postgres",
+    )
+    try:
+        outcome = validate(endpoint)
+    except DatabaseConnectionError as error:
+        outcome = ValidationOutcome(passed=False, message=str(error))
+    evidence = {
+        "evidence": "restore-drill-evidence",
+        "environment": environment,
+        "recorded_at": now().astimezone(UTC).isoformat(),
+        "restored_instance": identifier,
+        **asdict(outcome),
+    }
+    record(evidence)
+    return evidence
