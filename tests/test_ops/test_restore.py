@@ -51,7 +51,8 @@ class Recording:
 
 class FakeLambda:
     def __init__(self, result: dict[str, Any]) -> None:
-        self.result, self.calls = result, []
+        self.result = result
+        self.calls: list[dict[str, Any]] = []
 
     def invoke(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)
