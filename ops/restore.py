@@ -172,6 +172,15 @@ def validate(lambda_client: Any, function_name: str, target: str) -> dict[str, A
     return payload
 
 
+# The Data stack's instance (pinned in tests/test_infrastructure/test_stacks.py).
+INSTANCE_LOGICAL_ID = "DatabaseInstanceAA8A5FDE"
+
+
+def cutover_allow_key(environment: EnvironmentConfig) -> str:
+    """The replacement guard's key for the instance replacement a cutover deploy makes."""
+    return f"{environment.stage_id}/Data/{INSTANCE_LOGICAL_ID}"
+
+
 def next_steps(request: RestoreRequest, endpoint: str) -> list[str]:
     env = request.environment
     return [
@@ -181,8 +190,8 @@ def next_steps(request: RestoreRequest, endpoint: str) -> list[str]:
         f"--db-snapshot-identifier {request.target}-cutover",
         f'  2. set database.restore_from_snapshot_identifier="{request.target}-cutover" for {env.name} in '
         "config/environments.py (production: the recovery exception, see the note) and open a PR",
-        "  3. make diff: the replacement guard BLOCKS on the instance replacement; rerun it with "
-        f"--allow {env.stage_id}/Data/DatabaseInstanceAA8A5FDE and paste its verdict into the PR",
+        "  3. make diff: the replacement guard BLOCKS on the instance replacement; "
+        f"rerun it as make diff ALLOW_REPLACE='{cutover_allow_key(env)}' and paste its verdict into the PR",
         f"  4. npx cdk deploy '{env.stage_id}/*' (the old instance leaves a final snapshot: removal policy SNAPSHOT)",
         f"  5. delete {request.target} once the deployed instance validates: disable its deletion protection first",
     ]

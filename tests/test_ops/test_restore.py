@@ -145,7 +145,7 @@ def test_restore_from_a_snapshot_copies_the_instance_settings_and_validates(aws)
         {"FunctionName": "validate-fn", "Payload": json.dumps({"validate_instance": TARGET}).encode()}
     ]
     assert "validation:" in out and "restore_from_snapshot_identifier" in out
-    assert "--allow Staging/Data/DatabaseInstanceAA8A5FDE" in out
+    assert "ALLOW_REPLACE='Staging/Data/DatabaseInstanceAA8A5FDE'" in out
 
 
 def test_restore_to_a_point_in_time_then_applies_monitoring(aws):
