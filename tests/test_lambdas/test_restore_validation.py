@@ -289,3 +289,24 @@ def test_no_successful_test_publishes_nothing_so_the_alarm_breaches():
         )
         assert cloudwatch.list_metrics(Namespace=METRIC_NAMESPACE)["Metrics"] == []
     assert age is None
+
+
+def test_a_drill_validates_the_named_instance_and_records_evidence(restored, capfd):
+    from lambdas.restore_validation.validation import validate_instance
+
+    rds = FakeRds("localhost", restored.server.port, restored.database.name)
+    records: list[dict[str, Any]] = []
+    evidence = validate_instance(
+        "revenuepilot-staging-restored-202612030910",
+        environment="staging",
+        rds=rds,
+        validate=lambda endpoint: _validate(restored),
+        record=records.append,
+        now=lambda: CREATED,
+    )
+    assert rds.calls == [{"DBInstanceIdentifier": "revenuepilot-staging-restored-202612030910"}]
+    assert evidence["evidence"] == "restore-drill-evidence" and evidence["passed"] is True
+    assert records == [evidence]
+    print(json.dumps(records))
+    out, err = capfd.readouterr()
+    assert restored.database.master_password not in out + err
