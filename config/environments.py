@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config.deployment import DeploymentConfig, DeployTarget
+from config.recovery import RecoveryConfig
 from config.schema import (
     AlertingConfig,
     DatabaseConfig,
@@ -16,6 +17,8 @@ from config.schema import (
 STAGING_ACCOUNT = "111111111111"
 PRODUCTION_ACCOUNT = "222222222222"
 REGION = "us-east-1"
+# Where the daily snapshot is copied (issue 15): another region, same account.
+DR_REGION = "us-west-2"
 
 STAGING = EnvironmentConfig(
     name="staging",
@@ -38,6 +41,14 @@ STAGING = EnvironmentConfig(
     ),
     # No CloudTrail log group here: audit alerts use the EventBridge rules.
     alerting=AlertingConfig(email_addresses=("database-alerts-staging@revenuepilot.example",)),
+    # Staging: a governance lock (a privileged principal can still lift it), weekly restore tests (Monday).
+    recovery=RecoveryConfig(
+        dr_region=DR_REGION,
+        vault_lock_mode="governance",
+        vault_lock_changeable_for_days=None,
+        restore_test_schedule="cron(0 9 ? * MON *)",
+        restore_test_max_interval_days=8,
+    ),
 )
 
 PRODUCTION = EnvironmentConfig(
@@ -71,6 +82,15 @@ PRODUCTION = EnvironmentConfig(
         # The production account's own trail delivers to this log group (it must exist in this account:
         # Control Tower's organization trail logs to the management account, where filters here cannot attach).
         cloudtrail_log_group_name="/aws/cloudtrail/revenuepilot-production",
+    ),
+    # Production: a compliance lock (immutable once its 7-day grace period has passed), monthly restore
+    # tests (1st of the month).
+    recovery=RecoveryConfig(
+        dr_region=DR_REGION,
+        vault_lock_mode="compliance",
+        vault_lock_changeable_for_days=7,
+        restore_test_schedule="cron(0 9 1 * ? *)",
+        restore_test_max_interval_days=32,
     ),
 )
 

@@ -25,6 +25,7 @@ from config.aws_limits import (
     VERIFYING_SSLMODES,
     default_max_connections,
 )
+from config.recovery import RecoveryConfig
 from config.validation import (
     MINUTES_PER_DAY,
     daily_window_minutes,
@@ -762,9 +763,16 @@ class EnvironmentConfig:
     alerting: AlertingConfig
     migration: MigrationConfig = field(default_factory=MigrationConfig)
     runtime: RuntimeContractConfig = field(default_factory=RuntimeContractConfig)
+    # Issue 15 (config/recovery.py): vault lock, restore tests, DR region. Required: the DR region is a choice.
+    recovery: RecoveryConfig
 
     def __post_init__(self) -> None:
         self._check_sections_agree()
+        self.recovery.check_against_environment(
+            env_name=self.name,
+            region=self.region,
+            daily_snapshot_retention_days=self.database.daily_snapshot_retention_days,
+        )
         self._check_identity()
         if self.name == "production":
             self._check_production_safety()

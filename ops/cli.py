@@ -1,4 +1,7 @@
-"""`python -m ops migrate|rollback --env <env> --revision <rev> [--dry-run]`: thin wiring over ops.runbook."""
+"""`python -m ops migrate|rollback --env <env> --revision <rev> [--dry-run]`: thin wiring over ops.runbook.
+
+`python -m ops restore ...` (issue 15) is wired to ops.restore.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any, TextIO
 
 from config.environments import ENVIRONMENTS
 from contract.revision import REVISION_RULE, InvalidRevisionError, check_revision
+from ops.restore import RestoreError, add_restore_parser, run_restore
 from ops.runbook import (
     Plan,
     RunbookError,
@@ -50,11 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--dry-run", action="store_true", help="print what would happen; call no AWS API")
         sub.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+    add_restore_parser(commands, [c.name for c in ENVIRONMENTS])  # issue 15: ops/restore.py
     return parser
 
 
 def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
     environment = next(c for c in ENVIRONMENTS if c.name == args.env)
+    if args.command == "restore":
+        try:
+            return run_restore(args, environment=environment, clients=clients, out=out)
+        except RestoreError as exc:
+            print(f"error: {exc}", file=out)
+            return EXIT_FAILED
     plan = Plan(
         environment=environment,
         action="upgrade" if args.command == "migrate" else "downgrade",

@@ -16,11 +16,12 @@ from assets.lambda_bundle import python_lambda_code
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.application_credentials import ApplicationCredentials
-from constructs.backup import DailySnapshotPlan
+from constructs.backup import CopyDestination, DailySnapshotPlan
 from constructs.database import PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
 from constructs.network import DatabaseNetwork
 from contract.names import PASSWORD_EXCLUDED_CHARACTERS
+from stacks.disaster_recovery_stack import dr_vault_arn
 
 # The master password is rotated by AWS's single-user rotation application, often: only the
 # bootstrap and rotation Lambdas ever use it.
@@ -28,7 +29,7 @@ MASTER_ROTATION_DAYS = 30
 
 
 class DataStack(cdk.Stack):
-    """Exposes `key`, `database`."""
+    """Exposes `key`, `database`, `daily_snapshot`."""
 
     def __init__(
         self,
@@ -65,13 +66,19 @@ class DataStack(cdk.Stack):
             database_subnets=network.database_subnets,
             encryption_key=self.key,
         )
-        DailySnapshotPlan(
+        self.daily_snapshot = DailySnapshotPlan(
             self,
             "DailySnapshot",
             instance=self.database.instance,
             encryption_key=self.key,
             start_time_utc=config.database.daily_snapshot_start,
             retention_days=config.database.daily_snapshot_retention_days,
+            # Issue 15: vault lock, and a copy of every snapshot in the DR region.
+            recovery=config.recovery,
+            copy_to=CopyDestination(
+                vault_arn=dr_vault_arn(config, partition=self.partition),
+                retention_days=config.recovery.dr_copy_retention_days,
+            ),
         )
         self._rotate_master_secret(network)
         self.credentials = ApplicationCredentials(

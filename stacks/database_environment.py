@@ -8,13 +8,16 @@ from config.schema import EnvironmentConfig
 from constructs import Construct
 from stacks.application_access_stack import ApplicationAccessStack
 from stacks.data_stack import DataStack
+from stacks.disaster_recovery_stack import DisasterRecoveryStack
 from stacks.migration_stack import MigrationStack
 from stacks.monitoring_stack import MonitoringStack
 from stacks.network_stack import NetworkStack
+from stacks.recovery_stack import RecoveryStack
 
 
 class DatabaseEnvironment(cdk.Stage):
-    """Stacks `Network`, `Data` (both termination-protected), `ApplicationAccess` and `Monitoring`.
+    """Stacks `Network`, `Data`, `DisasterRecovery` (termination-protected), `ApplicationAccess`, `Monitoring`,
+    `Migration` and `Recovery`.
 
     Deployed stack names are `<Stage>-<Stack>`, e.g. `Production-Data`.
     """
@@ -30,6 +33,15 @@ class DatabaseEnvironment(cdk.Stage):
             config=config,
             tags=tags,
             description=f"RevenuePilot {config.name}: VPC for the database",
+        )
+        # Issue 15: the DR vault, in the DR region; the Data stack's backup plan copies into it.
+        self.disaster_recovery_stack = DisasterRecoveryStack(
+            self,
+            "DisasterRecovery",
+            config=config,
+            env=cdk.Environment(account=config.account, region=config.recovery.dr_region),
+            tags=tags,
+            description=f"RevenuePilot {config.name}: DR copies of the database snapshots (stateful)",
         )
         self.data_stack = DataStack(
             self,
@@ -76,4 +88,20 @@ class DatabaseEnvironment(cdk.Stage):
             notification_topic=self.monitoring_stack.topic,
             tags=tags,
             description=f"RevenuePilot {config.name}: migration task and runbook state machine",
+        )
+        self.data_stack.add_stack_dependency(
+            self.disaster_recovery_stack, "the backup plan copies into the DR vault"
+        )
+        # Issue 15: backup alerts, restore tests and their evidence.
+        self.recovery_stack = RecoveryStack(
+            self,
+            "Recovery",
+            config=config,
+            topic=self.monitoring_stack.topic,
+            network=self.network_stack.network,
+            database=self.data_stack.database,
+            vault=self.data_stack.daily_snapshot.vault,
+            encryption_key=self.data_stack.key,
+            tags=tags,
+            description=f"RevenuePilot {config.name}: backup alerts, restore tests and their evidence",
         )

@@ -72,6 +72,16 @@ GUARD_EXEMPTIONS: dict[tuple[str, str], str] = {
         "CT.CLOUDWATCH.PR.3: encrypted with the database CMK, whose ARN is an Fn::GetStackOutput reference "
         "to the Data stack that cfn-guard cannot resolve."
     ),
+    # Issue 15: the restore validation function (Recovery stack) gets its subnets, security group and
+    # log-group key from other stacks of the environment, as the functions above do.
+    (
+        "lambda_inside_vpc_check",
+        "RestoreTestingValidationFunction4D4C7430",
+    ): _IN_VPC_VIA_CROSS_STACK_REFERENCE,
+    ("cloudwatch_log_group_encrypted_check", "RestoreTestingValidationLogsLogGroupEAFC9A15"): (
+        "CT.CLOUDWATCH.PR.3: encrypted with the database CMK, whose ARN is an Fn::GetStackOutput reference "
+        "to the Data stack that cfn-guard cannot resolve."
+    ),
     ("ecs_container_insights_enabled_check", "MigrationTaskCluster7954CFCC"): (
         "CT.ECS.PR.2: Container Insights is on, with enhanced observability (containerInsights=enhanced), "
         "a superset of 'enabled' that this rule version does not recognise."

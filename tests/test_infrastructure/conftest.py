@@ -11,7 +11,15 @@ from config.environments import ENVIRONMENTS
 from config.schema import EnvironmentConfig
 from tests.support.synth import SynthesizedApp
 
-STACK_IDS = ("Network", "Data", "ApplicationAccess", "Monitoring", "Migration")
+STACK_IDS = (
+    "Network",
+    "Data",
+    "ApplicationAccess",
+    "Monitoring",
+    "Migration",
+    "DisasterRecovery",
+    "Recovery",
+)
 
 
 @dataclass(frozen=True)

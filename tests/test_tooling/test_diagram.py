@@ -35,7 +35,7 @@ def _label(graph: diagram.Diagram, node_id: str) -> str:
 def test_every_5432_ingress_rule_on_the_database_is_drawn(synthesized_app, staging):
     # Expected from the templates themselves: one edge per security group admitted on 5432.
     sources = set()
-    for stack in ("Data", "ApplicationAccess", "Migration"):
+    for stack in ("Data", "ApplicationAccess", "Migration", "Recovery"):
         for resource in synthesized_app.template_json("Staging", stack)["Resources"].values():
             if (
                 resource["Type"] == "AWS::EC2::SecurityGroupIngress"

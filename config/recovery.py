@@ -1,0 +1,190 @@
+"""Recovery settings (issue 15): vault lock, restore tests, the DR copy, RPO/RTO targets.
+
+Plain Python (no aws_cdk). `RecoveryConfig` validates itself; `check_against_database` holds the
+rules that span the recovery and database sections (called by `EnvironmentConfig`). Every message
+names the field as `<env>.recovery.<field>` so a reader knows which environment to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from config.validation import require
+
+VAULT_LOCK_MODES = ("governance", "compliance")
+# AWS Backup: a compliance-mode lock needs a grace period (ChangeableForDays) of at least 3 days.
+MIN_CHANGEABLE_FOR_DAYS = 3
+# AWS Backup restore testing: the validation window is 0-168 hours, the start window 1-168 hours.
+MAX_VALIDATION_WINDOW_HOURS = 168
+# The smallest RDS classes that run PostgreSQL 17 with our parameter group (burstable, Graviton).
+RESTORE_TEST_INSTANCE_CLASSES = (
+    "t4g.micro",
+    "t4g.small",
+    "t4g.medium",
+    "t4g.large",
+    "m7g.large",
+    "r7g.large",
+)
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# An EventBridge/AWS Backup cron: six fields.
+_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecoveryConfig:
+    """What makes a restore provable: immutable backups, scheduled restore tests, a copy in a DR region.
+
+    `rpo_minutes` / `rto_minutes` are the targets the README states and the restore tests measure
+    against (RecoveryPointAgeSeconds, RestoreTimeSeconds).
+    """
+
+    rpo_minutes: int = 15
+    rto_minutes: int = 240
+    # Vault Lock on the primary and DR vaults: governance can be removed by a privileged principal,
+    # compliance cannot once `vault_lock_changeable_for_days` has passed.
+    vault_lock_mode: str = "compliance"
+    vault_lock_changeable_for_days: int | None = 3
+    vault_lock_min_retention_days: int = 7
+    vault_lock_max_retention_days: int = 3650
+    # Restore testing (AWS Backup): schedule, expected cadence (for the "no test ran" alarm), the
+    # instance the restore lands on and how long it is kept for validation before AWS Backup deletes it.
+    restore_test_schedule: str = "cron(0 9 1 * ? *)"
+    restore_test_max_interval_days: int = 32
+    restore_test_start_window_hours: int = 8
+    restore_test_validation_window_hours: int = 4
+    restore_test_instance_class: str = "t4g.medium"
+    # Roles the validation checks for in every restore (beyond the master user).
+    expected_roles: tuple[str, ...] = ("migration", "app_user")
+    # The DR region receives a copy of every daily snapshot, kept this long.
+    dr_region: str
+    dr_copy_retention_days: int = 35
+
+    def __post_init__(self) -> None:
+        self._check_targets()
+        self._check_vault_lock()
+        self._check_restore_tests()
+        self._check_dr()
+
+    def _check_targets(self) -> None:
+        require(
+            5 <= self.rpo_minutes <= 1440,
+            "recovery.rpo_minutes",
+            f"{self.rpo_minutes} must be between 5 (PITR granularity) and 1440 minutes",
+        )
+        require(
+            30 <= self.rto_minutes <= 2880,
+            "recovery.rto_minutes",
+            f"{self.rto_minutes} must be between 30 and 2880 minutes",
+        )
+
+    def _check_vault_lock(self) -> None:
+        require(
+            self.vault_lock_mode in VAULT_LOCK_MODES,
+            "recovery.vault_lock_mode",
+            f"{self.vault_lock_mode!r} is not one of {VAULT_LOCK_MODES}",
+        )
+        if self.vault_lock_mode == "compliance":
+            require(
+                self.vault_lock_changeable_for_days is not None
+                and self.vault_lock_changeable_for_days >= MIN_CHANGEABLE_FOR_DAYS,
+                "recovery.vault_lock_changeable_for_days",
+                f"{self.vault_lock_changeable_for_days} must be at least {MIN_CHANGEABLE_FOR_DAYS} days in "
+                "compliance mode (the grace period in which the lock can still be removed)",
+            )
+        else:
+            require(
+                self.vault_lock_changeable_for_days is None,
+                "recovery.vault_lock_changeable_for_days",
+                f"{self.vault_lock_changeable_for_days} applies only to compliance mode: set None in governance mode",
+            )
+        require(
+            1 <= self.vault_lock_min_retention_days <= self.vault_lock_max_retention_days <= 36500,
+            "recovery.vault_lock_min_retention_days",
+            f"{self.vault_lock_min_retention_days} must be at least 1 and at most vault_lock_max_retention_days "
+            f"({self.vault_lock_max_retention_days}, itself at most 36500)",
+        )
+
+    def _check_restore_tests(self) -> None:
+        for name in ("restore_test_schedule",):
+            value = getattr(self, name)
+            if value is not None:
+                require(
+                    _CRON.match(value) is not None,
+                    f"recovery.{name}",
+                    f"{value!r} must be a six-field cron expression, e.g. 'cron(0 9 ? * MON *)'",
+                )
+        require(
+            1 <= self.restore_test_max_interval_days <= 95,
+            "recovery.restore_test_max_interval_days",
+            f"{self.restore_test_max_interval_days} must be between 1 and 95 days",
+        )
+        require(
+            1 <= self.restore_test_start_window_hours <= MAX_VALIDATION_WINDOW_HOURS,
+            "recovery.restore_test_start_window_hours",
+            f"{self.restore_test_start_window_hours} must be between 1 and {MAX_VALIDATION_WINDOW_HOURS} hours",
+        )
+        require(
+            1 <= self.restore_test_validation_window_hours <= MAX_VALIDATION_WINDOW_HOURS,
+            "recovery.restore_test_validation_window_hours",
+            f"{self.restore_test_validation_window_hours} must be between 1 and {MAX_VALIDATION_WINDOW_HOURS} "
+            "hours (the validation function needs time to connect)",
+        )
+        require(
+            self.restore_test_instance_class in RESTORE_TEST_INSTANCE_CLASSES,
+            "recovery.restore_test_instance_class",
+            f"{self.restore_test_instance_class!r} is not one of {RESTORE_TEST_INSTANCE_CLASSES}",
+        )
+        require(
+            all(_ROLE_NAME.match(role) for role in self.expected_roles),
+            "recovery.expected_roles",
+            f"{self.expected_roles!r} must be lowercase PostgreSQL role names",
+        )
+
+    def _check_dr(self) -> None:
+        require(
+            _REGION.match(self.dr_region) is not None,
+            "recovery.dr_region",
+            f"{self.dr_region!r} is not an AWS region name such as 'us-west-2'",
+        )
+        require(
+            self.vault_lock_min_retention_days
+            <= self.dr_copy_retention_days
+            <= self.vault_lock_max_retention_days,
+            "recovery.dr_copy_retention_days",
+            f"{self.dr_copy_retention_days} must lie within the vault lock's retention "
+            f"({self.vault_lock_min_retention_days}-{self.vault_lock_max_retention_days} days)",
+        )
+
+    def check_against_environment(
+        self, *, env_name: str, region: str, daily_snapshot_retention_days: int
+    ) -> None:
+        """Rules spanning sections: the DR region differs, retention fits the lock and policy."""
+        require(
+            self.dr_region != region,
+            f"{env_name}.recovery.dr_region",
+            f"{self.dr_region!r} is the environment's own region: the DR copy must go to another region",
+        )
+        require(
+            self.vault_lock_min_retention_days
+            <= daily_snapshot_retention_days
+            <= self.vault_lock_max_retention_days,
+            f"{env_name}.recovery.vault_lock_min_retention_days",
+            f"the backup plan keeps snapshots {daily_snapshot_retention_days} days "
+            "(database.daily_snapshot_retention_days), outside the vault lock's "
+            f"{self.vault_lock_min_retention_days}-{self.vault_lock_max_retention_days} days: the vault "
+            "would refuse the plan's recovery points",
+        )
+        require(
+            self.dr_copy_retention_days >= daily_snapshot_retention_days,
+            f"{env_name}.recovery.dr_copy_retention_days",
+            f"{self.dr_copy_retention_days} is shorter than database.daily_snapshot_retention_days "
+            f"({daily_snapshot_retention_days}): the DR copy must be kept at least as long as the original",
+        )
+        if env_name == "production":
+            require(
+                self.vault_lock_mode == "compliance",
+                "production.recovery.vault_lock_mode",
+                f"{self.vault_lock_mode!r} must be 'compliance' in production (no one may delete recovery points)",
+            )

@@ -1,0 +1,105 @@
+"""Recovery settings (issue 15): each bad value stops synthesis with a message naming the field."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from config.environments import PRODUCTION, STAGING
+from config.recovery import RecoveryConfig
+from config.validation import ConfigError
+
+
+def _recovery(**changes):
+    return dataclasses.replace(STAGING.recovery, **changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "hint"),
+    [
+        ({"vault_lock_mode": "strict"}, "recovery.vault_lock_mode", "governance"),
+        (
+            {"vault_lock_mode": "compliance", "vault_lock_changeable_for_days": 2},
+            "recovery.vault_lock_changeable_for_days",
+            "at least 3",
+        ),
+        (
+            {"vault_lock_mode": "compliance", "vault_lock_changeable_for_days": None},
+            "recovery.vault_lock_changeable_for_days",
+            "compliance",
+        ),
+        ({"vault_lock_changeable_for_days": 7}, "recovery.vault_lock_changeable_for_days", "governance"),
+        (
+            {"vault_lock_min_retention_days": 40, "vault_lock_max_retention_days": 30},
+            "recovery.vault_lock_min_retention_days",
+            "at most",
+        ),
+        ({"restore_test_schedule": "rate(7 days)"}, "recovery.restore_test_schedule", "cron"),
+        ({"restore_test_max_interval_days": 0}, "recovery.restore_test_max_interval_days", "between"),
+        (
+            {"restore_test_validation_window_hours": 169},
+            "recovery.restore_test_validation_window_hours",
+            "168",
+        ),
+        ({"restore_test_start_window_hours": 0}, "recovery.restore_test_start_window_hours", "between"),
+        ({"restore_test_instance_class": "x1e.32xlarge"}, "recovery.restore_test_instance_class", "t4g"),
+        ({"expected_roles": ("App-User",)}, "recovery.expected_roles", "lowercase"),
+        ({"dr_region": "mars-1"}, "recovery.dr_region", "region"),
+        ({"dr_copy_retention_days": 5}, "recovery.dr_copy_retention_days", "vault lock"),
+        ({"rpo_minutes": 1}, "recovery.rpo_minutes", "PITR"),
+        ({"rto_minutes": 10}, "recovery.rto_minutes", "between"),
+    ],
+)
+def test_recovery_rules_reject_bad_values(changes, field, hint):
+    with pytest.raises(ConfigError) as raised:
+        _recovery(**changes)
+    assert raised.value.field_path == field
+    assert field in str(raised.value) and hint in str(raised.value)
+
+
+def test_the_dr_region_must_differ_from_the_environment_region():
+    with pytest.raises(ConfigError) as raised:
+        dataclasses.replace(STAGING, recovery=_recovery(dr_region=STAGING.region))
+    assert raised.value.field_path == "staging.recovery.dr_region"
+    assert "another region" in str(raised.value)
+
+
+def test_the_vault_lock_must_admit_the_backup_plans_retention():
+    with pytest.raises(ConfigError) as raised:
+        dataclasses.replace(
+            STAGING, recovery=_recovery(vault_lock_max_retention_days=30, dr_copy_retention_days=30)
+        )
+    assert raised.value.field_path == "staging.recovery.vault_lock_min_retention_days"
+    assert "daily_snapshot_retention_days" in str(raised.value)
+
+
+def test_the_dr_copy_is_kept_at_least_as_long_as_the_original():
+    database = dataclasses.replace(STAGING.database, daily_snapshot_retention_days=60)
+    with pytest.raises(ConfigError) as raised:
+        dataclasses.replace(STAGING, database=database, recovery=_recovery(dr_copy_retention_days=35))
+    assert raised.value.field_path == "staging.recovery.dr_copy_retention_days"
+
+
+def test_production_locks_its_vaults_in_compliance_mode():
+    governance = dataclasses.replace(
+        PRODUCTION.recovery, vault_lock_mode="governance", vault_lock_changeable_for_days=None
+    )
+    with pytest.raises(ConfigError) as raised:
+        dataclasses.replace(PRODUCTION, recovery=governance)
+    assert raised.value.field_path == "production.recovery.vault_lock_mode"
+
+
+def test_the_environments_follow_the_issue():
+    assert STAGING.recovery.vault_lock_mode == "governance"
+    assert PRODUCTION.recovery.vault_lock_mode == "compliance"
+    assert (PRODUCTION.recovery.vault_lock_changeable_for_days or 0) >= 3
+    assert "MON" in STAGING.recovery.restore_test_schedule  # weekly
+    assert PRODUCTION.recovery.restore_test_schedule.startswith("cron(0 9 1 ")  # monthly
+    for config in (STAGING, PRODUCTION):
+        assert config.recovery.dr_region != config.region
+
+
+def test_recovery_requires_a_dr_region():
+    with pytest.raises(TypeError):
+        RecoveryConfig()  # type: ignore[call-arg]
