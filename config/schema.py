@@ -280,8 +280,26 @@ class DatabaseAlarmThresholds:
     lambda_errors_max: int = 1
     period_seconds: int = 300
     evaluation_periods: int = 3
+    # Transaction ID wraparound: PostgreSQL stops accepting writes near 2^31 used XIDs; autovacuum
+    # normally keeps the age under autovacuum_freeze_max_age (200 million). CloudWatch's recommended
+    # alarm for RDS fires at 1 billion.
+    maximum_used_transaction_ids_max: int = 1_000_000_000
+    # Instance classes with burstable EBS bandwidth (config/aws_limits.py): the burst bucket's
+    # remaining percentage; below it, storage throughput falls back to the baseline.
+    ebs_byte_balance_min_percent: float = 20
 
     def __post_init__(self) -> None:
+        require(
+            200_000_000 <= self.maximum_used_transaction_ids_max <= 1_500_000_000,
+            "alerting.thresholds.maximum_used_transaction_ids_max",
+            f"{self.maximum_used_transaction_ids_max} must be between 200 million (autovacuum_freeze_max_age) "
+            "and 1.5 billion (leave time to vacuum before the 2^31 wraparound limit)",
+        )
+        require(
+            1 <= self.ebs_byte_balance_min_percent <= 100,
+            "alerting.thresholds.ebs_byte_balance_min_percent",
+            f"{self.ebs_byte_balance_min_percent} must be a percentage 1-100",
+        )
         for name in ("cpu_utilization_percent", "free_storage_min_percent", "database_connections_percent"):
             value = getattr(self, name)
             require(1 <= value <= 100, f"alerting.thresholds.{name}", f"{value} must be a percentage 1-100")

@@ -16,6 +16,7 @@ from aws_cdk import aws_sns as sns
 
 from config.schema import EnvironmentConfig
 from constructs import Construct
+from constructs.audit_alerts import add_audit_alerts, role_policy_rule
 from constructs.database import PostgresDatabase
 from constructs.migration_runbook import MigrationRunbook, state_machine_name
 from constructs.migration_task import MigrationTask
@@ -69,6 +70,22 @@ class MigrationStack(cdk.Stack):
             notification_topic=notification_topic,
             encryption_key=encryption_key,
             log_retention_days=config.migration.log_retention_days,
+        )
+        # The Monitoring stack cannot name this role (this stack depends on its topic): watch it here.
+        add_audit_alerts(
+            self,
+            "Audit",
+            cloudtrail_log_group_name=config.alerting.cloudtrail_log_group_name,
+            rules=[
+                role_policy_rule(
+                    construct_id="MigrationSecretReaderPolicyChanges",
+                    description="The IAM policies of the migration task role (reads the application secret) "
+                    "were changed",
+                    roles=[self.task.task_role],
+                    policies=[self.task.secret_read_policy],
+                )
+            ],
+            topic=notification_topic,
         )
         cdk.CfnOutput(
             self,

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.aws_limits import has_burstable_ebs
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.alerting import AlertTopic
@@ -22,10 +24,14 @@ from constructs.audit_alerts import (
     CloudTrailAuditAlarms,
     EventBridgeAuditRules,
     RotationFailureRule,
+    add_audit_alerts,
     audit_rules,
+    database_hardening_rules,
+    role_policy_rule,
 )
 from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
+from constructs.exhaustion_alarms import ExhaustionAlarms
 from constructs.log_shipping import CentralLogShipping
 from constructs.rds_event_subscriptions import RdsEventSubscriptions
 
@@ -35,7 +41,8 @@ class MonitoringStack(cdk.Stack):
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the master
-    secret is always included).
+    secret is always included). `secret_reader_roles` (and the managed `secret_reader_policies`
+    attached to them) are watched for IAM policy changes; the Migration stack watches its own.
     """
 
     def __init__(
@@ -48,6 +55,8 @@ class MonitoringStack(cdk.Stack):
         encryption_key: kms.IKey,
         functions: Mapping[str, lambda_.IFunction],
         secrets: Sequence[secretsmanager.ISecret] = (),
+        secret_reader_roles: Sequence[iam.IRole] = (),
+        secret_reader_policies: Sequence[iam.IManagedPolicy] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -76,17 +85,23 @@ class MonitoringStack(cdk.Stack):
         )
 
         rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
-        self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules
-        if alerting.cloudtrail_log_group_name is not None:
-            self.audit = CloudTrailAuditAlarms(
-                self,
-                "CloudTrailAudit",
-                cloudtrail_log_group_name=alerting.cloudtrail_log_group_name,
-                rules=rules,
-                topic=self.topic,
+        rules += database_hardening_rules(backup_retention_days=config.database.backup_retention_days)
+        if secret_reader_roles:
+            rules.append(
+                role_policy_rule(
+                    construct_id="SecretReaderPolicyChanges",
+                    description="The IAM policies of a role that can read the application secret were changed",
+                    roles=secret_reader_roles,
+                    policies=secret_reader_policies,
+                )
             )
-        else:
-            self.audit = EventBridgeAuditRules(self, "EventBridgeAudit", rules=rules, topic=self.topic)
+        self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules = add_audit_alerts(
+            self,
+            "Audit",
+            cloudtrail_log_group_name=alerting.cloudtrail_log_group_name,
+            rules=rules,
+            topic=self.topic,
+        )
         RotationFailureRule(self, "SecretRotationFailures", topic=self.topic)
 
         self.database_alarms = DatabaseAlarms(
@@ -99,6 +114,15 @@ class MonitoringStack(cdk.Stack):
             functions=functions,
             topic=self.topic,
             dashboard_name=f"revenuepilot-{config.name}-database",
+        )
+
+        self.exhaustion_alarms = ExhaustionAlarms(
+            self,
+            "ExhaustionAlarms",
+            instance=database.instance,
+            thresholds=alerting.thresholds,
+            burstable_ebs=has_burstable_ebs(config.database.instance_class),
+            topic=self.topic,
         )
 
         if alerting.central_log_destination_arn is not None:

@@ -20,6 +20,7 @@ from lambdas.common.db import ConnectionFactory, Endpoint
 from lambdas.common.master import connect_as_master
 from lambdas.common.roles import ensure_login_role, grant_schema_privileges, set_role_password, transaction
 from lambdas.common.secret_store import AWSCURRENT, SecretStore
+from lambdas.db_bootstrap.pgaudit import ensure_pgaudit
 
 PasswordSource = Callable[[], str]
 
@@ -113,6 +114,12 @@ def bootstrap_database(
                 schemas=properties.schemas,
                 migration_role=app.migration.username,
                 app_role=app.app_user.username,
+            )
+            ensure_pgaudit(
+                conn,
+                schemas=properties.schemas,
+                migration_role=app.migration.username,
+                exempt_roles=[user.username for user in app.users],
             )
     finally:
         conn.close()

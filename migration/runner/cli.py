@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from migration.runner import access_review
 from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision, run_streaming
 from migration.runner.credentials import (
     MigrationCredentials,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(action, help=f"alembic {action} <revision>")
         sub.add_argument("revision", help="e.g. head, -1, ae1027a6acf")
     commands.add_parser("current", help="alembic current")
+    commands.add_parser("access-review", help="read roles and privileges (read-only), print one JSON line")
     validate = commands.add_parser("validate", help="run the validation queries, print one JSON line")
     validate.add_argument(
         "--query",
@@ -182,6 +184,26 @@ def validate_command(
     return 0
 
 
+def access_review_command(
+    args: argparse.Namespace, credentials: MigrationCredentials, *, secretsmanager: Any, out: TextIO
+) -> int:
+    """The database half of `python -m ops access-review`: catalogs only, READ ONLY, no secret printed."""
+    try:
+        connection = pg8000_connector(credentials, ca_bundle=args.ca_bundle, timeout=args.connect_timeout)()
+        try:
+            database = access_review.collect(connection)
+        finally:
+            connection.close()
+        app_secret = access_review.secret_metadata(
+            secretsmanager.get_secret_value(SecretId=args.secret_id)["SecretString"]
+        )
+    except Exception as exc:  # the type only: a driver message could quote a connection string
+        print(f"access review failed: {type(exc).__name__}", file=out, flush=True)
+        return EXIT_FAILED
+    print(access_review.report_line(database, app_secret=app_secret), file=out, flush=True)
+    return 0
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -229,6 +251,8 @@ def main(
     )
     if args.command == "validate":
         return validate_command(args, credentials, out=stream, stepfunctions=stepfunctions)
+    if args.command == "access-review":
+        return access_review_command(args, credentials, secretsmanager=secretsmanager, out=stream)
     return run_alembic_command(
         args, credentials, environ=dict(os.environ if environ is None else environ), out=stream
     )
