@@ -40,8 +40,9 @@ class AuditSetup:
 
 def library_loaded(conn: pg8000.native.Connection) -> bool:
     """Whether the running server preloaded pgAudit (a parameter group change needs a reboot first)."""
-    rows = conn.run("SHOW shared_preload_libraries")
-    return EXTENSION in {name.strip() for name in str(rows[0][0]).split(",")}
+    # A preloaded library's settings are in pg_settings; the placeholders of an unloaded one are not.
+    # (`SHOW shared_preload_libraries` needs pg_read_all_settings.)
+    return bool(conn.run("SELECT 1 FROM pg_settings WHERE name = 'pgaudit.log'"))
 
 
 def ensure_pgaudit(

@@ -68,7 +68,7 @@ SELECT n.nspname, CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END,
        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, count(*)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 CROSS JOIN LATERAL aclexplode(
-    COALESCE(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END, c.relowner))) a
+    COALESCE(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's'::"char" ELSE 'r'::"char" END, c.relowner))) a
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
@@ -163,13 +163,15 @@ def database_privileges(conn: Connection) -> list[dict[str, Any]]:
 
 def pgaudit_state(conn: Connection) -> dict[str, Any]:
     """Whether pgAudit is loaded and installed, and its settings as this session sees them."""
-    preload = str(conn.run("SHOW shared_preload_libraries")[0][0])
+    # A loaded library's settings are in pg_settings (placeholders of an unloaded one are not);
+    # shared_preload_libraries itself is readable only with pg_read_all_settings.
+    loaded = bool(conn.run("SELECT 1 FROM pg_settings WHERE name = 'pgaudit.log'"))
     installed = conn.run("SELECT extversion FROM pg_extension WHERE extname = 'pgaudit'")
     settings = {
         name: conn.run("SELECT current_setting(:name, true)", name=name)[0][0] for name in PGAUDIT_SETTINGS
     }
     return {
-        "loaded": "pgaudit" in {lib.strip() for lib in preload.split(",")},
+        "loaded": loaded,
         "extension_version": installed[0][0] if installed else None,
         "settings": settings,
     }
