@@ -341,34 +341,45 @@ ROLE_POLICY_EVENTS = (
 MANAGED_POLICY_EVENTS = ("CreatePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicy")
 
 
-def role_policy_rule(
-    *, construct_id: str, description: str, roles: Sequence[iam.IRole], policies: Sequence[iam.IManagedPolicy]
-) -> AuditRule:
-    """IAM changes to `roles` (by name) or to the managed `policies` attached to them (by ARN).
+def role_policy_rules(
+    *, name: str, subject: str, roles: Sequence[iam.IRole], policies: Sequence[iam.IManagedPolicy]
+) -> list[AuditRule]:
+    """IAM changes to `roles` (`<name>RoleChanges`, by role name) and to the customer managed `policies`
+    attached to them (`<name>PolicyChanges`, by ARN). Two rules: one filter pattern with every role name
+    and policy ARN could exceed CloudWatch Logs' 1024-character limit.
 
-    IAM is a global service: CloudTrail records its calls in us-east-1 (a multi-region trail
-    delivers them to its log group wherever it is), and EventBridge receives them only in
-    us-east-1 (config refuses the EventBridge path in another region).
+    IAM is a global service: CloudTrail records its calls in us-east-1 (a multi-region trail delivers
+    them to its log group wherever that is), and EventBridge receives them only in us-east-1 (config
+    refuses the EventBridge path in another region).
     """
-    matches = [
-        ApiCallMatch(
-            event_names=ROLE_POLICY_EVENTS,
-            request_parameters=(("roleName", tuple(role.role_name for role in roles)),),
+    rules = [
+        AuditRule(
+            construct_id=f"{name}RoleChanges",
+            description=f"The IAM policies or trust policy of {subject} were changed",
+            event_source="iam.amazonaws.com",
+            matches=(
+                ApiCallMatch(
+                    event_names=ROLE_POLICY_EVENTS,
+                    request_parameters=(("roleName", tuple(role.role_name for role in roles)),),
+                ),
+            ),
         )
     ]
     if policies:
-        matches.append(
-            ApiCallMatch(
-                event_names=MANAGED_POLICY_EVENTS,
-                request_parameters=(("policyArn", tuple(p.managed_policy_arn for p in policies)),),
+        rules.append(
+            AuditRule(
+                construct_id=f"{name}PolicyChanges",
+                description=f"A managed policy attached to {subject} got a new version or was deleted",
+                event_source="iam.amazonaws.com",
+                matches=(
+                    ApiCallMatch(
+                        event_names=MANAGED_POLICY_EVENTS,
+                        request_parameters=(("policyArn", tuple(p.managed_policy_arn for p in policies)),),
+                    ),
+                ),
             )
         )
-    return AuditRule(
-        construct_id=construct_id,
-        description=description,
-        event_source="iam.amazonaws.com",
-        matches=tuple(matches),
-    )
+    return rules
 
 
 def add_audit_alerts(

@@ -16,7 +16,7 @@ from aws_cdk import aws_sns as sns
 
 from config.schema import EnvironmentConfig
 from constructs import Construct
-from constructs.audit_alerts import add_audit_alerts, role_policy_rule
+from constructs.audit_alerts import add_audit_alerts, role_policy_rules
 from constructs.database import PostgresDatabase
 from constructs.migration_runbook import MigrationRunbook, state_machine_name
 from constructs.migration_task import MigrationTask
@@ -76,15 +76,12 @@ class MigrationStack(cdk.Stack):
             self,
             "Audit",
             cloudtrail_log_group_name=config.alerting.cloudtrail_log_group_name,
-            rules=[
-                role_policy_rule(
-                    construct_id="MigrationSecretReaderPolicyChanges",
-                    description="The IAM policies of the migration task role (reads the application secret) "
-                    "were changed",
-                    roles=[self.task.task_role],
-                    policies=[self.task.secret_read_policy],
-                )
-            ],
+            rules=role_policy_rules(
+                name="MigrationSecretReader",
+                subject="the migration task role (reads the application secret)",
+                roles=[self.task.task_role],
+                policies=[self.task.secret_read_policy],
+            ),
             topic=notification_topic,
         )
         cdk.CfnOutput(

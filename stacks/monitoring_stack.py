@@ -27,7 +27,7 @@ from constructs.audit_alerts import (
     add_audit_alerts,
     audit_rules,
     database_hardening_rules,
-    role_policy_rule,
+    role_policy_rules,
 )
 from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
@@ -87,13 +87,11 @@ class MonitoringStack(cdk.Stack):
         rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
         rules += database_hardening_rules(backup_retention_days=config.database.backup_retention_days)
         if secret_reader_roles:
-            rules.append(
-                role_policy_rule(
-                    construct_id="SecretReaderPolicyChanges",
-                    description="The IAM policies of a role that can read the application secret were changed",
-                    roles=secret_reader_roles,
-                    policies=secret_reader_policies,
-                )
+            rules += role_policy_rules(
+                name="SecretReader",
+                subject="a role that can read the application secret",
+                roles=secret_reader_roles,
+                policies=secret_reader_policies,
             )
         self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules = add_audit_alerts(
             self,

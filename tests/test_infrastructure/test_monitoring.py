@@ -48,6 +48,7 @@ AUDIT_RULES = (
     "DatabaseSecurityGroupsChanged",
     "SubnetGroupChanges",
     "ParameterGroupFamilyChanges",
+    "SecretReaderRoleChanges",
     "SecretReaderPolicyChanges",
 )
 # MaximumUsedTransactionIds, and EbsByteBalance for both environments' burstable-EBS classes.
