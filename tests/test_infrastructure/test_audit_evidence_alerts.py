@@ -71,7 +71,7 @@ ROLE = "<role>"
 POLICY = "<policy>"
 
 
-def _event(service: str, name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+def _event(service: str, name: str, parameters: dict[str, Any]) -> Any:  # moto types it EventMessageType
     return {
         "version": "0",
         "source": f"aws.{service}",
