@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from config.schema import EnvironmentConfig
+from contract.names import ACCESS_REVIEW_REPORT_MARKER
 from ops.iam_review import aws_managed_policies, find_key, find_secret, grants, load_stage_templates
 
-# The line the migration task prints (migration/runner/access_review.py REPORT_MARKER).
-REPORT_MARKER = "ACCESS_REVIEW "
+REPORT_MARKER = ACCESS_REVIEW_REPORT_MARKER  # what the migration task prints before the JSON
 RUNBOOK_TASK_STATE = "RunUpgrade"
 CONTAINER_ACTIONS = ("upgrade", "downgrade", "current", "validate")
 

@@ -11,13 +11,16 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from assets.lambda_bundle import RUNTIME as LAMBDA_RUNTIME
+from assets.lambda_bundle import python_lambda_code
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.application_credentials import ApplicationCredentials
 from constructs.backup import DailySnapshotPlan
-from constructs.database import PASSWORD_EXCLUDED_CHARACTERS, PostgresDatabase
+from constructs.database import PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
 from constructs.network import DatabaseNetwork
+from contract.names import PASSWORD_EXCLUDED_CHARACTERS
 
 # The master password is rotated by AWS's single-user rotation application, often: only the
 # bootstrap and rotation Lambdas ever use it.
@@ -77,6 +80,9 @@ class DataStack(cdk.Stack):
             network=network,
             database=self.database,
             encryption_key=self.key,
+            bootstrap_code=python_lambda_code(function_package="db_bootstrap", region=self.region),
+            rotation_code=python_lambda_code(function_package="secret_rotation", region=self.region),
+            lambda_runtime=LAMBDA_RUNTIME,
         )
         self.app_secret: secretsmanager.ISecret = self.credentials.secret
 

@@ -14,13 +14,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 
+from assets.migration_image import stage_build_context
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.audit_alerts import add_audit_alerts, role_policy_rules
 from constructs.database import PostgresDatabase
-from constructs.migration_runbook import MigrationRunbook, state_machine_name
+from constructs.migration_runbook import MigrationRunbook
 from constructs.migration_task import MigrationTask
 from constructs.network import DatabaseNetwork
+from contract.names import state_machine_name
 
 
 class MigrationStack(cdk.Stack):
@@ -59,6 +61,7 @@ class MigrationStack(cdk.Stack):
             region=config.region,
             account=config.account,
             state_machine_arn=runbook_arn,
+            build_context=stage_build_context(config.region),
         )
         self.runbook = MigrationRunbook(
             self,

@@ -31,18 +31,20 @@ from constructs.audit_alerts import (
 )
 from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
+from constructs.database_dashboard import DatabaseDashboard
 from constructs.exhaustion_alarms import ExhaustionAlarms
 from constructs.log_shipping import CentralLogShipping
 from constructs.rds_event_subscriptions import RdsEventSubscriptions
 
 
 class MonitoringStack(cdk.Stack):
-    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `audit`.
+    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `exhaustion_alarms`,
+    `dashboard`, `audit`.
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the master
     secret is always included). `secret_reader_roles` (and the managed `secret_reader_policies`
-    attached to them) are watched for IAM policy changes; the Migration stack watches its own.
+    attached to them) are watched for IAM policy changes; the Migration stack watches its own role.
     """
 
     def __init__(
@@ -84,6 +86,36 @@ class MonitoringStack(cdk.Stack):
             snapshot_event_categories=alerting.snapshot_event_categories,
         )
 
+        self._audit_alerts(
+            config,
+            database=database,
+            encryption_key=encryption_key,
+            secrets=secrets,
+            secret_reader_roles=secret_reader_roles,
+            secret_reader_policies=secret_reader_policies,
+        )
+        self._database_alarms(config, database=database, functions=functions)
+
+        if alerting.central_log_destination_arn is not None:
+            CentralLogShipping(
+                self,
+                "CentralLogShipping",
+                log_groups=database.log_groups,
+                destination_arn=alerting.central_log_destination_arn,
+            )
+
+    def _audit_alerts(
+        self,
+        config: EnvironmentConfig,
+        *,
+        database: PostgresDatabase,
+        encryption_key: kms.IKey,
+        secrets: Sequence[secretsmanager.ISecret],
+        secret_reader_roles: Sequence[iam.IRole],
+        secret_reader_policies: Sequence[iam.IManagedPolicy],
+    ) -> None:
+        """Sensitive API calls: CloudTrail metric filters when a trail log group is configured, else EventBridge."""
+        alerting = config.alerting
         rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
         rules += database_hardening_rules(backup_retention_days=config.database.backup_retention_days)
         if secret_reader_roles:
@@ -102,6 +134,15 @@ class MonitoringStack(cdk.Stack):
         )
         RotationFailureRule(self, "SecretRotationFailures", topic=self.topic)
 
+    def _database_alarms(
+        self,
+        config: EnvironmentConfig,
+        *,
+        database: PostgresDatabase,
+        functions: Mapping[str, lambda_.IFunction],
+    ) -> None:
+        """Metric alarms and, under their scope, the dashboard."""
+        alerting = config.alerting
         self.database_alarms = DatabaseAlarms(
             self,
             "DatabaseAlarms",
@@ -111,9 +152,7 @@ class MonitoringStack(cdk.Stack):
             thresholds=alerting.thresholds,
             functions=functions,
             topic=self.topic,
-            dashboard_name=f"revenuepilot-{config.name}-database",
         )
-
         self.exhaustion_alarms = ExhaustionAlarms(
             self,
             "ExhaustionAlarms",
@@ -122,11 +161,14 @@ class MonitoringStack(cdk.Stack):
             burstable_ebs=has_burstable_ebs(config.database.instance_class),
             topic=self.topic,
         )
-
-        if alerting.central_log_destination_arn is not None:
-            CentralLogShipping(
-                self,
-                "CentralLogShipping",
-                log_groups=database.log_groups,
-                destination_arn=alerting.central_log_destination_arn,
-            )
+        # Under the alarms' scope, where it has always been: its construct path (and logical id) is unchanged.
+        self.dashboard = DatabaseDashboard(
+            self.database_alarms,
+            "Dashboard",
+            dashboard_name=f"revenuepilot-{config.name}-database",
+            instance=database.instance,
+            allocated_storage_gib=config.database.allocated_storage_gib,
+            period_seconds=alerting.thresholds.period_seconds,
+            alarms=[*self.database_alarms.alarms.values(), *self.exhaustion_alarms.alarms.values()],
+            functions=functions,
+        )

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import pg8000.native
 from pg8000.native import identifier
 
-AUDIT_ROLE = "rds_pgaudit"
+from contract.names import AUDIT_ROLE
+
 EXTENSION = "pgaudit"
 AUDITED_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 

@@ -17,7 +17,10 @@ import json
 from datetime import date, datetime
 from typing import Any, Protocol
 
-REPORT_MARKER = "ACCESS_REVIEW "
+from contract.names import ACCESS_REVIEW_REPORT_MARKER, APPLICATION_ROLE, MIGRATION_ROLE
+from contract.secret import SecretFormatError, parse_app_secret
+
+REPORT_MARKER = ACCESS_REVIEW_REPORT_MARKER
 PGAUDIT_SETTINGS = (
     "pgaudit.log",
     "pgaudit.log_parameter",
@@ -199,20 +202,15 @@ def collect(conn: Connection) -> dict[str, Any]:
 
 
 def secret_metadata(secret_string: str) -> dict[str, Any]:
-    """Only `rotatedAt` and the usernames of the application secret JSON; passwords are never kept."""
+    """Only `rotatedAt` and the usernames of the application secret; passwords are never kept."""
     try:
-        document = json.loads(secret_string)
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
+        secret = parse_app_secret(secret_string, require_passwords=False)
+    except SecretFormatError:
         return {"rotated_at": None, "usernames": {}}
-    rotated = document.get("rotatedAt")
-    usernames = {
-        user: document[user]["username"]
-        for user in ("migration", "app_user")
-        if isinstance(document.get(user), dict) and isinstance(document[user].get("username"), str)
+    return {
+        "rotated_at": secret.rotated_at,
+        "usernames": {MIGRATION_ROLE: secret.migration.username, APPLICATION_ROLE: secret.app_user.username},
     }
-    return {"rotated_at": rotated if isinstance(rotated, str) else None, "usernames": usernames}
 
 
 def report_line(database: dict[str, Any], *, app_secret: dict[str, Any]) -> str:

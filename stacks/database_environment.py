@@ -72,7 +72,11 @@ class DatabaseEnvironment(cdk.Stage):
                 )
                 if role is not None
             ],
-            secret_reader_policies=[self.application_access_stack.runtime_contract.read_policy],
+            secret_reader_policies=[
+                self.data_stack.credentials.bootstrap_policy,
+                self.data_stack.credentials.rotation_policy,
+                self.application_access_stack.runtime_contract.read_policy,
+            ],
             tags=tags,
             description=f"RevenuePilot {config.name}: alerts, audit alarms, dashboard",
         )
