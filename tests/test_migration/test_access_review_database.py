@@ -106,6 +106,8 @@ def test_secret_metadata_keeps_only_rotation_time_and_usernames() -> None:
     secret = json.dumps(
         {
             "host": "h",
+            "port": 5432,
+            "database": "revenuepilot",
             "migration": {"username": "migration", "password": "pw-1"},
             "app_user": {"username": "app_user", "password": "pw-2"},
             "rotatedAt": "2026-11-26T04:00:00Z",
