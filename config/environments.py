@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from config.schema import AlertingConfig, DatabaseConfig, EnvironmentConfig, MigrationConfig, NetworkConfig
+from config.schema import (
+    PHI_LOG_RETENTION_DAYS,
+    AlertingConfig,
+    DatabaseConfig,
+    EnvironmentConfig,
+    MigrationConfig,
+    NetworkConfig,
+)
 
 # The deployment accounts. Replace these with your organisation's account ids (README: "Accounts").
 STAGING_ACCOUNT = "111111111111"
@@ -23,6 +30,7 @@ STAGING = EnvironmentConfig(
         # Staging is patched first: its window is two days before production's.
         maintenance_window="fri:05:00-fri:06:00",
         log_retention_days=365,
+        # A restore from a production snapshot needs every log retention at PHI_LOG_RETENTION_DAYS (config checks).
         restore_from_snapshot_identifier=None,
     ),
     # No CloudTrail log group here: audit alerts use the EventBridge rules.
@@ -33,9 +41,12 @@ PRODUCTION = EnvironmentConfig(
     name="production",
     account=PRODUCTION_ACCOUNT,
     region=REGION,
-    # Production keeps every log 6 years (HIPAA documentation retention practice); staging 1 year.
-    network=NetworkConfig(cidr="10.40.0.0/16", max_azs=3, nat_gateways=3, flow_log_retention_days=2192),
-    migration=MigrationConfig(log_retention_days=2192),
+    # Production keeps every log 6 years (HIPAA documentation retention, config enforces it); staging 1 year
+    # unless it is restored from a production snapshot (then 6 years too, enforced as well).
+    network=NetworkConfig(
+        cidr="10.40.0.0/16", max_azs=3, nat_gateways=3, flow_log_retention_days=PHI_LOG_RETENTION_DAYS
+    ),
+    migration=MigrationConfig(log_retention_days=PHI_LOG_RETENTION_DAYS),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-production",
         # Production's secret predates the per-environment names; renaming it would replace a retained
@@ -44,7 +55,7 @@ PRODUCTION = EnvironmentConfig(
         instance_class="r7g.large",
         maintenance_window="sun:05:00-sun:06:00",
         performance_insights_retention_days=31,
-        log_retention_days=2192,
+        log_retention_days=PHI_LOG_RETENTION_DAYS,
         monitoring_interval_seconds=1,
     ),
     alerting=AlertingConfig(
