@@ -34,3 +34,12 @@ def test_the_audit_role_is_the_one_the_bootstrap_creates():
 def test_only_loading_the_library_needs_a_reboot():
     assert "shared_preload_libraries" in STATIC_POSTGRES_PARAMETERS
     assert {name for name in PGAUDIT_SETTINGS if name.startswith("pgaudit.")} <= DYNAMIC_POSTGRES_PARAMETERS
+
+
+def test_readme_names_the_parameter_group_whose_reboot_is_allowed(env):
+    """The README's ALLOW_REPLACE line for pgAudit's reboot names the real parameter group."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (logical_id,) = env.resources("Data", "AWS::RDS::DBParameterGroup")
+    assert f"{env.config.stage_id}/Data/{logical_id}" in readme
