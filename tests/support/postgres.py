@@ -606,7 +606,7 @@ class PostgresServer:
             "ssl": "on" if self.tls else "off",
             **{
                 name: _quoted(value)
-                for name, value in server_settings(tls=self.tls, preload=self._preload()).items()
+                for name, value in server_settings(tls=self.tls, preload=self.preloaded_libraries()).items()
             },
         }
         if self.tls_files is not None:
@@ -614,7 +614,7 @@ class PostgresServer:
             lines["ssl_key_file"] = f"'{self.tls_files.server_key}'"
         return "".join(f"{key} = {value}\n" for key, value in lines.items())
 
-    def _preload(self) -> tuple[str, ...]:
+    def preloaded_libraries(self) -> tuple[str, ...]:
         """The parameter group's preloaded libraries this server has (pgAudit only when asked for)."""
         wanted = [name.strip() for name in parameter_group().get("shared_preload_libraries", "").split(",")]
         return tuple(
