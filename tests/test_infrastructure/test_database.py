@@ -108,7 +108,39 @@ def test_instance_is_multi_az_encrypted_private_postgres_on_the_configured_versi
             "DBName": db.database_name,
         },
     )
-    assert _instance(env)["Properties"]["EngineVersion"].split(".")[0] == ENGINE_MAJOR_VERSION
+    assert _instance(env)["Properties"]["EngineVersion"] == ENGINE_MAJOR_VERSION
+
+
+def test_the_template_owns_the_major_version_and_aws_the_minor(env):
+    """Why an auto-upgraded instance does not make the next deploy fail.
+
+    The template states "17" and never a minor. RDS applies minor upgrades in the maintenance window
+    (AutoMinorVersionUpgrade); the template's EngineVersion does not change with them, so a later deploy
+    that updates the instance sends no EngineVersion, and CloudFormation never asks RDS for a downgrade.
+    Even when EngineVersion is sent (e.g. the first deploy of this change, from "17.9"), ModifyDBInstance
+    with a major version only "updates the DB instance to the default minor version if the current minor
+    version is lower" and otherwise leaves it: never a downgrade. AllowMajorVersionUpgrade stays off, so
+    a major change can only come from an explicit engine_version change (staging first, see config).
+    """
+    properties = _instance(env)["Properties"]
+    assert properties["EngineVersion"].isdigit(), "a minor pinned in the template drifts behind the instance"
+    assert properties["AutoMinorVersionUpgrade"] is True
+    assert properties.get("AllowMajorVersionUpgrade") in (None, False)
+
+
+def test_lifecycle_support_and_database_insights_are_explicit(env):
+    properties = _instance(env)["Properties"]
+    expected = {
+        "staging": ("open-source-rds-extended-support-disabled", "standard", 7),
+        "production": ("open-source-rds-extended-support", "advanced", 465),
+    }[env.config.name]
+    assert (
+        properties["EngineLifecycleSupport"],
+        properties["DatabaseInsightsMode"],
+        properties["PerformanceInsightsRetentionPeriod"],
+    ) == expected
+    assert properties["EnablePerformanceInsights"] is True
+    assert properties["PerformanceInsightsKMSKeyId"] == {"Fn::GetAtt": [_key_ref(env), "Arn"]}
 
 
 def test_instance_is_protected_from_deletion_and_snapshotted_on_removal(env):
