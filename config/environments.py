@@ -66,6 +66,8 @@ PRODUCTION = EnvironmentConfig(
         # Paid Extended Support rather than a forced major upgrade of the clinical database: a deliberate
         # safety net; the upgrade runbook (README) is meant to finish long before standard support ends.
         engine_lifecycle_support="open-source-rds-extended-support",
+        # Staging rehearses upgrades on copies of production snapshots (`python -m ops refresh-staging`).
+        snapshot_copy_account_ids=(STAGING_ACCOUNT,),
     ),
     alerting=AlertingConfig(
         # Replace with the on-call distribution list (README: "Alerts"); each address confirms once.

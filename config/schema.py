@@ -164,6 +164,9 @@ class DatabaseConfig:
     # keeps this version's parameter group, adds one of the new family and allows the major upgrade;
     # the follow-up PR (after the upgrade) removes this field and with it the old parameter group.
     upgrading_from_engine_version: str | None = None
+    # Accounts that may copy this database's snapshots (production -> staging refresh, README: Upgrading
+    # PostgreSQL): the key policy lets them use the CMK through RDS only.
+    snapshot_copy_account_ids: tuple[str, ...] = ()
     instance_class: str = "r7g.large"
     allocated_storage_gib: int = 100
     max_allocated_storage_gib: int = 500
@@ -226,6 +229,11 @@ class DatabaseConfig:
                 f"{self.upgrading_from_engine_version!r} must be the major version the instance runs now, one of "
                 f"{POSTGRES_MAJOR_VERSIONS} and lower than engine_version {self.engine_version!r}",
             )
+        require(
+            all(_ACCOUNT.match(account) for account in self.snapshot_copy_account_ids),
+            "database.snapshot_copy_account_ids",
+            f"{self.snapshot_copy_account_ids!r} must list 12-digit AWS account ids",
+        )
         require(
             self.engine_lifecycle_support in ENGINE_LIFECYCLE_SUPPORT,
             "database.engine_lifecycle_support",

@@ -35,7 +35,11 @@ POSTGRES_PORT = 5432
 # slow statements land in the `postgresql` log through log_min_duration_statement.
 LOG_EXPORTS = ("postgresql", "upgrade")
 # Construct id of each family's parameter group: literals, never derived (17's is the deployed original).
-PARAMETER_GROUP_IDS = {"16": "ParameterGroupPostgres16", "17": "ParameterGroup", "18": "ParameterGroupPostgres18"}
+PARAMETER_GROUP_IDS = {
+    "16": "ParameterGroupPostgres16",
+    "17": "ParameterGroup",
+    "18": "ParameterGroupPostgres18",
+}
 # Characters that break connection URLs, shell snippets or JSON when they appear in a password.
 
 

@@ -52,6 +52,8 @@ def test_key_policy_lets_rds_logs_and_alarm_publishers_use_the_key_in_this_accou
         "AccountPrincipalsUseKeyThroughServices",
         "CloudWatchLogsEncryptsAccountLogGroups",
         "ServicesPublishToEncryptedTopics",
+        # Production only: staging copies production snapshots (ops refresh-staging).
+        *(["OtherAccountsCopySharedSnapshotsThroughRds"] if env.config.name == "production" else []),
     }
     deny_grants = statements["DenyGrantsExceptForAwsServices"]
     assert (deny_grants["Effect"], deny_grants["Action"], deny_grants["Principal"]) == (
@@ -378,3 +380,21 @@ def test_outputs_give_endpoint_port_secret_and_security_group(env):
     for name in ("EndpointAddress", "EndpointPort", "MasterSecretArn", "DatabaseSecurityGroupId"):
         assert name in outputs
     assert "Value" in outputs["EndpointAddress"]
+
+
+def test_key_policy_lets_staging_copy_through_rds_only(env):
+    (key,) = env.resources("Data", "AWS::KMS::Key").values()
+    statements = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "OtherAccountsCopySharedSnapshotsThroughRds"
+    ]
+    if env.config.name == "staging":
+        assert statements == [], "nobody copies staging's snapshots"
+        return
+    (statement,) = statements
+    assert sorted(statement["Action"]) == ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"]
+    assert "arn:" in str(statement["Principal"]["AWS"]) and "111111111111:root" in str(
+        statement["Principal"]["AWS"]
+    )
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "rds.us-east-1.amazonaws.com"}}
