@@ -28,7 +28,7 @@ from contract.names import AUDIT_ROLE
 from lambdas.common.roles import set_role_password
 from lambdas.db_bootstrap.handler import on_event
 from tests.support.postgres import PostgresServer, require_pgaudit_binaries, running_server
-from tests.test_lambdas.conftest import Deployment, _servers_used, make_deployment
+from tests.test_lambdas.conftest import Deployment, make_deployment
 
 pytestmark = pytest.mark.postgres
 
@@ -39,7 +39,6 @@ DIAGNOSIS = "E11.9 type 2 diabetes, MRN 00424242"
 @pytest.fixture(scope="module")
 def pgaudit_server() -> Iterator[PostgresServer]:
     with running_server(require_pgaudit_binaries(), tls=True, pgaudit=True) as server:
-        _servers_used.append(f"{server.binaries.describe()} with pgAudit (test_pgaudit.py)")
         yield server
 
 
