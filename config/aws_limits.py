@@ -69,3 +69,25 @@ ENGINE_LIFECYCLE_SUPPORT = ("open-source-rds-extended-support", "open-source-rds
 # CloudWatch Database Insights (Performance Insights' successor); advanced needs >= 15 months of retention.
 DATABASE_INSIGHTS_MODES = ("standard", "advanced")
 ADVANCED_INSIGHTS_MIN_RETENTION_DAYS = 465
+
+# Instance families whose smaller sizes have burstable EBS bandwidth ("Up to" in the Amazon EC2 table of
+# EBS-optimized instances, which RDS's db.* classes share), with the largest burstable size; `None`: every
+# size bursts. Only these publish a meaningful `EBSByteBalance%`.
+INSTANCE_SIZES = (
+    "micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge",
+)  # fmt: skip
+BURSTABLE_EBS_LARGEST_SIZE: dict[str, str | None] = {
+    "t3": None, "t4g": None,
+    "m5": "2xlarge", "r5": "2xlarge",
+    "m6g": "4xlarge", "r6g": "4xlarge", "m6i": "4xlarge", "r6i": "4xlarge",
+    "m7g": "4xlarge", "r7g": "4xlarge", "m7i": "4xlarge", "r7i": "4xlarge",
+}  # fmt: skip
+
+
+def has_burstable_ebs(instance_class: str) -> bool:
+    """Whether `instance_class` (e.g. "r7g.large") bursts its EBS bandwidth (table above; unknown: no)."""
+    family, _, size = instance_class.partition(".")
+    if family not in BURSTABLE_EBS_LARGEST_SIZE or size not in INSTANCE_SIZES:
+        return False
+    largest = BURSTABLE_EBS_LARGEST_SIZE[family]
+    return largest is None or INSTANCE_SIZES.index(size) <= INSTANCE_SIZES.index(largest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from config.deployment import DeploymentConfig, DeployTarget
 from config.recovery import RecoveryConfig
 from config.schema import (
+    PHI_LOG_RETENTION_DAYS,
     AlertingConfig,
     DatabaseConfig,
     EnvironmentConfig,
@@ -34,6 +35,7 @@ STAGING = EnvironmentConfig(
         # Staging is patched first: its window is two days before production's.
         maintenance_window="fri:05:00-fri:06:00",
         log_retention_days=365,
+        # A restore from a production snapshot needs every log retention at PHI_LOG_RETENTION_DAYS (config checks).
         restore_from_snapshot_identifier=None,
         # Staging meets the end of standard support first and is upgraded by RDS then: that is the rehearsal.
         engine_lifecycle_support="open-source-rds-extended-support-disabled",
@@ -55,9 +57,12 @@ PRODUCTION = EnvironmentConfig(
     name="production",
     account=PRODUCTION_ACCOUNT,
     region=REGION,
-    # Production keeps every log 6 years (HIPAA documentation retention practice); staging 1 year.
-    network=NetworkConfig(cidr="10.40.0.0/16", max_azs=3, nat_gateways=3, flow_log_retention_days=2192),
-    migration=MigrationConfig(log_retention_days=2192),
+    # Production keeps every log 6 years (HIPAA documentation retention, config enforces it); staging 1 year
+    # unless it is restored from a production snapshot (then 6 years too, enforced as well).
+    network=NetworkConfig(
+        cidr="10.40.0.0/16", max_azs=3, nat_gateways=3, flow_log_retention_days=PHI_LOG_RETENTION_DAYS
+    ),
+    migration=MigrationConfig(log_retention_days=PHI_LOG_RETENTION_DAYS),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-production",
         # Production's secret predates the per-environment names; renaming it would replace a retained
@@ -68,7 +73,7 @@ PRODUCTION = EnvironmentConfig(
         # Database Insights advanced mode: execution plans, lock analysis; needs 15 months of retention.
         database_insights_mode="advanced",
         performance_insights_retention_days=465,
-        log_retention_days=2192,
+        log_retention_days=PHI_LOG_RETENTION_DAYS,
         monitoring_interval_seconds=1,
         # Paid Extended Support rather than a forced major upgrade of the clinical database: a deliberate
         # safety net; the upgrade runbook (README) is meant to finish long before standard support ends.

@@ -30,4 +30,25 @@ def parameter_group_settings(config: DatabaseConfig) -> dict[str, str]:
         # Sessions idle longer than this are closed by the server; application pools recycle before it
         # (config checks DB_POOL_RECYCLE_SECONDS < idle_session_timeout_seconds). Milliseconds.
         "idle_session_timeout": str(config.idle_session_timeout_seconds * 1000),
+        **PGAUDIT_SETTINGS,
     }
+
+
+# pgAudit (docs/decisions/pgaudit.md). `shared_preload_libraries` is static: an existing instance loads
+# pgAudit at its next reboot (README). RDS's default list is pg_stat_statements (Performance Insights' SQL
+# statistics use it), so it stays.
+PRELOADED_LIBRARIES = ("pg_stat_statements", "pgaudit")
+PGAUDIT_SETTINGS: dict[str, str] = {
+    "shared_preload_libraries": ",".join(PRELOADED_LIBRARIES),
+    # Session audit: role and privilege changes and DDL, by everyone. Never read/write (the application's
+    # own traffic) and not misc_set (drivers SET on every connection).
+    "pgaudit.log": "role,ddl",
+    # Statement text only: bind values may be patient data; catalog reads of clients are noise.
+    "pgaudit.log_parameter": "0",
+    "pgaudit.log_catalog": "0",
+    # One line per relation an audited statement touches (object audit: which patient table).
+    "pgaudit.log_relation": "1",
+    # Object audit of ad-hoc access by people: statements on relations this role holds privileges on
+    # (the bootstrap grants it DML on the application schemas and exempts the application roles).
+    "pgaudit.role": "rds_pgaudit",
+}

@@ -35,6 +35,11 @@ from config.validation import (
 )
 
 ROTATION_INTERVALS_DAYS = (90, 120)
+# HIPAA documentation retention (164.316(b)(2)(i)): six years. Production keeps every log this long, and so
+# does an environment restored from a production snapshot: it then holds patient data too.
+PHI_LOG_RETENTION_DAYS = 2192
+# EventBridge receives IAM's CloudTrail events (a global service) only in this region.
+IAM_EVENTS_REGION = "us-east-1"
 ENVIRONMENT_NAMES = ("staging", "production")
 POSTGRES_RESERVED_ROLE_NAMES = ("postgres", "admin", "rdsadmin", "root", "migration", "app_user")
 
@@ -415,8 +420,26 @@ class DatabaseAlarmThresholds:
     lambda_errors_max: int = 1
     period_seconds: int = 300
     evaluation_periods: int = 3
+    # Transaction ID wraparound: PostgreSQL stops accepting writes near 2^31 used XIDs; autovacuum
+    # normally keeps the age under autovacuum_freeze_max_age (200 million). CloudWatch's recommended
+    # alarm for RDS fires at 1 billion.
+    maximum_used_transaction_ids_max: int = 1_000_000_000
+    # Instance classes with burstable EBS bandwidth (config/aws_limits.py): the burst bucket's
+    # remaining percentage; below it, storage throughput falls back to the baseline.
+    ebs_byte_balance_min_percent: float = 20
 
     def __post_init__(self) -> None:
+        require(
+            200_000_000 <= self.maximum_used_transaction_ids_max <= 1_500_000_000,
+            "alerting.thresholds.maximum_used_transaction_ids_max",
+            f"{self.maximum_used_transaction_ids_max} must be between 200 million (autovacuum_freeze_max_age) "
+            "and 1.5 billion (leave time to vacuum before the 2^31 wraparound limit)",
+        )
+        require(
+            1 <= self.ebs_byte_balance_min_percent <= 100,
+            "alerting.thresholds.ebs_byte_balance_min_percent",
+            f"{self.ebs_byte_balance_min_percent} must be a percentage 1-100",
+        )
         for name in ("cpu_utilization_percent", "free_storage_min_percent", "database_connections_percent"):
             value = getattr(self, name)
             require(1 <= value <= 100, f"alerting.thresholds.{name}", f"{value} must be a percentage 1-100")
@@ -776,6 +799,37 @@ class EnvironmentConfig:
         self._check_identity()
         if self.name == "production":
             self._check_production_safety()
+        if self.holds_patient_data:
+            self._check_patient_data_log_retention()
+
+    @property
+    def holds_patient_data(self) -> bool:
+        """Production, or an environment restored from a (production) snapshot."""
+        return self.name == "production" or self.database.restore_from_snapshot_identifier is not None
+
+    def log_retentions(self) -> dict[str, int]:
+        """Every log retention this environment configures, by field (flow logs only for a created VPC)."""
+        retentions = {
+            "database.log_retention_days": self.database.log_retention_days,
+            "migration.log_retention_days": self.migration.log_retention_days,
+        }
+        if self.network.creates_vpc:
+            retentions["network.flow_log_retention_days"] = self.network.created_vpc().flow_log_retention_days
+        return retentions
+
+    def _check_patient_data_log_retention(self) -> None:
+        why = (
+            "production's retention"
+            if self.name == "production"
+            else "production's retention: restored from a production snapshot "
+            f"({self.database.restore_from_snapshot_identifier!r}), it holds patient data"
+        )
+        for field_name, days in self.log_retentions().items():
+            require(
+                days >= PHI_LOG_RETENTION_DAYS,
+                f"{self.name}.{field_name}",
+                f"{days} days is shorter than {PHI_LOG_RETENTION_DAYS} days, {why}",
+            )
 
     def _check_sections_agree(self) -> None:
         """Rules that span two sections."""
@@ -799,6 +853,13 @@ class EnvironmentConfig:
             "alerting.thresholds.max_connections",
             f"must be set: the default max_connections of {self.database.instance_class!r} is unknown "
             f"(known classes: {', '.join(INSTANCE_CLASS_MEMORY_GIB)})",
+        )
+
+        require(
+            self.alerting.cloudtrail_log_group_name is not None or self.region == IAM_EVENTS_REGION,
+            "alerting.cloudtrail_log_group_name",
+            f"must be set in {self.region}: without it the audit alerts are EventBridge rules, and EventBridge "
+            f"receives IAM's events (the secret readers' policy changes) only in {IAM_EVENTS_REGION}",
         )
 
     def _check_identity(self) -> None:

@@ -13,7 +13,8 @@ Creates:
   from 00:00 UTC, before the backup and maintenance windows). Secrets Manager may invoke the
   function only for this secret in this account.
 
-Exposes `secret`, `bootstrap_function`, `rotation_function`.
+Exposes `secret`, `bootstrap_function`, `rotation_function` and their managed policies
+`bootstrap_policy`, `rotation_policy`.
 """
 
 from __future__ import annotations
@@ -163,6 +164,7 @@ class ApplicationCredentials(Construct):
             environment={SERVICE_NAME_ENV_VAR: "db-bootstrap"},
         )
         self.bootstrap_function: lambda_.IFunction = bootstrap.function
+        self.bootstrap_policy: iam.IManagedPolicy = bootstrap.policy
         provider = self._bootstrap_provider(
             bootstrap.function, network=self._network, encryption_key=self._encryption_key, config=config
         )
@@ -218,6 +220,7 @@ class ApplicationCredentials(Construct):
             },
         )
         self.rotation_function: lambda_.IFunction = rotation.function
+        self.rotation_policy: iam.IManagedPolicy = rotation.policy
         self._rotation_schedule(rotation.function, bootstrap_resource)
 
     def _rotation_schedule(self, function: lambda_.IFunction, bootstrap_resource: cdk.CustomResource) -> None:

@@ -23,6 +23,7 @@ import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -46,6 +47,42 @@ class ApiCallMatch:
 
     event_names: tuple[str, ...]
     request_parameters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Typed tests of request parameters (booleans, numbers, lists), ANDed with the above.
+    parameter_tests: tuple[ParameterTest, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParameterTest:
+    """A request parameter that CloudTrail records as a JSON boolean, number or list.
+
+    Exactly one of: `boolean` (the parameter is that boolean), `below` (a number less than it),
+    `listed` (a non-empty list is present: the metric filter tests its first element).
+    """
+
+    parameter: str
+    boolean: bool | None = None
+    below: int | None = None
+    listed: bool = False
+
+    def __post_init__(self) -> None:
+        given = [self.boolean is not None, self.below is not None, self.listed]
+        if given.count(True) != 1:
+            raise ValueError(f"{self.parameter}: give exactly one of boolean, below, listed")
+
+    def filter_pattern(self) -> logs.JsonPattern:
+        path = f"$.requestParameters.{self.parameter}"
+        if self.boolean is not None:
+            return logs.FilterPattern.boolean_value(path, self.boolean)
+        if self.below is not None:
+            return logs.FilterPattern.number_value(path, "<", self.below)
+        return logs.FilterPattern.exists(f"{path}[0]")
+
+    def event_filter(self) -> list[Any]:
+        if self.boolean is not None:
+            return [self.boolean]
+        if self.below is not None:
+            return [{"numeric": ["<", self.below]}]
+        return [{"exists": True}]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +117,7 @@ class AuditRule:
                 )
                 for parameter, values in match.request_parameters
             ]
+            parameters += [test.filter_pattern() for test in match.parameter_tests]
             return logs.FilterPattern.all(names, *parameters) if parameters else names
 
         return logs.FilterPattern.all(
@@ -97,6 +135,10 @@ class AuditRule:
                     parameter: [{"exists": True}] if values == PRESENT else list(values)
                     for parameter, values in match.request_parameters
                 }
+            if match.parameter_tests:
+                detail.setdefault("requestParameters", {}).update(
+                    {test.parameter: test.event_filter() for test in match.parameter_tests}
+                )
             return detail
 
         details = [match_detail(match) for match in self.matches]
@@ -209,6 +251,166 @@ def _secret_tampering_rule(secrets: Sequence[secretsmanager.ISecret]) -> AuditRu
             ),
         ),
     )
+
+
+def database_hardening_rules(*, backup_retention_days: int) -> list[AuditRule]:
+    """Changes that weaken an RDS instance or move it, the alerts auditors ask for (issue 16).
+
+    `ModifyDBInstance` calls of any instance in the account that disable deletion protection, set
+    automated backup retention below `backup_retention_days` (the configured value: CloudTrail
+    records only the new value, so "lowered" means "below what we configure"), make it publicly
+    accessible or set its VPC security groups; changes of a DB subnet group or an instance's
+    subnet group; engine upgrades that move the instance to another parameter group family.
+    """
+    rds_source = "rds.amazonaws.com"
+    modify = ("ModifyDBInstance",)
+    return [
+        AuditRule(
+            construct_id="DeletionProtectionDisabled",
+            description="Deletion protection of a DB instance was turned off",
+            event_source=rds_source,
+            matches=(
+                ApiCallMatch(
+                    event_names=modify,
+                    parameter_tests=(ParameterTest(parameter="deletionProtection", boolean=False),),
+                ),
+            ),
+        ),
+        AuditRule(
+            construct_id="BackupRetentionLowered",
+            description=f"Automated backup retention of a DB instance was set below {backup_retention_days} days",
+            event_source=rds_source,
+            matches=(
+                ApiCallMatch(
+                    event_names=modify,
+                    parameter_tests=(
+                        ParameterTest(parameter="backupRetentionPeriod", below=backup_retention_days),
+                    ),
+                ),
+            ),
+        ),
+        AuditRule(
+            construct_id="DatabaseMadePublic",
+            description="A DB instance was made publicly accessible",
+            event_source=rds_source,
+            matches=(
+                ApiCallMatch(
+                    event_names=modify,
+                    parameter_tests=(ParameterTest(parameter="publiclyAccessible", boolean=True),),
+                ),
+            ),
+        ),
+        AuditRule(
+            construct_id="DatabaseSecurityGroupsChanged",
+            description="The VPC security groups of a DB instance were set",
+            event_source=rds_source,
+            matches=(
+                ApiCallMatch(
+                    event_names=modify,
+                    parameter_tests=(ParameterTest(parameter="vpcSecurityGroupIds", listed=True),),
+                ),
+            ),
+        ),
+        AuditRule(
+            construct_id="SubnetGroupChanges",
+            description="A DB subnet group was changed, or a DB instance was moved to another one",
+            event_source=rds_source,
+            matches=(
+                ApiCallMatch(event_names=("ModifyDBSubnetGroup",)),
+                ApiCallMatch(event_names=modify, request_parameters=(("dBSubnetGroupName", PRESENT),)),
+            ),
+        ),
+        AuditRule(
+            construct_id="ParameterGroupFamilyChanges",
+            description="A DB instance's engine version (and with a major version, its parameter group "
+            "family) is being changed, directly or through a blue/green deployment",
+            event_source=rds_source,
+            matches=(
+                ApiCallMatch(event_names=modify, request_parameters=(("engineVersion", PRESENT),)),
+                ApiCallMatch(
+                    event_names=modify,
+                    parameter_tests=(ParameterTest(parameter="allowMajorVersionUpgrade", boolean=True),),
+                ),
+                ApiCallMatch(event_names=("CreateBlueGreenDeployment", "SwitchoverBlueGreenDeployment")),
+            ),
+        ),
+    ]
+
+
+# Calls that change what a role may do: its inline and attached policies, boundary and trust policy.
+ROLE_POLICY_EVENTS = (
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "PutRolePolicy",
+    "DeleteRolePolicy",
+    "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
+    "UpdateAssumeRolePolicy",
+)
+# Calls that change a customer managed policy's effective document.
+MANAGED_POLICY_EVENTS = ("CreatePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicy")
+
+
+def role_policy_rules(
+    *, name: str, subject: str, roles: Sequence[iam.IRole], policies: Sequence[iam.IManagedPolicy]
+) -> list[AuditRule]:
+    """IAM changes to `roles` (`<name>RoleChanges`, by role name) and to the customer managed `policies`
+    attached to them (`<name>PolicyChanges`, by ARN). Two rules: one filter pattern with every role name
+    and policy ARN could exceed CloudWatch Logs' 1024-character limit.
+
+    IAM is a global service: CloudTrail records its calls in us-east-1 (a multi-region trail delivers
+    them to its log group wherever that is), and EventBridge receives them only in us-east-1 (config
+    refuses the EventBridge path in another region).
+    """
+    rules = [
+        AuditRule(
+            construct_id=f"{name}RoleChanges",
+            description=f"The IAM policies or trust policy of {subject} were changed",
+            event_source="iam.amazonaws.com",
+            matches=(
+                ApiCallMatch(
+                    event_names=ROLE_POLICY_EVENTS,
+                    request_parameters=(("roleName", tuple(role.role_name for role in roles)),),
+                ),
+            ),
+        )
+    ]
+    if policies:
+        rules.append(
+            AuditRule(
+                construct_id=f"{name}PolicyChanges",
+                description=f"A managed policy attached to {subject} got a new version or was deleted",
+                event_source="iam.amazonaws.com",
+                matches=(
+                    ApiCallMatch(
+                        event_names=MANAGED_POLICY_EVENTS,
+                        request_parameters=(("policyArn", tuple(p.managed_policy_arn for p in policies)),),
+                    ),
+                ),
+            )
+        )
+    return rules
+
+
+def add_audit_alerts(
+    scope: Construct,
+    construct_id: str,
+    *,
+    cloudtrail_log_group_name: str | None,
+    rules: Sequence[AuditRule],
+    topic: sns.ITopic,
+) -> CloudTrailAuditAlarms | EventBridgeAuditRules:
+    """`rules` as CloudTrail metric filters with alarms when the log group is given, else as EventBridge
+    rules; `construct_id` is prefixed with `CloudTrail` or `EventBridge` (e.g. "Audit")."""
+    if cloudtrail_log_group_name is not None:
+        return CloudTrailAuditAlarms(
+            scope,
+            f"CloudTrail{construct_id}",
+            cloudtrail_log_group_name=cloudtrail_log_group_name,
+            rules=rules,
+            topic=topic,
+        )
+    return EventBridgeAuditRules(scope, f"EventBridge{construct_id}", rules=rules, topic=topic)
 
 
 @jsii.implements(events.IRuleTarget)

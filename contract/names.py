@@ -9,6 +9,12 @@ MIGRATION_ROLE = "migration"
 APPLICATION_ROLE = "app_user"
 APPLICATION_ROLES = (MIGRATION_ROLE, APPLICATION_ROLE)
 
+# pgAudit's object-audit role (`pgaudit.role` in the parameter group, config/parameter_group.py; created by
+# the bootstrap). RDS's convention; tests/test_infrastructure/test_pgaudit_parameters.py keeps both equal.
+AUDIT_ROLE = "rds_pgaudit"
+# The line the migration task's `access-review` mode prints, followed by one JSON document (ops reads it back).
+ACCESS_REVIEW_REPORT_MARKER = "ACCESS_REVIEW "
+
 # Lambda environment variables: set where the functions are created, read by the handlers.
 MASTER_SECRET_ARN_ENV_VAR = "MASTER_SECRET_ARN"  # noqa: S105 - a variable name, not a password
 APP_SCHEMAS_ENV_VAR = "APP_SCHEMAS"

@@ -1,6 +1,6 @@
-"""`python -m ops migrate|rollback --env <env> --revision <rev> [--dry-run]`: thin wiring over ops.runbook.
-
-`python -m ops restore ...` (issue 15) is wired to ops.restore.
+"""`python -m ops migrate|rollback --env <env> --revision <rev> [--dry-run]`, `python -m ops access-review
+--env <env>` and `python -m ops restore ...`: thin wiring over ops.runbook, ops.access_review and ops.restore
+(`refresh-staging` is wired to ops.staging_refresh).
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from config.environments import ENVIRONMENTS
 from contract.revision import REVISION_RULE, InvalidRevisionError, check_revision
+from ops.access_review import AccessReviewError, collect_and_write
 from ops.restore import RestoreError, add_restore_parser, run_restore
 from ops.runbook import (
     Plan,
@@ -55,10 +57,44 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--dry-run", action="store_true", help="print what would happen; call no AWS API")
         sub.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     add_restore_parser(commands, [c.name for c in ENVIRONMENTS])  # issue 15: ops/restore.py
+    review = commands.add_parser(
+        "access-review", help="dated access review (Markdown and JSON): database roles, secrets, IAM"
+    )
+    review.add_argument("--env", required=True, choices=[c.name for c in ENVIRONMENTS])
+    review.add_argument("--assembly", type=Path, default=Path("cdk.out"), help="synthesized cloud assembly")
+    review.add_argument(
+        "--output-dir", type=Path, default=Path("access-reviews"), help="where the report goes"
+    )
+    review.add_argument(
+        "--database-json",
+        type=Path,
+        default=None,
+        help="the database part as printed by the migration task (default: run the task now)",
+    )
     return parser
 
 
+def run_access_review(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
+    environment = next(c for c in ENVIRONMENTS if c.name == args.env)
+    try:
+        check_account(clients("sts"), environment)
+        markdown, document = collect_and_write(
+            environment,
+            clients=clients,
+            assembly_dir=args.assembly,
+            output_dir=args.output_dir,
+            database_json=args.database_json,
+        )
+    except (RunbookError, AccessReviewError, LookupError, OSError) as exc:
+        print(f"error: {exc}", file=out)
+        return EXIT_FAILED
+    print(f"access review written: {markdown} and {document}", file=out)
+    return 0
+
+
 def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
+    if args.command == "access-review":
+        return run_access_review(args, clients=clients, out=out)
     environment = next(c for c in ENVIRONMENTS if c.name == args.env)
     if args.command == "restore":
         try:

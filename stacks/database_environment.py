@@ -74,6 +74,21 @@ class DatabaseEnvironment(cdk.Stage):
                 "RotationFunction": self.data_stack.credentials.rotation_function,
             },
             secrets=[self.data_stack.app_secret],
+            # Who can read the application secret (the migration task role: in the Migration stack).
+            secret_reader_roles=[
+                role
+                for role in (
+                    self.data_stack.credentials.bootstrap_function.role,
+                    self.data_stack.credentials.rotation_function.role,
+                    self.application_access_stack.task_role,
+                )
+                if role is not None
+            ],
+            secret_reader_policies=[
+                self.data_stack.credentials.bootstrap_policy,
+                self.data_stack.credentials.rotation_policy,
+                self.application_access_stack.runtime_contract.read_policy,
+            ],
             tags=tags,
             description=f"RevenuePilot {config.name}: alerts, audit alarms, dashboard",
         )

@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from assets.migration_image import stage_build_context
 from config.schema import EnvironmentConfig
 from constructs import Construct
+from constructs.audit_alerts import add_audit_alerts, role_policy_rules
 from constructs.database import PostgresDatabase
 from constructs.migration_runbook import MigrationRunbook
 from constructs.migration_task import MigrationTask
@@ -72,6 +73,19 @@ class MigrationStack(cdk.Stack):
             notification_topic=notification_topic,
             encryption_key=encryption_key,
             log_retention_days=config.migration.log_retention_days,
+        )
+        # The Monitoring stack cannot name this role (this stack depends on its topic): watch it here.
+        add_audit_alerts(
+            self,
+            "Audit",
+            cloudtrail_log_group_name=config.alerting.cloudtrail_log_group_name,
+            rules=role_policy_rules(
+                name="MigrationSecretReader",
+                subject="the migration task role (reads the application secret)",
+                roles=[self.task.task_role],
+                policies=[self.task.secret_read_policy],
+            ),
+            topic=notification_topic,
         )
         cdk.CfnOutput(
             self,

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.aws_limits import has_burstable_ebs
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.alerting import AlertTopic
@@ -22,21 +24,27 @@ from constructs.audit_alerts import (
     CloudTrailAuditAlarms,
     EventBridgeAuditRules,
     RotationFailureRule,
+    add_audit_alerts,
     audit_rules,
+    database_hardening_rules,
+    role_policy_rules,
 )
 from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
 from constructs.database_dashboard import DatabaseDashboard
+from constructs.exhaustion_alarms import ExhaustionAlarms
 from constructs.log_shipping import CentralLogShipping
 from constructs.rds_event_subscriptions import RdsEventSubscriptions
 
 
 class MonitoringStack(cdk.Stack):
-    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `dashboard`, `audit`.
+    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `exhaustion_alarms`,
+    `dashboard`, `audit`.
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the master
-    secret is always included).
+    secret is always included). `secret_reader_roles` (and the managed `secret_reader_policies`
+    attached to them) are watched for IAM policy changes; the Migration stack watches its own role.
     """
 
     def __init__(
@@ -49,6 +57,8 @@ class MonitoringStack(cdk.Stack):
         encryption_key: kms.IKey,
         functions: Mapping[str, lambda_.IFunction],
         secrets: Sequence[secretsmanager.ISecret] = (),
+        secret_reader_roles: Sequence[iam.IRole] = (),
+        secret_reader_policies: Sequence[iam.IManagedPolicy] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -76,7 +86,14 @@ class MonitoringStack(cdk.Stack):
             snapshot_event_categories=alerting.snapshot_event_categories,
         )
 
-        self._audit_alerts(config, database=database, encryption_key=encryption_key, secrets=secrets)
+        self._audit_alerts(
+            config,
+            database=database,
+            encryption_key=encryption_key,
+            secrets=secrets,
+            secret_reader_roles=secret_reader_roles,
+            secret_reader_policies=secret_reader_policies,
+        )
         self._database_alarms(config, database=database, functions=functions)
 
         if alerting.central_log_destination_arn is not None:
@@ -94,21 +111,27 @@ class MonitoringStack(cdk.Stack):
         database: PostgresDatabase,
         encryption_key: kms.IKey,
         secrets: Sequence[secretsmanager.ISecret],
+        secret_reader_roles: Sequence[iam.IRole],
+        secret_reader_policies: Sequence[iam.IManagedPolicy],
     ) -> None:
         """Sensitive API calls: CloudTrail metric filters when a trail log group is configured, else EventBridge."""
         alerting = config.alerting
         rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
-        self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules
-        if alerting.cloudtrail_log_group_name is not None:
-            self.audit = CloudTrailAuditAlarms(
-                self,
-                "CloudTrailAudit",
-                cloudtrail_log_group_name=alerting.cloudtrail_log_group_name,
-                rules=rules,
-                topic=self.topic,
+        rules += database_hardening_rules(backup_retention_days=config.database.backup_retention_days)
+        if secret_reader_roles:
+            rules += role_policy_rules(
+                name="SecretReader",
+                subject="a role that can read the application secret",
+                roles=secret_reader_roles,
+                policies=secret_reader_policies,
             )
-        else:
-            self.audit = EventBridgeAuditRules(self, "EventBridgeAudit", rules=rules, topic=self.topic)
+        self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules = add_audit_alerts(
+            self,
+            "Audit",
+            cloudtrail_log_group_name=alerting.cloudtrail_log_group_name,
+            rules=rules,
+            topic=self.topic,
+        )
         RotationFailureRule(self, "SecretRotationFailures", topic=self.topic)
 
     def _database_alarms(
@@ -130,6 +153,14 @@ class MonitoringStack(cdk.Stack):
             functions=functions,
             topic=self.topic,
         )
+        self.exhaustion_alarms = ExhaustionAlarms(
+            self,
+            "ExhaustionAlarms",
+            instance=database.instance,
+            thresholds=alerting.thresholds,
+            burstable_ebs=has_burstable_ebs(config.database.instance_class),
+            topic=self.topic,
+        )
         # Under the alarms' scope, where it has always been: its construct path (and logical id) is unchanged.
         self.dashboard = DatabaseDashboard(
             self.database_alarms,
@@ -138,6 +169,6 @@ class MonitoringStack(cdk.Stack):
             instance=database.instance,
             allocated_storage_gib=config.database.allocated_storage_gib,
             period_seconds=alerting.thresholds.period_seconds,
-            alarms=list(self.database_alarms.alarms.values()),
+            alarms=[*self.database_alarms.alarms.values(), *self.exhaustion_alarms.alarms.values()],
             functions=functions,
         )

@@ -49,6 +49,8 @@ POSTGRES_PORT = 5432
 Ref = tuple[str, str]  # (stack display name, logical id)
 
 # Resource type -> node kind (its style); COUNTED types become one node per stack with a count.
+# Resources that name a role or policy to watch it (audit alerts on IAM changes), not to use it.
+WATCHERS = frozenset({"AWS::Events::Rule", "AWS::Logs::MetricFilter", "AWS::CloudWatch::Alarm"})
 NODE_KINDS = {
     "AWS::RDS::DBInstance": "database",
     "AWS::KMS::Key": "key",
@@ -425,7 +427,9 @@ class Diagram:
         users: list[str] = []
         for ref, resource in self.env.resources():
             nid = self.node_for(ref)
-            if nid is None or target not in self.env.refs(ref[0], resource.get("Properties", {})):
+            if nid is None or resource["Type"] in WATCHERS:
+                continue
+            if target not in self.env.refs(ref[0], resource.get("Properties", {})):
                 continue
             if resource["Type"] == "AWS::StepFunctions::StateMachine" and self.is_security_group(target):
                 tasks = [

@@ -100,6 +100,14 @@ DYNAMIC_POSTGRES_PARAMETERS = frozenset(
         "idle_in_transaction_session_timeout",
         "work_mem",
         "maintenance_work_mem",
+        # pgAudit's settings are dynamic; loading the library (shared_preload_libraries) is not.
+        "pgaudit.log",
+        "pgaudit.log_parameter",
+        "pgaudit.log_catalog",
+        "pgaudit.log_relation",
+        "pgaudit.log_level",
+        "pgaudit.log_statement_once",
+        "pgaudit.role",
     }
 )
 # Known static ones, for a precise message (the rule above already treats them as static).

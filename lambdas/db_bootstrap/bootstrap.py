@@ -28,6 +28,7 @@ from lambdas.common.master import Sleep, connect_as_master
 from lambdas.common.role_guard import RoleNames, check_roles_in_database, check_usernames
 from lambdas.common.roles import ensure_login_role, grant_schema_privileges, set_role_password, transaction
 from lambdas.common.secret_store import AWSCURRENT, SecretStore
+from lambdas.db_bootstrap.pgaudit import ensure_pgaudit
 
 PasswordSource = Callable[[], str]
 
@@ -145,6 +146,12 @@ def bootstrap_database(
                 schemas=properties.schemas,
                 migration_role=app.migration.username,
                 app_role=app.app_user.username,
+            )
+            ensure_pgaudit(
+                conn,
+                schemas=properties.schemas,
+                migration_role=app.migration.username,
+                exempt_roles=[user.username for user in app.users],
             )
 
 

@@ -26,6 +26,7 @@ from contract.auth import (
 )
 from contract.names import TASK_TOKEN_ENV_VAR
 from contract.secret import DatabaseLogin, SecretFormatError
+from migration.runner import access_review
 from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision, run_streaming
 from migration.runner.credentials import (
     check_host,
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(action, help=f"alembic {action} <revision>", add_help=False)
         sub.add_argument("revision", help="head, heads, base, a revision id, +N/-N or <branch>@<target>")
     commands.add_parser("current", help="alembic current")
+    commands.add_parser("access-review", help="read roles and privileges (read-only), print one JSON line")
     validate = commands.add_parser("validate", help="run the validation queries, print one JSON line")
     validate.add_argument(
         "--query",
@@ -194,6 +196,24 @@ def validate_command(
     return 0
 
 
+def access_review_command(
+    args: argparse.Namespace, credentials: DatabaseLogin, *, secret_string: str, out: TextIO
+) -> int:
+    """The database half of `python -m ops access-review`: catalogs only, READ ONLY, no secret printed."""
+    try:
+        connection = pg8000_connector(credentials, ca_bundle=args.ca_bundle, timeout=args.connect_timeout)()
+        try:
+            database = access_review.collect(connection)
+        finally:
+            connection.close()
+    except Exception as exc:  # the type only: a driver message could quote a connection string
+        print(f"access review failed: {type(exc).__name__}", file=out, flush=True)
+        return EXIT_FAILED
+    app_secret = access_review.secret_metadata(secret_string)
+    print(access_review.report_line(database, app_secret=app_secret), file=out, flush=True)
+    return 0
+
+
 def _run(
     argv: Sequence[str] | None = None,
     *,
@@ -242,6 +262,8 @@ def _run(
     )
     if args.command == "validate":
         return validate_command(args, credentials, out=stream, stepfunctions=stepfunctions)
+    if args.command == "access-review":
+        return access_review_command(args, credentials, secret_string=current.secret_string, out=stream)
     return run_alembic_command(
         args, credentials, environ=dict(os.environ if environ is None else environ), out=stream
     )

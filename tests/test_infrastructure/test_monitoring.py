@@ -39,7 +39,18 @@ AUDIT_RULES = (
     "RdsDeletions",
     "DatabaseKeyTampering",
     "DatabaseSecretTampering",
+    # Issue 16 (tests/test_infrastructure/test_audit_evidence_alerts.py)
+    "DeletionProtectionDisabled",
+    "BackupRetentionLowered",
+    "DatabaseMadePublic",
+    "DatabaseSecurityGroupsChanged",
+    "SubnetGroupChanges",
+    "ParameterGroupFamilyChanges",
+    "SecretReaderRoleChanges",
+    "SecretReaderPolicyChanges",
 )
+# MaximumUsedTransactionIds, and EbsByteBalance for both environments' burstable-EBS classes.
+EXHAUSTION_ALARMS = 2
 STATIC_FILTER_PATTERNS = {
     "ParameterGroupChanges": (
         '{ ($.eventSource = "rds.amazonaws.com") && ((($.eventName = "ModifyDBParameterGroup") || '
@@ -336,6 +347,7 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok(env):
     expected = (
         len(DATABASE_ALARMS)
         + 1
+        + EXHAUSTION_ALARMS
         + len(lambda_error_alarms)
         + (len(AUDIT_RULES) if env.config.alerting.cloudtrail_log_group_name else 0)
     )

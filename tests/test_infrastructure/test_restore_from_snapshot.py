@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from config.environments import STAGING
+from config.schema import PHI_LOG_RETENTION_DAYS
 from tests.support.synth import modified, synthesize_app
 
 SNAPSHOT = "arn:aws:rds:us-east-1:222222222222:snapshot:pre-upgrade-2026-11-20"
@@ -15,7 +16,13 @@ SNAPSHOT = "arn:aws:rds:us-east-1:222222222222:snapshot:pre-upgrade-2026-11-20"
 
 @pytest.fixture(scope="module")
 def restored(tmp_path_factory):
-    config = modified(STAGING, database={"restore_from_snapshot_identifier": SNAPSHOT})
+    # Restored from production, staging holds patient data: it keeps every log as long as production.
+    config = modified(
+        STAGING,
+        database={"restore_from_snapshot_identifier": SNAPSHOT, "log_retention_days": PHI_LOG_RETENTION_DAYS},
+        network={"flow_log_retention_days": PHI_LOG_RETENTION_DAYS},
+        migration={"log_retention_days": PHI_LOG_RETENTION_DAYS},
+    )
     return synthesize_app([config], tmp_path_factory.mktemp("restore"))
 
 
@@ -53,3 +60,15 @@ def test_restored_instance_gets_a_new_master_secret_under_the_cmk(restored_data_
 def test_restored_configuration_passes_the_compliance_gate(restored):
     assert restored.validation_error is None, restored.validation_error
     assert restored.findings() == []
+
+
+def test_restored_staging_keeps_every_log_group_as_long_as_production(restored):
+    for stack in ("Network", "Data", "Migration"):
+        template = restored.template_json("Staging", stack)
+        retentions = {
+            logical_id: resource["Properties"].get("RetentionInDays")
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::Logs::LogGroup"
+        }
+        assert retentions, stack
+        assert all(days == PHI_LOG_RETENTION_DAYS for days in retentions.values()), (stack, retentions)

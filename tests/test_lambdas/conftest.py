@@ -221,6 +221,13 @@ class Deployment:
 
 @pytest.fixture
 def deployment(pg_server: PostgresServer, secretsmanager: Any, monkeypatch: pytest.MonkeyPatch) -> Deployment:
+    return make_deployment(pg_server, secretsmanager, monkeypatch)
+
+
+def make_deployment(
+    pg_server: PostgresServer, secretsmanager: Any, monkeypatch: pytest.MonkeyPatch
+) -> Deployment:
+    """A database and both secrets on `pg_server` (e.g. the pgAudit server of test_pgaudit.py)."""
     n = next(_counter)
     database = pg_server.create_rds_like_database(f"revenuepilot_{n}")
     master_arn = secretsmanager.create_secret(

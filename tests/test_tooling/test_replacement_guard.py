@@ -239,3 +239,29 @@ def test_cdk_diff_output_is_a_second_signal():
         ("DatabaseInstanceAA8A5FDE", "replace", "cdk diff"),
     ]
     assert "Port (requires replacement)" in findings[1].detail
+
+
+def test_loading_pgaudit_is_one_reboot_that_a_pr_allows_by_name():
+    """Issue 16: the parameter group gains pgAudit. Its settings are dynamic; loading the library
+    (`shared_preload_libraries`, static) puts an existing instance into pending-reboot, so the guard
+    blocks exactly that one change until the PR names it in ALLOW_REPLACE (README: pgAudit)."""
+    from config.environments import PRODUCTION
+    from config.parameter_group import PGAUDIT_SETTINGS, parameter_group_settings
+
+    settings = parameter_group_settings(PRODUCTION.database)
+    before = {name: value for name, value in settings.items() if name not in PGAUDIT_SETTINGS}
+
+    def with_parameters(parameters):
+        def mutate(resources):
+            resources["Params"]["Properties"]["Parameters"] = dict(parameters)
+
+        return changed(mutate)
+
+    findings = compare_stack("Production", "Data", with_parameters(before), with_parameters(settings))
+    assert [(f.action, f.detail.split(" ")[0]) for f in findings] == [
+        ("reboot", "Parameters.shared_preload_libraries")
+    ]
+    assert "static" in findings[0].detail
+    text, passed = report(findings, allowed=["Production/Data/Params"])
+    assert passed and "(allowed)" in text
+    assert not report(findings)[1]
