@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from config.schema import AlertingConfig, DatabaseConfig, EnvironmentConfig, MigrationConfig, NetworkConfig
+from config.validation import environment
 
 # The deployment accounts. Replace these with your organisation's account ids (README: "Accounts").
 STAGING_ACCOUNT = "111111111111"
 PRODUCTION_ACCOUNT = "222222222222"
 REGION = "us-east-1"
+# PLACEHOLDER: the digest of the backend release production runs. Replace it with the real digest of
+# `revenuepilot/backend` (README: "Releasing a backend version"); every release changes this line in a PR.
+PRODUCTION_BACKEND_IMAGE_DIGEST = "sha256:" + "0" * 64
 
 STAGING = EnvironmentConfig(
-    name="staging",
+    name=environment("staging"),  # first: errors in the sections below name the environment
     account=STAGING_ACCOUNT,
     region=REGION,
     network=NetworkConfig(cidr="10.41.0.0/16", max_azs=2, nat_gateways=1, flow_log_retention_days=365),
@@ -30,12 +34,15 @@ STAGING = EnvironmentConfig(
 )
 
 PRODUCTION = EnvironmentConfig(
-    name="production",
+    name=environment("production"),
     account=PRODUCTION_ACCOUNT,
     region=REGION,
     # Production keeps every log 6 years (HIPAA documentation retention practice); staging 1 year.
     network=NetworkConfig(cidr="10.40.0.0/16", max_azs=3, nat_gateways=3, flow_log_retention_days=2192),
-    migration=MigrationConfig(log_retention_days=2192),
+    # Pinned by digest (a tag is refused in production): a new backend release is a reviewed change here.
+    migration=MigrationConfig(
+        log_retention_days=2192, backend_image_tag=None, backend_image_digest=PRODUCTION_BACKEND_IMAGE_DIGEST
+    ),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-production",
         # Production's secret predates the per-environment names; renaming it would replace a retained

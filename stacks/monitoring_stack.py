@@ -13,15 +13,16 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_secretsmanager as secretsmanager
 
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.alerting import AlertTopic
 from constructs.audit_alerts import (
+    RDS_MANAGED_SECRET_NAME_PREFIX,
     CloudTrailAuditAlarms,
     EventBridgeAuditRules,
     RotationFailureRule,
+    WatchedSecret,
     audit_rules,
 )
 from constructs.database import PostgresDatabase
@@ -36,7 +37,7 @@ class MonitoringStack(cdk.Stack):
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the master
-    secret is always included).
+    secret is always included: by ARN, and by the name prefix of an RDS-managed master secret).
     """
 
     def __init__(
@@ -48,7 +49,7 @@ class MonitoringStack(cdk.Stack):
         database: PostgresDatabase,
         encryption_key: kms.IKey,
         functions: Mapping[str, lambda_.IFunction],
-        secrets: Sequence[secretsmanager.ISecret] = (),
+        secrets: Sequence[WatchedSecret] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -93,11 +94,14 @@ class MonitoringStack(cdk.Stack):
         *,
         database: PostgresDatabase,
         encryption_key: kms.IKey,
-        secrets: Sequence[secretsmanager.ISecret],
+        secrets: Sequence[WatchedSecret],
     ) -> None:
         """Sensitive API calls: CloudTrail metric filters when a trail log group is configured, else EventBridge."""
         alerting = config.alerting
-        rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
+        master = WatchedSecret(
+            arn=database.master_secret.secret_arn, name_prefix=RDS_MANAGED_SECRET_NAME_PREFIX
+        )
+        rules = audit_rules(encryption_key=encryption_key, secrets=[master, *secrets])
         self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules
         if alerting.cloudtrail_log_group_name is not None:
             self.audit = CloudTrailAuditAlarms(
