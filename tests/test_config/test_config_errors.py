@@ -102,20 +102,20 @@ def test_a_one_element_tuple_without_its_comma_is_named_as_such() -> None:
 @pytest.mark.parametrize(
     ("build", "field_path", "hint"),
     [
-        (lambda: NetworkConfig(cidr="10.0.0.0/16", max_azs="3"), "network.max_azs", "of type str, not int"),
+        (lambda: NetworkConfig(cidr="10.0.0.0/16", max_azs="3"), "network.max_azs", "of type str, not int"),  # type: ignore[arg-type]
         (lambda: MigrationConfig(task_cpu=True), "migration.task_cpu", "of type bool, not int"),
         (
-            lambda: MigrationConfig(validation_queries=(("a", "SELECT 1", "x"),)),
+            lambda: MigrationConfig(validation_queries=(("a", "SELECT 1", "x"),)),  # type: ignore[arg-type]
             "migration.validation_queries",
             "must have 2 elements",
         ),
         (
-            lambda: dataclasses.replace(PRODUCTION, network={"cidr": "10.0.0.0/16"}),
+            lambda: dataclasses.replace(PRODUCTION, network={"cidr": "10.0.0.0/16"}),  # type: ignore[arg-type]
             "production.network",
             "of type dict, not NetworkConfig",
         ),
         (
-            lambda: DatabaseConfig(instance_identifier="x-db", application_secret_name="x", multi_az="yes"),
+            lambda: DatabaseConfig(instance_identifier="x-db", application_secret_name="x", multi_az="yes"),  # type: ignore[arg-type]
             "database.multi_az",
             "of type str, not bool",
         ),
