@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from config.environments import ENVIRONMENTS
+from ops.image_check import check_backend_image
 from ops.runbook import (
     Plan,
     RunbookError,
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
     stepfunctions, rds, sts = clients("stepfunctions"), clients("rds"), clients("sts")
     try:
         check_account(sts, environment)
+        check_backend_image(stepfunctions, clients("ecs"), plan)
         execution_arn = start(stepfunctions, plan)
         print(f"started {execution_arn}", file=out, flush=True)
         execution = follow(stepfunctions, execution_arn, out=out, poll_seconds=args.poll_seconds)
