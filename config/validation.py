@@ -243,6 +243,10 @@ def _type_problem(value: Any, expected: Any) -> str | None:
             if problem is not None:
                 return f"in {value!r}: {problem}"
         return None
+    if origin is not None:  # another generic (dict[str, int], Literal[...]): its container type at most
+        if isinstance(origin, type) and not isinstance(value, origin):
+            return f"{value!r} is of type {type(value).__name__}, not {_describe(expected)}"
+        return None
     if expected is type(None):
         return None if value is None else f"{value!r} must be None"
     if expected is float:
