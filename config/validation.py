@@ -190,9 +190,18 @@ def _check_arguments(cls: type, section: str, args: tuple[Any, ...], kwargs: dic
             _field_path(section, name),
             f"{cls.__name__} has no field {name!r}; allowed: {', '.join(fields)}",
         )
-    for name, field in fields.items():
-        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-        require(not required or name in kwargs, _field_path(section, name), f"is required ({cls.__name__})")
+    missing = [
+        name
+        for name, field in fields.items()
+        if field.default is dataclasses.MISSING
+        and field.default_factory is dataclasses.MISSING
+        and name not in kwargs
+    ]
+    require(
+        not missing,
+        _field_path(section, missing[0] if missing else ""),
+        f"is required ({cls.__name__} needs {', '.join(missing)})",
+    )
     hints = _type_hints(cls)
     for name, value in kwargs.items():
         problem = _type_problem(value, hints[name])

@@ -63,7 +63,7 @@ def test_production_max_azs_rule_does_not_apply_to_an_imported_vpc():
 
 
 def test_the_application_secret_name_is_required():
-    with pytest.raises(ConfigError, match=r"database\.application_secret_name: is required"):
+    with pytest.raises(ConfigError, match=r"is required \(DatabaseConfig needs .*application_secret_name"):
         DatabaseConfig(instance_identifier="x-db")  # type: ignore[call-arg]
 
 

@@ -83,7 +83,7 @@ def test_environment_level_rules_name_the_environment() -> None:
 
 def test_a_misspelt_field_is_a_config_error_listing_the_allowed_fields() -> None:
     with pytest.raises(ConfigError) as raised:
-        DatabaseConfig(instance_identifier="x-db", application_secret_name="x", backup_retention_dayz=3)  # type: ignore[call-arg]
+        dataclasses.replace(STAGING.database, backup_retention_dayz=3)  # type: ignore[call-arg]
     assert raised.value.field_path == "database.backup_retention_dayz"
     assert "has no field 'backup_retention_dayz'; allowed: instance_identifier, engine_version" in str(
         raised.value
@@ -115,7 +115,7 @@ def test_a_one_element_tuple_without_its_comma_is_named_as_such() -> None:
             "of type dict, not NetworkConfig",
         ),
         (
-            lambda: DatabaseConfig(instance_identifier="x-db", application_secret_name="x", multi_az="yes"),  # type: ignore[arg-type]
+            lambda: dataclasses.replace(STAGING.database, multi_az="yes"),  # type: ignore[arg-type]
             "database.multi_az",
             "of type str, not bool",
         ),
