@@ -20,9 +20,18 @@ def main() -> int:
         print(f"error: {refusal}", file=sys.stderr)
         return 1
 
+    # The configuration first, before jsii starts: an invalid value is one line naming the environment
+    # and the field, and a non-zero exit, never a traceback.
+    from config.validation import ConfigError
+
+    try:
+        from config.environments import DEPLOYMENT, ENVIRONMENTS
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
     import aws_cdk as cdk
 
-    from config.environments import DEPLOYMENT, ENVIRONMENTS
     from stacks.cdk_app import MissingContextError, define_app, require_complete_context
 
     app = cdk.App()

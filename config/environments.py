@@ -13,6 +13,7 @@ from config.schema import (
     NetworkConfig,
     check_environments,
 )
+from config.validation import environment
 
 # The deployment accounts. Replace these with your organisation's account ids (README: "Accounts").
 STAGING_ACCOUNT = "111111111111"
@@ -21,8 +22,12 @@ REGION = "us-east-1"
 # Where the daily snapshot is copied (issue 15): another region, same account.
 DR_REGION = "us-west-2"
 
+# PLACEHOLDER: the digest of the backend release production runs. Replace it with the real digest of
+# `revenuepilot/backend` (README: "Releasing a backend version"); every release changes this line in a PR.
+PRODUCTION_BACKEND_IMAGE_DIGEST = "sha256:" + "0" * 64
+
 STAGING = EnvironmentConfig(
-    name="staging",
+    name=environment("staging"),  # first: errors in the sections below name the environment
     account=STAGING_ACCOUNT,
     region=REGION,
     network=NetworkConfig(cidr="10.41.0.0/16", max_azs=2, nat_gateways=1, flow_log_retention_days=365),
@@ -54,7 +59,7 @@ STAGING = EnvironmentConfig(
 )
 
 PRODUCTION = EnvironmentConfig(
-    name="production",
+    name=environment("production"),
     account=PRODUCTION_ACCOUNT,
     region=REGION,
     # Production keeps every log 6 years (HIPAA documentation retention, config enforces it); staging 1 year
@@ -62,7 +67,12 @@ PRODUCTION = EnvironmentConfig(
     network=NetworkConfig(
         cidr="10.40.0.0/16", max_azs=3, nat_gateways=3, flow_log_retention_days=PHI_LOG_RETENTION_DAYS
     ),
-    migration=MigrationConfig(log_retention_days=PHI_LOG_RETENTION_DAYS),
+    # Pinned by digest (a tag is refused in production): a new backend release is a reviewed change here.
+    migration=MigrationConfig(
+        log_retention_days=PHI_LOG_RETENTION_DAYS,
+        backend_image_tag=None,
+        backend_image_digest=PRODUCTION_BACKEND_IMAGE_DIGEST,
+    ),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-production",
         # Production's secret predates the per-environment names; renaming it would replace a retained

@@ -28,7 +28,9 @@ from config.aws_limits import (
 from config.recovery import RecoveryConfig
 from config.validation import (
     MINUTES_PER_DAY,
+    config_section,
     daily_window_minutes,
+    environment_scope,
     require,
     weekly_window_minutes,
     windows_overlap,
@@ -48,12 +50,13 @@ _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 _INSTANCE_CLASS = re.compile(r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
 # A created VPC's settings when not given; an imported VPC takes none of them.
 DEFAULT_MAX_AZS = 3
 DEFAULT_NAT_GATEWAYS = 1
 DEFAULT_FLOW_LOG_RETENTION_DAYS = 365
-CREATED_VPC_FIELDS = ("cidr", "max_azs", "nat_gateways", "flow_log_retention_days")
+CREATED_VPC_FIELDS = ("cidr", "max_azs", "nat_gateways", "flow_log_retention_days", "availability_zones")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,8 +67,10 @@ class CreatedVpcSettings:
     max_azs: int
     nat_gateways: int
     flow_log_retention_days: int
+    availability_zones: tuple[str, ...] | None
 
 
+@config_section("network")
 @dataclass(frozen=True, kw_only=True)
 class NetworkConfig:
     """The VPC that hosts the database and the application tasks that reach it.
@@ -74,12 +79,17 @@ class NetworkConfig:
     lookup must be in cdk.context.json) and its owner provides subnets, NACLs, endpoints and flow
     logs, so the settings of a created VPC (`CREATED_VPC_FIELDS`) must be left out (None means "not
     given"); without it `cidr` is required and the others fall back to their defaults.
+
+    `availability_zones` names the account's AZs explicitly (the VPC uses the first `max_azs`), so
+    synthesis needs no `availability-zones` lookup and no credentials (README: first deploy). None:
+    the lookup in cdk.context.json.
     """
 
     cidr: str | None = None
     max_azs: int | None = None
     nat_gateways: int | None = None
     flow_log_retention_days: int | None = None
+    availability_zones: tuple[str, ...] | None = None
     existing_vpc_id: str | None = None
 
     def __post_init__(self) -> None:
@@ -110,6 +120,7 @@ class NetworkConfig:
                 if self.flow_log_retention_days is None
                 else self.flow_log_retention_days
             ),
+            availability_zones=self.availability_zones,
         )
 
     def _check_imported_vpc(self, vpc_id: str) -> None:
@@ -144,8 +155,21 @@ class NetworkConfig:
             "network.flow_log_retention_days",
             f"{vpc.flow_log_retention_days} is not one of {CLOUDWATCH_RETENTION_DAYS}",
         )
+        if vpc.availability_zones is not None:
+            zones = vpc.availability_zones
+            require(
+                all(_AVAILABILITY_ZONE.match(zone) for zone in zones) and len(set(zones)) == len(zones),
+                "network.availability_zones",
+                f"{zones!r} must be distinct availability zone names such as 'us-east-1a'",
+            )
+            require(
+                len(zones) >= vpc.max_azs,
+                "network.availability_zones",
+                f"{zones!r} names {len(zones)}, fewer than max_azs ({vpc.max_azs}) AZs",
+            )
 
 
+@config_section("database")
 @dataclass(frozen=True, kw_only=True)
 class DatabaseConfig:
     """The PostgreSQL instance, its backups, monitoring and logging."""
@@ -403,6 +427,7 @@ _LOGS_DESTINATION_ARN = re.compile(
 )
 
 
+@config_section("alerting.thresholds")
 @dataclass(frozen=True, kw_only=True)
 class DatabaseAlarmThresholds:
     """When the database's metric alarms fire. Each alarm needs `evaluation_periods` bad periods."""
@@ -467,6 +492,7 @@ class DatabaseAlarmThresholds:
         )
 
 
+@config_section("alerting.slack")
 @dataclass(frozen=True, kw_only=True)
 class SlackChannelConfig:
     """A Slack channel for alerts through AWS Chatbot (the workspace is authorized once in the console)."""
@@ -487,6 +513,7 @@ class SlackChannelConfig:
         )
 
 
+@config_section("alerting")
 @dataclass(frozen=True, kw_only=True)
 class AlertingConfig:
     """Where alerts go, which RDS events and API calls raise them, and where logs are shipped."""
@@ -573,6 +600,7 @@ DEFAULT_VALIDATION_QUERIES: tuple[tuple[str, str], ...] = (
 )
 
 
+@config_section("migration")
 @dataclass(frozen=True, kw_only=True)
 class MigrationConfig:
     """The migration task (backend image + runner) and the runbook state machine's pre-checks."""
@@ -713,6 +741,7 @@ class MigrationConfig:
         return f"{self.backend_image_repository}:{self.backend_image_tag}"
 
 
+@config_section("runtime")
 @dataclass(frozen=True, kw_only=True)
 class RuntimeContractConfig:
     """The application's database settings (ops guide, "Runtime database environment variables").
@@ -774,6 +803,7 @@ class RuntimeContractConfig:
         )
 
 
+@config_section("")
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """Everything one environment (one CDK Stage) needs."""
@@ -790,17 +820,18 @@ class EnvironmentConfig:
     recovery: RecoveryConfig
 
     def __post_init__(self) -> None:
-        self._check_sections_agree()
-        self.recovery.check_against_environment(
-            env_name=self.name,
-            region=self.region,
-            daily_snapshot_retention_days=self.database.daily_snapshot_retention_days,
-        )
-        self._check_identity()
-        if self.name == "production":
-            self._check_production_safety()
-        if self.holds_patient_data:
-            self._check_patient_data_log_retention()
+        with environment_scope(self.name):
+            self._check_sections_agree()
+            self.recovery.check_against_environment(
+                env_name=self.name,
+                region=self.region,
+                daily_snapshot_retention_days=self.database.daily_snapshot_retention_days,
+            )
+            self._check_identity()
+            if self.name == "production":
+                self._check_production_safety()
+            if self.holds_patient_data:
+                self._check_patient_data_log_retention()
 
     @property
     def holds_patient_data(self) -> bool:
@@ -864,6 +895,12 @@ class EnvironmentConfig:
 
     def _check_identity(self) -> None:
         require(self.name in ENVIRONMENT_NAMES, "name", f"{self.name!r} must be one of {ENVIRONMENT_NAMES}")
+        zones = self.network.availability_zones or ()
+        require(
+            all(zone[:-1] == self.region for zone in zones),
+            "network.availability_zones",
+            f"{zones!r} must all be zones of the environment's region {self.region!r} ('{self.region}a', ...)",
+        )
         require(
             _ACCOUNT.match(self.account) is not None,
             f"{self.name}.account",
@@ -896,6 +933,13 @@ class EnvironmentConfig:
             self.database.restore_from_snapshot_identifier is None,
             "production.database.restore_from_snapshot_identifier",
             "must be None: production is never rebuilt from a snapshot by configuration",
+        )
+        require(
+            self.migration.backend_image_digest is not None,
+            "production.migration.backend_image_tag",
+            f"{self.migration.backend_image_tag!r} is a mutable tag: production pins the backend image by "
+            "digest (backend_image_digest='sha256:...', backend_image_tag=None), so a new backend release "
+            "changes the task definition and reaches `ops migrate` only through a reviewed deploy",
         )
 
     @property

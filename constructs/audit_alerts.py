@@ -26,7 +26,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk.interfaces import aws_events as events_refs
 
@@ -36,17 +35,46 @@ AUDIT_METRIC_NAMESPACE = "RevenuePilot/Audit"
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 # A request parameter that must be present, whatever its value.
 PRESENT: tuple[str, ...] = ()
+# The name every RDS-managed master secret (ManageMasterUserPassword) gets: `rds!db-<uuid>`.
+RDS_MANAGED_SECRET_NAME_PREFIX = "rds!db-"  # noqa: S105 - a name prefix, not a secret
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A request parameter value that matches every string starting with `value`."""
+
+    value: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchedSecret:
+    """A secret the tampering rule matches, as callers name it: by ARN, and by name where known.
+
+    Both are plain values (a literal, or one cross-stack reference as is): never derive a name from
+    an ARN token, which CDK renders as Fn::Select/Fn::Split over the reference, a position
+    CloudFormation does not document for Fn::GetStackOutput. A name the config does not know
+    (RDS names its managed master secret) is matched by `name_prefix`.
+    """
+
+    arn: str
+    name: str | None = None
+    name_prefix: str | None = None
+
+    def identifiers(self) -> tuple[str | Prefix, ...]:
+        names = () if self.name is None else (self.name,)
+        prefixes = () if self.name_prefix is None else (Prefix(self.name_prefix),)
+        return (self.arn, *names, *prefixes)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ApiCallMatch:
     """API calls by name, optionally narrowed by request parameters.
 
-    `request_parameters` pairs a parameter with the values that match, or with PRESENT.
+    `request_parameters` pairs a parameter with the values (or `Prefix`es) that match, or with PRESENT.
     """
 
     event_names: tuple[str, ...]
-    request_parameters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    request_parameters: tuple[tuple[str, tuple[str | Prefix, ...]], ...] = ()
     # Typed tests of request parameters (booleans, numbers, lists), ANDed with the above.
     parameter_tests: tuple[ParameterTest, ...] = ()
 
@@ -111,7 +139,9 @@ class AuditRule:
                 if values == PRESENT
                 else logs.FilterPattern.any(
                     *(
-                        logs.FilterPattern.string_value(f"$.requestParameters.{parameter}", "=", value)
+                        logs.FilterPattern.string_value(
+                            f"$.requestParameters.{parameter}", "=", _filter_value(value)
+                        )
                         for value in values
                     )
                 )
@@ -132,7 +162,7 @@ class AuditRule:
             detail: dict[str, Any] = {"eventName": list(match.event_names)}
             if match.request_parameters:
                 detail["requestParameters"] = {
-                    parameter: [{"exists": True}] if values == PRESENT else list(values)
+                    parameter: [{"exists": True}] if values == PRESENT else [_event_value(v) for v in values]
                     for parameter, values in match.request_parameters
                 }
             if match.parameter_tests:
@@ -152,7 +182,17 @@ class AuditRule:
         )
 
 
-def audit_rules(*, encryption_key: kms.IKey, secrets: Sequence[secretsmanager.ISecret]) -> list[AuditRule]:
+def _filter_value(value: str | Prefix) -> str:
+    """A metric filter value: a prefix ends in the `*` wildcard."""
+    return f"{value.value}*" if isinstance(value, Prefix) else value
+
+
+def _event_value(value: str | Prefix) -> Any:
+    """An EventBridge pattern value: a prefix is a `prefix` matcher."""
+    return {"prefix": value.value} if isinstance(value, Prefix) else value
+
+
+def audit_rules(*, encryption_key: kms.IKey, secrets: Sequence[WatchedSecret]) -> list[AuditRule]:
     """The audited API calls: parameter changes, snapshot sharing and deletions of RDS resources
     in the account, and tampering with this environment's database key and secrets."""
     rules = [*_rds_audit_rules(), _key_tampering_rule(encryption_key)]
@@ -229,7 +269,7 @@ def _key_tampering_rule(encryption_key: kms.IKey) -> AuditRule:
     )
 
 
-def _secret_tampering_rule(secrets: Sequence[secretsmanager.ISecret]) -> AuditRule:
+def _secret_tampering_rule(secrets: Sequence[WatchedSecret]) -> AuditRule:
     return AuditRule(
         construct_id="DatabaseSecretTampering",
         description="A database secret was deleted, given a resource policy or had its rotation cancelled",
@@ -241,11 +281,7 @@ def _secret_tampering_rule(secrets: Sequence[secretsmanager.ISecret]) -> AuditRu
                 request_parameters=(
                     (
                         "secretId",
-                        tuple(
-                            identifier
-                            for secret in secrets
-                            for identifier in (secret.secret_arn, secret.secret_name)
-                        ),
+                        tuple(identifier for secret in secrets for identifier in secret.identifiers()),
                     ),
                 ),
             ),

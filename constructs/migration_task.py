@@ -34,6 +34,7 @@ from constructs.compliance import acknowledge
 from constructs.database import PostgresDatabase
 from constructs.log_group import EncryptedLogGroup
 from constructs.secret_access import secret_read_statements
+from contract.backend_image import BACKEND_IMAGE_LABEL, backend_image_uri
 from contract.compliance import REGULATORY_PACKS
 
 CONTAINER_NAME = "migration"
@@ -153,9 +154,7 @@ class MigrationTask(Construct):
         build_context: Path,
     ) -> None:
         """The runner image on top of the backend image; non-root, read-only root, arguments only."""
-        registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
-        reference = config.backend_image_reference
-        backend_image = reference if "." in reference.split("/", 1)[0] else f"{registry}/{reference}"
+        backend_image = backend_image_uri(config.backend_image_reference, account=account, region=region)
         self.base_arguments: list[str] = [
             "--secret-id",
             app_secret.secret_arn,
@@ -173,6 +172,8 @@ class MigrationTask(Construct):
                 platform=ecr_assets.Platform.LINUX_AMD64,
             ),
             command=[*self.base_arguments, "current"],
+            # What `ops migrate` compares with the configuration before it starts the runbook.
+            docker_labels={BACKEND_IMAGE_LABEL: backend_image},
             essential=True,
             # A hard limit at the task size: a runaway migration is killed, not the neighbours starved.
             memory_limit_mib=config.task_memory_mib,

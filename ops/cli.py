@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from config.environments import ENVIRONMENTS
 from contract.revision import REVISION_RULE, InvalidRevisionError, check_revision
 from ops.access_review import AccessReviewError, collect_and_write
+from ops.image_check import check_backend_image
 from ops.restore import RestoreError, add_restore_parser, run_restore
 from ops.runbook import (
     Plan,
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
     stepfunctions, rds, sts = clients("stepfunctions"), clients("rds"), clients("sts")
     try:
         check_account(sts, environment)
+        check_backend_image(stepfunctions, clients("ecs"), plan)
         execution_arn = start(stepfunctions, plan)
         print(f"started {execution_arn}", file=out, flush=True)
         execution = follow(stepfunctions, execution_arn, out=out, poll_seconds=args.poll_seconds)

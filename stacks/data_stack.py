@@ -109,6 +109,12 @@ class DataStack(cdk.Stack):
         )
         cdk.CfnOutput(
             self,
+            "ApplicationSecretArn",
+            value=self.app_secret.secret_arn,
+            description="Application secret (migration and app_user credentials): DATABASE_SECRET_ARN",
+        )
+        cdk.CfnOutput(
+            self,
             "DatabaseSecurityGroupId",
             value=self.database.security_group.security_group_id,
             description="Grant consumers 5432 on this group from their own stack",

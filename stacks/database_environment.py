@@ -6,6 +6,7 @@ import aws_cdk as cdk
 
 from config.schema import EnvironmentConfig
 from constructs import Construct
+from constructs.audit_alerts import WatchedSecret
 from stacks.application_access_stack import ApplicationAccessStack
 from stacks.data_stack import DataStack
 from stacks.disaster_recovery_stack import DisasterRecoveryStack
@@ -73,7 +74,12 @@ class DatabaseEnvironment(cdk.Stage):
                 "BootstrapFunction": self.data_stack.credentials.bootstrap_function,
                 "RotationFunction": self.data_stack.credentials.rotation_function,
             },
-            secrets=[self.data_stack.app_secret],
+            # The name from config, never derived from the ARN (no Fn::Split over a cross-stack reference).
+            secrets=[
+                WatchedSecret(
+                    arn=self.data_stack.app_secret.secret_arn, name=config.database.application_secret_name
+                )
+            ],
             # Who can read the application secret (the migration task role: in the Migration stack).
             secret_reader_roles=[
                 role

@@ -14,16 +14,17 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_secretsmanager as secretsmanager
 
 from config.aws_limits import has_burstable_ebs
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.alerting import AlertTopic
 from constructs.audit_alerts import (
+    RDS_MANAGED_SECRET_NAME_PREFIX,
     CloudTrailAuditAlarms,
     EventBridgeAuditRules,
     RotationFailureRule,
+    WatchedSecret,
     add_audit_alerts,
     audit_rules,
     database_hardening_rules,
@@ -43,8 +44,9 @@ class MonitoringStack(cdk.Stack):
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the master
-    secret is always included). `secret_reader_roles` (and the managed `secret_reader_policies`
-    attached to them) are watched for IAM policy changes; the Migration stack watches its own role.
+    secret is always included: by ARN, and by the name prefix of an RDS-managed master secret).
+    `secret_reader_roles` (and the managed `secret_reader_policies` attached to them) are watched for IAM
+    policy changes; the Migration stack watches its own role.
     """
 
     def __init__(
@@ -56,7 +58,7 @@ class MonitoringStack(cdk.Stack):
         database: PostgresDatabase,
         encryption_key: kms.IKey,
         functions: Mapping[str, lambda_.IFunction],
-        secrets: Sequence[secretsmanager.ISecret] = (),
+        secrets: Sequence[WatchedSecret] = (),
         secret_reader_roles: Sequence[iam.IRole] = (),
         secret_reader_policies: Sequence[iam.IManagedPolicy] = (),
         **kwargs: Any,
@@ -110,13 +112,16 @@ class MonitoringStack(cdk.Stack):
         *,
         database: PostgresDatabase,
         encryption_key: kms.IKey,
-        secrets: Sequence[secretsmanager.ISecret],
+        secrets: Sequence[WatchedSecret],
         secret_reader_roles: Sequence[iam.IRole],
         secret_reader_policies: Sequence[iam.IManagedPolicy],
     ) -> None:
         """Sensitive API calls: CloudTrail metric filters when a trail log group is configured, else EventBridge."""
         alerting = config.alerting
-        rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
+        master = WatchedSecret(
+            arn=database.master_secret.secret_arn, name_prefix=RDS_MANAGED_SECRET_NAME_PREFIX
+        )
+        rules = audit_rules(encryption_key=encryption_key, secrets=[master, *secrets])
         rules += database_hardening_rules(backup_retention_days=config.database.backup_retention_days)
         if secret_reader_roles:
             rules += role_policy_rules(

@@ -115,7 +115,7 @@ def test_unknown_instance_class_needs_explicit_max_connections():
     database = dataclasses.replace(PRODUCTION.database, instance_class="x2g.large")
     with pytest.raises(ConfigError, match=r"x2g\.large") as raised:
         dataclasses.replace(PRODUCTION, database=database)
-    assert raised.value.field_path == "alerting.thresholds.max_connections"
+    assert raised.value.field_path == "production.alerting.thresholds.max_connections"
     explicit = dataclasses.replace(
         PRODUCTION,
         database=database,

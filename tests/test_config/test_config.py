@@ -172,7 +172,7 @@ def test_window_overlap(daily, weekly, overlap):
 
 
 def test_environment_requires_database():
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigError, match=r"staging\.network: is required"):
         EnvironmentConfig(name="staging", account="111111111111", region="us-east-1")  # type: ignore[call-arg]
 
 

@@ -86,7 +86,7 @@ def test_verify_ca_is_allowed_outside_production_only():
 def test_pools_recycle_before_the_server_drops_idle_sessions():
     with pytest.raises(ConfigError) as error:
         dataclasses.replace(STAGING, runtime=RuntimeContractConfig(pool_recycle_seconds=3600))
-    assert error.value.field_path == "runtime.pool_recycle_seconds"
+    assert error.value.field_path == "staging.runtime.pool_recycle_seconds"
     assert "idle_session_timeout_seconds (3600)" in str(error.value)
     shorter_server_timeout = dataclasses.replace(STAGING.database, idle_session_timeout_seconds=600)
     with pytest.raises(ConfigError):

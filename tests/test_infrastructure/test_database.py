@@ -379,6 +379,8 @@ def test_outputs_give_endpoint_port_secret_and_security_group(env):
     outputs = env.raw["Data"]["Outputs"]
     for name in ("EndpointAddress", "EndpointPort", "MasterSecretArn", "DatabaseSecurityGroupId"):
         assert name in outputs
+    # The README lists it: operators need the application secret's ARN (DATABASE_SECRET_ARN).
+    assert outputs["ApplicationSecretArn"]["Value"] == {"Ref": "ApplicationCredentialsSecret71772FF2"}
     assert "Value" in outputs["EndpointAddress"]
 
 

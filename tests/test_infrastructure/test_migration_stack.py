@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
+from contract.backend_image import BACKEND_IMAGE_LABEL, backend_image_uri
 from contract.names import TASK_TOKEN_ENV_VAR, state_machine_name
 from tests.test_infrastructure.conftest import EnvironmentTemplates
 
@@ -68,6 +69,21 @@ def test_task_definition_is_locked_down(env: EnvironmentTemplates) -> None:
     )
     for group in env.resources("Migration", "AWS::Logs::LogGroup").values():
         assert "KmsKeyId" in group["Properties"] and group["DeletionPolicy"] == "Retain"
+
+
+def test_task_definition_carries_the_configured_backend_image(env: EnvironmentTemplates) -> None:
+    """`ops migrate` compares this label with the configuration (ops/image_check.py)."""
+    config = env.config
+    expected = backend_image_uri(
+        config.migration.backend_image_reference, account=config.account, region=config.region
+    )
+    (task_definition,) = env.resources("Migration", "AWS::ECS::TaskDefinition").values()
+    (container,) = task_definition["Properties"]["ContainerDefinitions"]
+    assert container["DockerLabels"] == {BACKEND_IMAGE_LABEL: expected}
+    if config.name == "production":
+        assert f"@{config.migration.backend_image_digest}" in expected
+    else:
+        assert expected.endswith(":release")
 
 
 def test_task_role_reads_the_app_secret_only(env: EnvironmentTemplates) -> None:

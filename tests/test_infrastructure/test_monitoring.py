@@ -200,13 +200,15 @@ def test_secret_tampering_filter_pattern_is_pinned(production):
         '($.eventName = "PutResourcePolicy") || ($.eventName = "CancelRotateSecret")) && '
         '(($.requestParameters.secretId = "'
     )
+    # Master: by ARN and by the RDS-managed name prefix; application: by ARN and its configured name.
+    # Plain values only: no name parsed out of a cross-stack ARN (Fn::Split over Fn::GetStackOutput).
     assert _output(parts[1]) == SECRET_ARN_OUTPUT
-    assert parts[2] == '") || ($.requestParameters.secretId = "'
-    # Each secret by ARN and by name (the name derived from the ARN by CDK): master, then application.
-    assert "MasterSecret" not in json.dumps(parts[3]) and "DatabaseInstanceSecret" in json.dumps(parts[3])
-    assert parts[-1] == '"))) }'
-    assert json.dumps(parts).count("ApplicationCredentialsSecret") == 2
-    assert [p for p in parts if isinstance(p, str)].count('") || ($.requestParameters.secretId = "') == 3
+    assert (
+        parts[2] == '") || ($.requestParameters.secretId = "rds!db-*") || ($.requestParameters.secretId = "'
+    )
+    assert "ApplicationCredentialsSecret" in _output(parts[3])
+    assert parts[4] == '") || ($.requestParameters.secretId = "revenuepilot/prod/database"))) }'
+    assert len(parts) == 5
 
 
 def test_every_audit_rule_has_a_filter_and_an_alarm_on_its_metric(production):
@@ -311,10 +313,11 @@ def test_eventbridge_key_and_secret_patterns_name_our_key_and_secret(staging):
     assert secret["source"] == ["aws.secretsmanager"]
     assert secret["detail"]["eventSource"] == ["secretsmanager.amazonaws.com"]
     assert secret["detail"]["eventName"] == ["DeleteSecret", "PutResourcePolicy", "CancelRotateSecret"]
-    arn, name, app_arn, app_name = secret["detail"]["requestParameters"]["secretId"]
+    arn, prefix, app_arn, app_name = secret["detail"]["requestParameters"]["secretId"]
     assert _output(arn) == SECRET_ARN_OUTPUT
-    assert "Fn::Join" in name and "Fn::Select" in json.dumps(app_name)
-    assert "ApplicationCredentialsSecret" in json.dumps(app_arn)
+    assert prefix == {"prefix": "rds!db-"}
+    assert "ApplicationCredentialsSecret" in _output(app_arn)
+    assert app_name == STAGING.database.application_secret_name
 
 
 def test_rotation_failures_alert_in_both_paths(env):

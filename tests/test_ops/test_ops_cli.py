@@ -12,13 +12,15 @@ import pytest
 from moto import mock_aws
 
 from config.environments import PRODUCTION
+from contract.backend_image import BACKEND_IMAGE_LABEL
 from ops.cli import main
+from ops.image_check import configured_backend_image
 
 REGION = PRODUCTION.region
 SNAPSHOT = "pre-migration-2025-01-02-0304"
 
 
-def _definition(succeed: bool) -> str:
+def _definition(succeed: bool, task_definition: str) -> str:
     summary = {"environment": "production", "outcome": "succeeded", "action": "upgrade", "revision": "head",
                "snapshotId": SNAPSHOT, "validation": {"encounters": 2, "finalized_notes": 3}, "durationSeconds": 42}  # fmt: skip
     states: dict[str, Any] = {
@@ -26,10 +28,18 @@ def _definition(succeed: bool) -> str:
         "CreateSnapshot": {"Type": "Pass", "Next": "RunUpgrade"},
     }
     if succeed:
-        states["RunUpgrade"] = {"Type": "Pass", "Next": "NotifySuccess"}
+        states["RunUpgrade"] = {
+            "Type": "Pass",
+            "Parameters": {"TaskDefinition": task_definition},
+            "Next": "NotifySuccess",
+        }
         states["NotifySuccess"] = {"Type": "Pass", "Result": summary, "End": True}
     else:
-        states["RunUpgrade"] = {"Type": "Pass", "Next": "NotifyFailure"}
+        states["RunUpgrade"] = {
+            "Type": "Pass",
+            "Parameters": {"TaskDefinition": task_definition},
+            "Next": "NotifyFailure",
+        }
         states["NotifyFailure"] = {"Type": "Pass", "Next": "RunbookFailed"}
         states["RunbookFailed"] = {
             "Type": "Fail",
@@ -54,9 +64,21 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         )
         iam = boto3.client("iam", region_name=REGION)
         role = iam.create_role(RoleName="runbook", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        yield lambda succeed: boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-            name="revenuepilot-production-migration-runbook", definition=_definition(succeed), roleArn=role
-        )
+
+        def deploy(succeed: bool, backend_image: str = configured_backend_image(PRODUCTION)) -> Any:
+            """The Migration stack as deployed: a labelled task definition and the runbook that runs it."""
+            task_definition = boto3.client("ecs", region_name=REGION).register_task_definition(
+                family="ProductionMigrationTaskDefinition",
+                containerDefinitions=[{"name": "migration", "image": "runner", "memory": 1024,
+                                       "dockerLabels": {BACKEND_IMAGE_LABEL: backend_image}}],
+            )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+            return boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+                name="revenuepilot-production-migration-runbook",
+                definition=_definition(succeed, task_definition),
+                roleArn=role,
+            )
+
+        yield deploy
 
 
 def _run(*argv: str) -> tuple[int, str]:
@@ -116,6 +138,30 @@ def test_wrong_account_is_refused(aws: Any, monkeypatch: pytest.MonkeyPatch) -> 
         status == 1
         and "credentials are for account 222222222222, but staging is account 111111111111" in output
     )
+
+
+def test_migrate_refuses_a_task_definition_of_another_backend_release(aws: Any) -> None:
+    old = "222222222222.dkr.ecr.us-east-1.amazonaws.com/revenuepilot/backend@sha256:" + "1" * 64
+    aws(True, backend_image=old)
+    status, output = _run("migrate", "--env", "production", "--revision", "head")
+    assert status == 1
+    [line] = output.splitlines()
+    assert line.startswith(
+        "error: the deployed migration task definition arn:aws:ecs:us-east-1:222222222222:"
+    )
+    assert f"was built from backend image {old}, but config/environments.py says " in line
+    assert configured_backend_image(PRODUCTION).endswith(f"@{PRODUCTION.migration.backend_image_digest}")
+    assert "deploy Production/Migration" in line and "nothing was started" in line
+    executions = boto3.client("stepfunctions", region_name=REGION).list_executions(
+        stateMachineArn=f"arn:aws:states:{REGION}:{PRODUCTION.account}:stateMachine:revenuepilot-production-migration-runbook"
+    )["executions"]
+    assert executions == []
+
+
+def test_migrate_refuses_an_unlabelled_task_definition(aws: Any) -> None:
+    aws(True, backend_image="")
+    status, output = _run("migrate", "--env", "production", "--revision", "head")
+    assert status == 1 and "was built from backend image (unlabelled)" in output
 
 
 def test_dry_run_calls_no_aws_api() -> None:

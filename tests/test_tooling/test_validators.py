@@ -35,6 +35,11 @@ def test_validator_has_no_findings(validation, validator):
     assert results[validator].findings == [], "\n".join(results[validator].findings)
 
 
+def test_cfn_lint_runs_without_project_side_filtering(validation):
+    results, _ = validation
+    assert results["cfn-lint"].exempted == []
+
+
 def test_reports_are_machine_readable(validation):
     _, reports = validation
     assert reports == ["cfn-guard.json", "cfn-lint.json", "checkov.json"]
