@@ -31,6 +31,7 @@ from aws_cdk import custom_resources as cr
 from config.schema import DatabaseConfig
 from constructs import Construct
 from constructs.compliance import acknowledge
+from constructs.credentials_check import endpoint_environment
 from constructs.database import POSTGRES_PORT, PostgresDatabase
 from constructs.database_client_function import (
     DatabaseClientFunction,
@@ -104,7 +105,7 @@ class ApplicationCredentials(Construct):
             statements=[
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[database.master_secret.secret_arn],
+                    resources=[database.master_secret_arn],
                 ),
                 iam.PolicyStatement(
                     actions=[
@@ -117,7 +118,7 @@ class ApplicationCredentials(Construct):
                 secret_key_statement,
                 random_password_statement,
             ],
-            environment={"POWERTOOLS_SERVICE_NAME": "db-bootstrap"},
+            environment={"POWERTOOLS_SERVICE_NAME": "db-bootstrap", **endpoint_environment(database)},
             **common,  # type: ignore[arg-type]
         )
         self.bootstrap_function: lambda_.IFunction = bootstrap.function
@@ -130,7 +131,7 @@ class ApplicationCredentials(Construct):
             service_token=provider.service_token,
             resource_type="Custom::DatabaseRoles",
             properties={
-                "MasterSecretArn": database.master_secret.secret_arn,
+                "MasterSecretArn": database.master_secret_arn,
                 "AppSecretArn": self.secret.secret_arn,
                 "Schemas": list(config.application_schemas),
                 # A new endpoint means a new (restored or replaced) database: run again, and write the
@@ -162,15 +163,16 @@ class ApplicationCredentials(Construct):
                 ),
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"],
-                    resources=[database.master_secret.secret_arn],
+                    resources=[database.master_secret_arn],
                 ),
                 secret_key_statement,
                 random_password_statement,
             ],
             environment={
-                "MASTER_SECRET_ARN": database.master_secret.secret_arn,
+                "MASTER_SECRET_ARN": database.master_secret_arn,
                 "APP_SCHEMAS": ",".join(config.application_schemas),
                 "POWERTOOLS_SERVICE_NAME": "secret-rotation",
+                **endpoint_environment(database),
             },
             **common,  # type: ignore[arg-type]
         )

@@ -60,8 +60,10 @@ class DatabaseEnvironment(cdk.Stage):
             functions={
                 "BootstrapFunction": self.data_stack.credentials.bootstrap_function,
                 "RotationFunction": self.data_stack.credentials.rotation_function,
+                "CredentialsCheckFunction": self.data_stack.credentials_check.function,
             },
             secrets=[self.data_stack.app_secret],
+            credentials_check=self.data_stack.credentials_check,
             tags=tags,
             description=f"RevenuePilot {config.name}: alerts, audit alarms, dashboard",
         )

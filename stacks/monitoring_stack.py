@@ -24,6 +24,8 @@ from constructs.audit_alerts import (
     RotationFailureRule,
     audit_rules,
 )
+from constructs.credentials_check import CredentialsCheck
+from constructs.credentials_check_alarms import CredentialsCheckAlarms
 from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
 from constructs.log_shipping import CentralLogShipping
@@ -35,7 +37,7 @@ class MonitoringStack(cdk.Stack):
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the master
-    secret is always included).
+    secret is always included). `credentials_check` gets its failure and not-running alarms.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class MonitoringStack(cdk.Stack):
         encryption_key: kms.IKey,
         functions: Mapping[str, lambda_.IFunction],
         secrets: Sequence[secretsmanager.ISecret] = (),
+        credentials_check: CredentialsCheck | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -100,6 +103,9 @@ class MonitoringStack(cdk.Stack):
             topic=self.topic,
             dashboard_name=f"revenuepilot-{config.name}-database",
         )
+
+        if credentials_check is not None:
+            CredentialsCheckAlarms(self, "CredentialsCheckAlarms", check=credentials_check, topic=self.topic)
 
         if alerting.central_log_destination_arn is not None:
             CentralLogShipping(
