@@ -41,7 +41,8 @@ PRESENT: tuple[str, ...] = ()
 class ApiCallMatch:
     """API calls by name, optionally narrowed by request parameters.
 
-    `request_parameters` pairs a parameter with the values that match, or with PRESENT.
+    `request_parameters` pairs a parameter with the values that match, or with PRESENT. A value that
+    ends in `*` matches by prefix (a metric filter wildcard; EventBridge `prefix`).
     """
 
     event_names: tuple[str, ...]
@@ -94,7 +95,7 @@ class AuditRule:
             detail: dict[str, Any] = {"eventName": list(match.event_names)}
             if match.request_parameters:
                 detail["requestParameters"] = {
-                    parameter: [{"exists": True}] if values == PRESENT else list(values)
+                    parameter: [{"exists": True}] if values == PRESENT else [_event_value(v) for v in values]
                     for parameter, values in match.request_parameters
                 }
             return detail
@@ -110,9 +111,24 @@ class AuditRule:
         )
 
 
-def audit_rules(*, encryption_key: kms.IKey, secrets: Sequence[secretsmanager.ISecret]) -> list[AuditRule]:
+def _event_value(value: str) -> str | dict[str, str]:
+    """An EventBridge pattern value: a trailing `*` (a metric filter wildcard) becomes a prefix match."""
+    if not cdk.Token.is_unresolved(value) and value.endswith("*"):
+        return {"prefix": value[:-1]}
+    return value
+
+
+def audit_rules(
+    *,
+    encryption_key: kms.IKey,
+    secrets: Sequence[secretsmanager.ISecret],
+    secret_identifiers: Sequence[str] = (),
+) -> list[AuditRule]:
     """The audited API calls: parameter changes, snapshot sharing and deletions of RDS resources
-    in the account, and tampering with this environment's database key and secrets."""
+    in the account, and tampering with this environment's database key and secrets.
+
+    `secrets` are matched by ARN and by name; `secret_identifiers` are matched as given (e.g. the
+    RDS-managed master secret: its ARN, and `rds!db-*` because its name is chosen by RDS)."""
     rules = [
         AuditRule(
             construct_id="ParameterGroupChanges",
@@ -174,7 +190,7 @@ def audit_rules(*, encryption_key: kms.IKey, secrets: Sequence[secretsmanager.IS
             ),
         ),
     ]
-    if secrets:
+    if secrets or secret_identifiers:
         rules.append(
             AuditRule(
                 construct_id="DatabaseSecretTampering",
@@ -187,10 +203,13 @@ def audit_rules(*, encryption_key: kms.IKey, secrets: Sequence[secretsmanager.IS
                         request_parameters=(
                             (
                                 "secretId",
-                                tuple(
-                                    identifier
-                                    for secret in secrets
-                                    for identifier in (secret.secret_arn, secret.secret_name)
+                                (
+                                    *secret_identifiers,
+                                    *(
+                                        identifier
+                                        for secret in secrets
+                                        for identifier in (secret.secret_arn, secret.secret_name)
+                                    ),
                                 ),
                             ),
                         ),

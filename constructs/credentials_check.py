@@ -34,6 +34,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from config.schema import DatabaseConfig
 from constructs import Construct
+from constructs.checkov import skip_checkov
+from constructs.compliance import acknowledge
 from constructs.database import PostgresDatabase
 from constructs.database_client_function import DatabaseClientFunction
 from constructs.network import DatabaseNetwork
@@ -121,6 +123,13 @@ class CredentialsCheck(Construct):
             reserved_concurrency=1,
         )
         self.function: lambda_.IFunction = check.function
+        reason = (
+            "A failed scheduled check is never replayed: the next run is due within one interval, and a failure "
+            "raises the CredentialsCheckFailed or Errors alarm, a missing run the NotRunning alarm."
+        )
+        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+            acknowledge(check.function, f"{pack}-LambdaDLQ", reason)
+        skip_checkov(check.function, "CKV_AWS_116", reason)
         interval = cdk.Duration.minutes(self.interval_minutes)
         # A run that cannot start now (throttled by the reserved concurrency: another run is still going)
         # is dropped rather than queued; the next scheduled run is due within one interval.

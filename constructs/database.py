@@ -39,6 +39,8 @@ POSTGRES_PORT = 5432
 # slow statements land in the `postgresql` log through log_min_duration_statement.
 LOG_EXPORTS = ("postgresql", "upgrade")
 # Characters that break connection URLs, shell snippets or JSON when they appear in a password.
+# RDS names the secret of an instance's managed master password `rds!db-<uuid>`.
+MANAGED_MASTER_SECRET_NAME_PATTERN = "rds!db-*"  # noqa: S105 - a name pattern, not a secret
 PASSWORD_EXCLUDED_CHARACTERS = "".join(c for c in string.punctuation if c not in "-_.") + " "
 
 

@@ -26,7 +26,7 @@ from constructs.audit_alerts import (
 )
 from constructs.credentials_check import CredentialsCheck
 from constructs.credentials_check_alarms import CredentialsCheckAlarms
-from constructs.database import PostgresDatabase
+from constructs.database import MANAGED_MASTER_SECRET_NAME_PATTERN, PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
 from constructs.log_shipping import CentralLogShipping
 from constructs.rds_event_subscriptions import RdsEventSubscriptions
@@ -36,8 +36,8 @@ class MonitoringStack(cdk.Stack):
     """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `audit`.
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
-    `secrets` are watched for deletion, policy changes and cancelled rotation (the master
-    secret is always included). `credentials_check` gets its failure and not-running alarms.
+    `secrets` are watched for deletion, policy changes and cancelled rotation (the RDS-managed master
+    secret always is, by ARN and by its `rds!db-` name prefix). `credentials_check` gets its failure and not-running alarms.
     """
 
     def __init__(
@@ -78,7 +78,12 @@ class MonitoringStack(cdk.Stack):
             snapshot_event_categories=alerting.snapshot_event_categories,
         )
 
-        rules = audit_rules(encryption_key=encryption_key, secrets=[database.master_secret, *secrets])
+        rules = audit_rules(
+            encryption_key=encryption_key,
+            secrets=secrets,
+            # RDS names the managed master secret `rds!db-<uuid>`: matched by ARN and by that prefix.
+            secret_identifiers=(database.master_secret_arn, MANAGED_MASTER_SECRET_NAME_PATTERN),
+        )
         self.audit: CloudTrailAuditAlarms | EventBridgeAuditRules
         if alerting.cloudtrail_log_group_name is not None:
             self.audit = CloudTrailAuditAlarms(

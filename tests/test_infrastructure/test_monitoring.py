@@ -24,7 +24,8 @@ KEY_ID_OUTPUT = "PublishOutputRefDatabaseKey7998E78F07142177"
 KEY_ARN_OUTPUT = "PublishOutputFnGetAttDatabaseKey7998E78FArnA3520947"
 INSTANCE_OUTPUT = "PublishOutputRefDatabaseInstanceAA8A5FDE96074C11"
 PARAMETER_GROUP_OUTPUT = "PublishOutputRefDatabaseParameterGroup2A9210268AF3E880"
-SECRET_ARN_OUTPUT = "PublishOutputRefDatabaseInstanceSecretAttachmentFCA06D38F8F98D00"
+# The RDS-managed master secret (`MasterUserSecret.SecretArn`), exported by the Data stack.
+SECRET_ARN_OUTPUT = "PublishOutputFnGetAttDatabaseInstanceAA8A5FDEMasterUserSecretSecretArnC6E752AD"
 
 DATABASE_ALARMS = {
     "CpuUtilization": ("CPUUtilization", "GreaterThanThreshold"),
@@ -35,6 +36,7 @@ DATABASE_ALARMS = {
     "DiskQueueDepth": ("DiskQueueDepth", "GreaterThanThreshold"),
     "SwapUsage": ("SwapUsage", "GreaterThanThreshold"),
 }
+CREDENTIALS_CHECK_ALARMS = ("CredentialsCheckFailed", "CredentialsCheckNotRunning")
 AUDIT_RULES = (
     "ParameterGroupChanges",
     "SnapshotSharing",
@@ -207,12 +209,14 @@ def test_secret_tampering_filter_pattern_is_pinned(production):
         '(($.requestParameters.secretId = "'
     )
     assert _output(parts[1]) == SECRET_ARN_OUTPUT
-    assert parts[2] == '") || ($.requestParameters.secretId = "'
-    # Each secret by ARN and by name (the name derived from the ARN by CDK): master, then application.
-    assert "MasterSecret" not in json.dumps(parts[3]) and "DatabaseInstanceSecret" in json.dumps(parts[3])
+    # The master by ARN and by RDS's name prefix (RDS picks `rds!db-<uuid>`), then the application
+    # secret by ARN and by name (derived from the ARN by CDK).
+    assert (
+        parts[2] == '") || ($.requestParameters.secretId = "rds!db-*") || ($.requestParameters.secretId = "'
+    )
     assert parts[-1] == '"))) }'
     assert json.dumps(parts).count("ApplicationCredentialsSecret") == 2
-    assert [p for p in parts if isinstance(p, str)].count('") || ($.requestParameters.secretId = "') == 3
+    assert [p for p in parts if isinstance(p, str)].count('") || ($.requestParameters.secretId = "') == 1
 
 
 def test_every_audit_rule_has_a_filter_and_an_alarm_on_its_metric(production):
@@ -319,7 +323,8 @@ def test_eventbridge_key_and_secret_patterns_name_our_key_and_secret(staging):
     assert secret["detail"]["eventName"] == ["DeleteSecret", "PutResourcePolicy", "CancelRotateSecret"]
     arn, name, app_arn, app_name = secret["detail"]["requestParameters"]["secretId"]
     assert _output(arn) == SECRET_ARN_OUTPUT
-    assert "Fn::Join" in name and "Fn::Select" in json.dumps(app_name)
+    assert name == {"prefix": "rds!db-"}
+    assert "Fn::Select" in json.dumps(app_name)
     assert "ApplicationCredentialsSecret" in json.dumps(app_arn)
 
 
@@ -347,13 +352,20 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok(env):
     lambda_error_alarms = {
         k
         for k in alarms
-        if k.startswith(("DatabaseAlarmsBootstrapFunction", "DatabaseAlarmsRotationFunction"))
+        if k.startswith(
+            (
+                "DatabaseAlarmsBootstrapFunction",
+                "DatabaseAlarmsRotationFunction",
+                "DatabaseAlarmsCredentialsCheckFunction",
+            )
+        )
     }
-    assert len(lambda_error_alarms) == 2, sorted(alarms)
+    assert len(lambda_error_alarms) == 3, sorted(alarms)
     expected = (
         len(DATABASE_ALARMS)
         + 1
         + len(lambda_error_alarms)
+        + len(CREDENTIALS_CHECK_ALARMS)
         + (len(AUDIT_RULES) if env.config.alerting.cloudtrail_log_group_name else 0)
     )
     assert len(alarms) == expected
