@@ -11,6 +11,8 @@ Creates, each with alarm and OK actions on the topic:
 
 The function's `Errors` alarm comes with the other functions' (`DatabaseAlarms(functions=...)`).
 
+Also adds a row to `dashboard` (when given): the check's failures, repairs and invocations.
+
 Exposes `alarms` (by construct id).
 """
 
@@ -29,7 +31,13 @@ class CredentialsCheckAlarms(Construct):
     """`CredentialsCheckFailed` and `CredentialsCheckNotRunning`, both to `topic`."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, check: CredentialsCheck, topic: sns.ITopic
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        check: CredentialsCheck,
+        topic: sns.ITopic,
+        dashboard: cloudwatch.Dashboard | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         period = cdk.Duration.minutes(check.interval_minutes)
@@ -64,3 +72,16 @@ class CredentialsCheckAlarms(Construct):
         }
         for alarm in self.alarms.values():
             alarm_to_topic(alarm, topic)
+        if dashboard is not None:
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Credentials check: failed and repaired",
+                    left=[check.metric_failed(period), check.metric_repaired(period)],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title="Credentials check: runs",
+                    left=[check.function.metric_invocations(period=period, statistic="Sum")],
+                    width=12,
+                ),
+            )

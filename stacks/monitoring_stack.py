@@ -110,7 +110,13 @@ class MonitoringStack(cdk.Stack):
         )
 
         if credentials_check is not None:
-            CredentialsCheckAlarms(self, "CredentialsCheckAlarms", check=credentials_check, topic=self.topic)
+            CredentialsCheckAlarms(
+                self,
+                "CredentialsCheckAlarms",
+                check=credentials_check,
+                topic=self.topic,
+                dashboard=self.database_alarms.dashboard,
+            )
 
         if alerting.central_log_destination_arn is not None:
             CentralLogShipping(
