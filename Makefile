@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20,22,24
 # (keep in step with tools/jsii_quiet.py: jsii wants the Node majors listed, not a boolean)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: synth test lint diff validate bench clean setup rehearse
+.PHONY: synth test lint diff validate bench clean setup rehearse diagram
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -57,6 +57,10 @@ rehearse: setup
 ## Synth, test-suite, rotation and bundle-size numbers (see README, Benchmarks).
 bench: setup
 	$(BIN)/python -m tools.bench
+
+## docs/architecture.md: a Mermaid diagram per environment, generated from the synthesized templates.
+diagram: synth
+	$(BIN)/python -m tools.diagram --assembly cdk.out --output docs/architecture.md
 
 ## Offline infrastructure diff of the working tree vs BASE (default: merge-base with main) for every
 ## stack of every environment, plus the replacement guard. ALLOW_REPLACE="Env/Stack/LogicalId ..."

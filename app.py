@@ -4,7 +4,7 @@
 import aws_cdk as cdk
 
 from config.environments import ENVIRONMENTS
-from stacks.application import define_app, require_complete_context
+from stacks.cdk_app import define_app, require_complete_context
 
 app = cdk.App()
 define_app(app, ENVIRONMENTS)

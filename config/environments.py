@@ -13,7 +13,7 @@ STAGING = EnvironmentConfig(
     name="staging",
     account=STAGING_ACCOUNT,
     region=REGION,
-    network=NetworkConfig(cidr="10.41.0.0/16", max_azs=2, nat_gateways=1),
+    network=NetworkConfig(cidr="10.41.0.0/16", max_azs=2, nat_gateways=1, flow_log_retention_days=365),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-staging",
         application_secret_name="revenuepilot/staging/database",  # noqa: S106 - a name, not a secret
@@ -38,6 +38,9 @@ PRODUCTION = EnvironmentConfig(
     migration=MigrationConfig(log_retention_days=2192),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-production",
+        # Production's secret predates the per-environment names; renaming it would replace a retained
+        # secret (and every consumer's reference), so it keeps its original literal.
+        application_secret_name="revenuepilot/prod/database",  # noqa: S106 - a name, not a secret
         instance_class="r7g.large",
         maintenance_window="sun:05:00-sun:06:00",
         performance_insights_retention_days=31,

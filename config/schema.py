@@ -42,42 +42,100 @@ _IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _PG_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _INSTANCE_CLASS = re.compile(r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
+# A created VPC's settings when not given; an imported VPC takes none of them.
+DEFAULT_MAX_AZS = 3
+DEFAULT_NAT_GATEWAYS = 1
+DEFAULT_FLOW_LOG_RETENTION_DAYS = 365
+CREATED_VPC_FIELDS = ("cidr", "max_azs", "nat_gateways", "flow_log_retention_days")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreatedVpcSettings:
+    """The settings of a VPC this app creates, every one resolved (see `NetworkConfig.created_vpc`)."""
+
+    cidr: str
+    max_azs: int
+    nat_gateways: int
+    flow_log_retention_days: int
 
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkConfig:
-    """The VPC that hosts the database and the application tasks that reach it."""
+    """The VPC that hosts the database and the application tasks that reach it.
 
-    cidr: str = "10.40.0.0/16"
-    max_azs: int = 3
-    nat_gateways: int = 1
-    # Use an existing VPC (looked up by id at synth; its lookup must be in cdk.context.json)
-    # instead of creating one. Its owner then provides subnets, NACLs, endpoints and flow logs.
+    Bring your own or we create it, never both: with `existing_vpc_id` the VPC is looked up (its
+    lookup must be in cdk.context.json) and its owner provides subnets, NACLs, endpoints and flow
+    logs, so the settings of a created VPC (`CREATED_VPC_FIELDS`) must be left out (None means "not
+    given"); without it `cidr` is required and the others fall back to their defaults.
+    """
+
+    cidr: str | None = None
+    max_azs: int | None = None
+    nat_gateways: int | None = None
+    flow_log_retention_days: int | None = None
     existing_vpc_id: str | None = None
-    flow_log_retention_days: int = 365
 
     def __post_init__(self) -> None:
-        require(self.max_azs >= 2, "network.max_azs", f"{self.max_azs} is too few: at least 2 AZs")
-        require(
-            1 <= self.nat_gateways <= self.max_azs,
-            "network.nat_gateways",
-            f"{self.nat_gateways} must be between 1 and max_azs ({self.max_azs})",
-        )
-        require(
-            re.match(r"^\d+\.\d+\.\d+\.\d+/(1[6-9]|2[0-4])$", self.cidr) is not None,
-            "network.cidr",
-            f"{self.cidr!r} must be an IPv4 CIDR with a prefix between /16 and /24",
-        )
         if self.existing_vpc_id is not None:
-            require(
-                _VPC_ID.match(self.existing_vpc_id) is not None,
-                "network.existing_vpc_id",
-                f"{self.existing_vpc_id!r} is not a VPC id (vpc-<8 or 17 hex digits>)",
-            )
+            self._check_imported_vpc(self.existing_vpc_id)
+        else:
+            self._check_created_vpc(self.created_vpc())
+
+    @property
+    def creates_vpc(self) -> bool:
+        return self.existing_vpc_id is None
+
+    def created_vpc(self) -> CreatedVpcSettings:
+        """The resolved settings of the VPC to create (a ConfigError for an imported VPC)."""
+        require(self.creates_vpc, "network.existing_vpc_id", "the VPC is imported: no settings to create one")
         require(
-            self.flow_log_retention_days in CLOUDWATCH_RETENTION_DAYS,
+            self.cidr is not None,
+            "network.cidr",
+            "is required when the app creates the VPC (no existing_vpc_id given)",
+        )
+        assert self.cidr is not None
+        return CreatedVpcSettings(
+            cidr=self.cidr,
+            max_azs=DEFAULT_MAX_AZS if self.max_azs is None else self.max_azs,
+            nat_gateways=DEFAULT_NAT_GATEWAYS if self.nat_gateways is None else self.nat_gateways,
+            flow_log_retention_days=(
+                DEFAULT_FLOW_LOG_RETENTION_DAYS
+                if self.flow_log_retention_days is None
+                else self.flow_log_retention_days
+            ),
+        )
+
+    def _check_imported_vpc(self, vpc_id: str) -> None:
+        require(
+            _VPC_ID.match(vpc_id) is not None,
+            "network.existing_vpc_id",
+            f"{vpc_id!r} is not a VPC id (vpc-<8 or 17 hex digits>)",
+        )
+        for name in CREATED_VPC_FIELDS:
+            require(
+                getattr(self, name) is None,
+                f"network.{name}",
+                f"{getattr(self, name)!r} applies only to a VPC this app creates, but existing_vpc_id "
+                f"({vpc_id!r}) imports one: remove network.{name} or existing_vpc_id",
+            )
+
+    @staticmethod
+    def _check_created_vpc(vpc: CreatedVpcSettings) -> None:
+        require(vpc.max_azs >= 2, "network.max_azs", f"{vpc.max_azs} is too few: at least 2 AZs")
+        require(
+            1 <= vpc.nat_gateways <= vpc.max_azs,
+            "network.nat_gateways",
+            f"{vpc.nat_gateways} must be between 1 and max_azs ({vpc.max_azs})",
+        )
+        require(
+            re.match(r"^\d+\.\d+\.\d+\.\d+/(1[6-9]|2[0-4])$", vpc.cidr) is not None,
+            "network.cidr",
+            f"{vpc.cidr!r} must be an IPv4 CIDR with a prefix between /16 and /24",
+        )
+        require(
+            vpc.flow_log_retention_days in CLOUDWATCH_RETENTION_DAYS,
             "network.flow_log_retention_days",
-            f"{self.flow_log_retention_days} is not one of {CLOUDWATCH_RETENTION_DAYS}",
+            f"{vpc.flow_log_retention_days} is not one of {CLOUDWATCH_RETENTION_DAYS}",
         )
 
 
@@ -117,12 +175,22 @@ class DatabaseConfig:
     # proven, and half-finished rotations repaired.
     credentials_check_interval_minutes: int = 15
     # The application secret's name: the ops guide's snippets read `revenuepilot/<env>/database`.
-    application_secret_name: str = "revenuepilot/prod/database"  # noqa: S105 - a name, not a secret
+    # Required, per environment: a default would let a new environment collide with production's.
+    application_secret_name: str
     # PostgreSQL `idle_session_timeout`: the server ends sessions idle (outside a transaction) this long.
     # Application pools recycle connections sooner (`runtime.pool_recycle_seconds`).
     idle_session_timeout_seconds: int = 3600
 
     def __post_init__(self) -> None:
+        self._check_instance()
+        self._check_storage()
+        self._check_names()
+        self._check_backups_and_windows()
+        self._check_monitoring_and_logs()
+        self._check_secrets_and_sessions()
+        self._check_restore_source()
+
+    def _check_instance(self) -> None:
         require(
             _IDENTIFIER.match(self.instance_identifier) is not None
             and "--" not in self.instance_identifier
@@ -141,6 +209,8 @@ class DatabaseConfig:
             "database.instance_class",
             f"{self.instance_class!r} must look like 'r7g.large' (without the 'db.' prefix)",
         )
+
+    def _check_storage(self) -> None:
         require(
             20 <= self.allocated_storage_gib <= 65536,
             "database.allocated_storage_gib",
@@ -152,6 +222,9 @@ class DatabaseConfig:
             f"{self.max_allocated_storage_gib} must exceed allocated_storage_gib "
             f"({self.allocated_storage_gib}) so storage autoscaling can grow",
         )
+
+    def _check_names(self) -> None:
+        """The database, master user and schema names are PostgreSQL identifiers we may use."""
         require(
             _PG_NAME.match(self.database_name) is not None,
             "database.database_name",
@@ -172,6 +245,9 @@ class DatabaseConfig:
             "database.application_schemas",
             f"{self.application_schemas!r} must list at least one lowercase schema name not starting with pg_",
         )
+
+    def _check_backups_and_windows(self) -> None:
+        """Retention, and the backup, snapshot and maintenance windows never overlap."""
         require(
             7 <= self.backup_retention_days <= 35,
             "database.backup_retention_days",
@@ -205,6 +281,8 @@ class DatabaseConfig:
             "database.daily_snapshot_retention_days",
             f"{self.daily_snapshot_retention_days} must be between 7 and 3650 days",
         )
+
+    def _check_monitoring_and_logs(self) -> None:
         require(
             self.monitoring_interval_seconds in ENHANCED_MONITORING_INTERVALS,
             "database.monitoring_interval_seconds",
@@ -232,6 +310,8 @@ class DatabaseConfig:
             "database.slow_statement_threshold_ms",
             f"{self.slow_statement_threshold_ms} must be between 100 and 60000 ms",
         )
+
+    def _check_secrets_and_sessions(self) -> None:
         require(
             self.secret_rotation_days in ROTATION_INTERVALS_DAYS,
             "database.secret_rotation_days",
@@ -264,16 +344,19 @@ class DatabaseConfig:
             "database.idle_session_timeout_seconds",
             f"{self.idle_session_timeout_seconds} must be between 60 and 86400 seconds",
         )
-        if self.restore_from_snapshot_identifier is not None:
-            require(
-                re.match(
-                    r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:)?[a-z][a-z0-9-:]*$",
-                    self.restore_from_snapshot_identifier,
-                )
-                is not None,
-                "database.restore_from_snapshot_identifier",
-                f"{self.restore_from_snapshot_identifier!r} must be a snapshot identifier or snapshot ARN",
+
+    def _check_restore_source(self) -> None:
+        if self.restore_from_snapshot_identifier is None:
+            return
+        require(
+            re.match(
+                r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:)?[a-z][a-z0-9-:]*$",
+                self.restore_from_snapshot_identifier,
             )
+            is not None,
+            "database.restore_from_snapshot_identifier",
+            f"{self.restore_from_snapshot_identifier!r} must be a snapshot identifier or snapshot ARN",
+        )
 
     @property
     def engine_major_version(self) -> str:
@@ -464,6 +547,13 @@ class MigrationConfig:
     validation_timeout_minutes: int = 15
 
     def __post_init__(self) -> None:
+        self._check_image()
+        self._check_validation_queries()
+        self._check_task()
+        self._check_runbook_limits()
+
+    def _check_image(self) -> None:
+        """The backend image reference and the Alembic config path inside it."""
         require(
             _ECR_REPOSITORY.match(self.backend_image_repository) is not None,
             "migration.backend_image_repository",
@@ -492,6 +582,8 @@ class MigrationConfig:
             "migration.alembic_config_path",
             f"{self.alembic_config_path!r} must be a relative or absolute path to an .ini file without '..'",
         )
+
+    def _check_validation_queries(self) -> None:
         names = [name for name, _ in self.validation_queries]
         require(
             len(names) >= 1 and len(set(names)) == len(names),
@@ -509,6 +601,9 @@ class MigrationConfig:
                 "migration.validation_queries",
                 f"{name!r} must be one SELECT statement returning one integer, without ';'",
             )
+
+    def _check_task(self) -> None:
+        """Fargate sizes and the task's log retention."""
         require(
             self.task_cpu in FARGATE_MEMORY_MIB,
             "migration.task_cpu",
@@ -525,6 +620,9 @@ class MigrationConfig:
             "migration.log_retention_days",
             f"{self.log_retention_days} must be one of CloudWatch's values and >= 365 days (audit evidence)",
         )
+
+    def _check_runbook_limits(self) -> None:
+        """The runbook's pre-check thresholds and timeouts."""
         require(
             7 <= self.minimum_backup_retention_days <= 35,
             "migration.minimum_backup_retention_days",
@@ -620,13 +718,20 @@ class EnvironmentConfig:
     name: str
     account: str
     region: str
-    network: NetworkConfig = field(default_factory=NetworkConfig)
+    network: NetworkConfig
     database: DatabaseConfig
     alerting: AlertingConfig
     migration: MigrationConfig = field(default_factory=MigrationConfig)
     runtime: RuntimeContractConfig = field(default_factory=RuntimeContractConfig)
 
     def __post_init__(self) -> None:
+        self._check_sections_agree()
+        self._check_identity()
+        if self.name == "production":
+            self._check_production_safety()
+
+    def _check_sections_agree(self) -> None:
+        """Rules that span two sections."""
         # SQLAlchemy recycles a connection older than pool_recycle at checkout; a connection the server
         # closed for idleness is at least idle_session_timeout old, so it is recycled, never handed out.
         require(
@@ -648,6 +753,8 @@ class EnvironmentConfig:
             f"must be set: the default max_connections of {self.database.instance_class!r} is unknown "
             f"(known classes: {', '.join(INSTANCE_CLASS_MEMORY_GIB)})",
         )
+
+    def _check_identity(self) -> None:
         require(self.name in ENVIRONMENT_NAMES, "name", f"{self.name!r} must be one of {ENVIRONMENT_NAMES}")
         require(
             _ACCOUNT.match(self.account) is not None,
@@ -659,28 +766,29 @@ class EnvironmentConfig:
             f"{self.name}.region",
             f"{self.region!r} is not an AWS region name such as 'us-east-1'",
         )
-        if self.name == "production":
-            require(self.database.multi_az, "production.database.multi_az", "must be True in production")
+
+    def _check_production_safety(self) -> None:
+        require(self.database.multi_az, "production.database.multi_az", "must be True in production")
+        require(
+            self.database.deletion_protection,
+            "production.database.deletion_protection",
+            "must be True in production",
+        )
+        if self.network.creates_vpc:
+            max_azs = self.network.created_vpc().max_azs
             require(
-                self.database.deletion_protection,
-                "production.database.deletion_protection",
-                "must be True in production",
+                max_azs >= 3, "production.network.max_azs", f"{max_azs} is too few: production spans 3 AZs"
             )
-            require(
-                self.network.max_azs >= 3,
-                "production.network.max_azs",
-                f"{self.network.max_azs} is too few: production spans 3 AZs",
-            )
-            require(
-                self.runtime.pgsslmode == "verify-full",
-                "production.runtime.pgsslmode",
-                f"{self.runtime.pgsslmode!r} must be 'verify-full' in production (the host name is verified too)",
-            )
-            require(
-                self.database.restore_from_snapshot_identifier is None,
-                "production.database.restore_from_snapshot_identifier",
-                "must be None: production is never rebuilt from a snapshot by configuration",
-            )
+        require(
+            self.runtime.pgsslmode == "verify-full",
+            "production.runtime.pgsslmode",
+            f"{self.runtime.pgsslmode!r} must be 'verify-full' in production (the host name is verified too)",
+        )
+        require(
+            self.database.restore_from_snapshot_identifier is None,
+            "production.database.restore_from_snapshot_identifier",
+            "must be None: production is never rebuilt from a snapshot by configuration",
+        )
 
     @property
     def max_connections(self) -> int:

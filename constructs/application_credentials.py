@@ -19,6 +19,7 @@ Exposes `secret`, `bootstrap_function`, `rotation_function`.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -40,9 +41,16 @@ from constructs.database_client_function import (
 )
 from constructs.log_group import EncryptedLogGroup
 from constructs.network import DatabaseNetwork
+from contract.compliance import REGULATORY_PACKS
+from contract.names import (
+    APP_SCHEMAS_ENV_VAR,
+    APPLICATION_ROLE,
+    MASTER_SECRET_ARN_ENV_VAR,
+    MIGRATION_ROLE,
+    SERVICE_NAME_ENV_VAR,
+)
+from contract.secret import DATABASE_FIELD, PORT_FIELD, USERNAME_FIELD
 
-MIGRATION_ROLE = "migration"
-APPLICATION_ROLE = "app_user"
 ROTATION_WINDOW = "3h"
 
 
@@ -58,51 +66,88 @@ class ApplicationCredentials(Construct):
         network: DatabaseNetwork,
         database: PostgresDatabase,
         encryption_key: kms.IKey,
+        bootstrap_code: lambda_.Code,
+        rotation_code: lambda_.Code,
+        lambda_runtime: lambda_.Runtime,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
+        self._config = config
+        self._network = network
+        self._database = database
+        self._encryption_key = encryption_key
+        self._bootstrap_code = bootstrap_code
+        self._rotation_code = rotation_code
+        self._lambda_runtime = lambda_runtime
         # Only static values: CloudFormation writes a new secret version whenever this template changes,
         # and that version would have no passwords. The bootstrap adds the endpoint and the passwords.
-        template = {
-            "port": POSTGRES_PORT,
-            "database": config.database_name,
-            MIGRATION_ROLE: {"username": MIGRATION_ROLE},
-            APPLICATION_ROLE: {"username": APPLICATION_ROLE},
+        self._secret_template = {
+            PORT_FIELD: POSTGRES_PORT,
+            DATABASE_FIELD: config.database_name,
+            MIGRATION_ROLE: {USERNAME_FIELD: MIGRATION_ROLE},
+            APPLICATION_ROLE: {USERNAME_FIELD: APPLICATION_ROLE},
         }
-        self.secret = secretsmanager.Secret(
+        self.secret = self._application_secret()
+        bootstrap_resource = self._bootstrap()
+        self._rotation(bootstrap_resource)
+
+    # --- the secret ---------------------------------------------------------------------------------
+    def _application_secret(self) -> secretsmanager.Secret:
+        """The secret with only its static values (CMK-encrypted, retained)."""
+        return secretsmanager.Secret(
             self,
             "Secret",
-            secret_name=config.application_secret_name,
+            secret_name=self._config.application_secret_name,
             description="RevenuePilot database credentials of the migration and app_user roles",
-            encryption_key=encryption_key,
+            encryption_key=self._encryption_key,
             # No password here: CloudFormation only ever sees where to connect and who the users are.
             secret_string_value=cdk.SecretValue.unsafe_plain_text(
-                json.dumps(template, separators=(",", ":"))
+                json.dumps(self._secret_template, separators=(",", ":"))
             ),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+
+    def _function(
+        self,
+        construct_id: str,
+        *,
+        secret_statements: list[iam.PolicyStatement],
+        **kwargs: Any,
+    ) -> DatabaseClientFunction:
+        """A credential Lambda: `secret_statements`, the secret key via Secrets Manager, random passwords."""
         secret_key_statement = iam.PolicyStatement(
             actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=[encryption_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
+            resources=[self._encryption_key.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{cdk.Stack.of(self).region}.amazonaws.com"
+                }
+            },
         )
         random_password_statement = iam.PolicyStatement(
             actions=["secretsmanager:GetRandomPassword"], resources=["*"]
         )
-        common = {
-            "network": network,
-            "database": database,
-            "encryption_key": encryption_key,
-            "log_retention_days": config.log_retention_days,
-        }
-
-        bootstrap = DatabaseClientFunction(
+        return DatabaseClientFunction(
             self,
+            construct_id,
+            statements=[*secret_statements, secret_key_statement, random_password_statement],
+            network=self._network,
+            database=self._database,
+            encryption_key=self._encryption_key,
+            log_retention_days=self._config.log_retention_days,
+            runtime=self._lambda_runtime,
+            **kwargs,
+        )
+
+    # --- the bootstrap ------------------------------------------------------------------------------
+    def _bootstrap(self) -> cdk.CustomResource:
+        """The bootstrap function and the custom resource that runs it (creates the roles, sets passwords)."""
+        config, database = self._config, self._database
+        bootstrap = self._function(
             "Bootstrap",
-            function_package="db_bootstrap",
+            code=self._bootstrap_code,
             handler="lambdas.db_bootstrap.handler.on_event",
             description="Creates the migration and app_user roles and their privileges",
-            statements=[
+            secret_statements=[
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                     resources=[database.master_secret_arn],
@@ -115,15 +160,12 @@ class ApplicationCredentials(Construct):
                     ],
                     resources=[self.secret.secret_arn],
                 ),
-                secret_key_statement,
-                random_password_statement,
             ],
-            environment={"POWERTOOLS_SERVICE_NAME": "db-bootstrap", **endpoint_environment(database)},
-            **common,  # type: ignore[arg-type]
+            environment={SERVICE_NAME_ENV_VAR: "db-bootstrap", **endpoint_environment(database)},
         )
         self.bootstrap_function: lambda_.IFunction = bootstrap.function
         provider = self._bootstrap_provider(
-            bootstrap.function, network=network, encryption_key=encryption_key, config=config
+            bootstrap.function, network=self._network, encryption_key=self._encryption_key, config=config
         )
         bootstrap_resource = cdk.CustomResource(
             self,
@@ -139,19 +181,23 @@ class ApplicationCredentials(Construct):
                 "Endpoint": database.endpoint_address,
                 "Port": database.endpoint_port,
                 # A changed template (database name) rewrites the secret without passwords: run again.
-                "SecretTemplate": json.dumps(template, sort_keys=True),
+                "SecretTemplate": json.dumps(self._secret_template, sort_keys=True),
             },
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         bootstrap_resource.node.add_dependency(database.instance)
+        return bootstrap_resource
 
-        rotation = DatabaseClientFunction(
-            self,
+    # --- the rotation -------------------------------------------------------------------------------
+    def _rotation(self, bootstrap_resource: cdk.CustomResource) -> None:
+        """The rotation function, Secrets Manager's permission to invoke it, and the schedule."""
+        config, database = self._config, self._database
+        rotation = self._function(
             "Rotation",
-            function_package="secret_rotation",
+            code=self._rotation_code,
             handler="lambdas.secret_rotation.handler.lambda_handler",
             description="Rotates the passwords of migration and app_user together",
-            statements=[
+            secret_statements=[
                 iam.PolicyStatement(
                     actions=[
                         "secretsmanager:DescribeSecret",
@@ -165,36 +211,35 @@ class ApplicationCredentials(Construct):
                     actions=["secretsmanager:GetSecretValue"],
                     resources=[database.master_secret_arn],
                 ),
-                secret_key_statement,
-                random_password_statement,
             ],
             environment={
-                "MASTER_SECRET_ARN": database.master_secret_arn,
-                "APP_SCHEMAS": ",".join(config.application_schemas),
-                "POWERTOOLS_SERVICE_NAME": "secret-rotation",
+                MASTER_SECRET_ARN_ENV_VAR: database.master_secret_arn,
+                APP_SCHEMAS_ENV_VAR: ",".join(config.application_schemas),
+                SERVICE_NAME_ENV_VAR: "secret-rotation",
                 **endpoint_environment(database),
             },
-            **common,  # type: ignore[arg-type]
         )
         self.rotation_function: lambda_.IFunction = rotation.function
+        self._rotation_schedule(rotation.function, bootstrap_resource)
 
+    def _rotation_schedule(self, function: lambda_.IFunction, bootstrap_resource: cdk.CustomResource) -> None:
         # Only Secrets Manager, only for this secret, only from this account.
         invoke_permission = lambda_.CfnPermission(
             self,
             "RotationInvokePermission",
             action="lambda:InvokeFunction",
-            function_name=rotation.function.function_arn,
+            function_name=function.function_arn,
             principal="secretsmanager.amazonaws.com",
-            source_account=stack.account,
+            source_account=cdk.Stack.of(self).account,
             source_arn=self.secret.secret_arn,
         )
         schedule = secretsmanager.CfnRotationSchedule(
             self,
             "RotationSchedule",
             secret_id=self.secret.secret_arn,
-            rotation_lambda_arn=rotation.function.function_arn,
+            rotation_lambda_arn=function.function_arn,
             rotation_rules=secretsmanager.CfnRotationSchedule.RotationRulesProperty(
-                schedule_expression=f"rate({config.secret_rotation_days} days)",
+                schedule_expression=f"rate({self._config.secret_rotation_days} days)",
                 duration=ROTATION_WINDOW,
             ),
             # The first rotation waits for the schedule: the bootstrap has just set fresh passwords.
@@ -266,6 +311,6 @@ class ApplicationCredentials(Construct):
             "(':*' covers its versions) and offers no managed-policy option."
         )
         acknowledge(default_policy, f"AwsSolutions-IAM5[Resource::<{handler_arn}.Arn>:*]", reason)
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        for pack in REGULATORY_PACKS:
             acknowledge(default_policy, f"{pack}-IAMNoInlinePolicy", reason)
         return provider

@@ -129,7 +129,15 @@ def audit_rules(
 
     `secrets` are matched by ARN and by name; `secret_identifiers` are matched as given (e.g. the
     RDS-managed master secret: its ARN, and `rds!db-*` because its name is chosen by RDS)."""
-    rules = [
+    rules = [*_rds_audit_rules(), _key_tampering_rule(encryption_key)]
+    if secrets or secret_identifiers:
+        rules.append(_secret_tampering_rule(secrets, secret_identifiers))
+    return rules
+
+
+def _rds_audit_rules() -> list[AuditRule]:
+    """RDS changes anywhere in the account: parameter groups, snapshot sharing, deletions."""
+    return [
         AuditRule(
             construct_id="ParameterGroupChanges",
             description="A DB parameter group was created, changed, reset or deleted, or an instance was moved to another one",
@@ -177,47 +185,51 @@ def audit_rules(
                 ),
             ),
         ),
-        AuditRule(
-            construct_id="DatabaseKeyTampering",
-            description="The database CMK was disabled, scheduled for deletion or given a new key policy",
-            event_source="kms.amazonaws.com",
-            # These three APIs take the key id or the key ARN (never an alias).
-            matches=(
-                ApiCallMatch(
-                    event_names=("DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy"),
-                    request_parameters=(("keyId", (encryption_key.key_id, encryption_key.key_arn)),),
-                ),
+    ]
+
+
+def _key_tampering_rule(encryption_key: kms.IKey) -> AuditRule:
+    return AuditRule(
+        construct_id="DatabaseKeyTampering",
+        description="The database CMK was disabled, scheduled for deletion or given a new key policy",
+        event_source="kms.amazonaws.com",
+        # These three APIs take the key id or the key ARN (never an alias).
+        matches=(
+            ApiCallMatch(
+                event_names=("DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy"),
+                request_parameters=(("keyId", (encryption_key.key_id, encryption_key.key_arn)),),
             ),
         ),
-    ]
-    if secrets or secret_identifiers:
-        rules.append(
-            AuditRule(
-                construct_id="DatabaseSecretTampering",
-                description="A database secret was deleted, given a resource policy or had its rotation cancelled",
-                event_source="secretsmanager.amazonaws.com",
-                # Callers name a secret by ARN or by name; a partial ARN is not matched.
-                matches=(
-                    ApiCallMatch(
-                        event_names=("DeleteSecret", "PutResourcePolicy", "CancelRotateSecret"),
-                        request_parameters=(
-                            (
-                                "secretId",
-                                (
-                                    *secret_identifiers,
-                                    *(
-                                        identifier
-                                        for secret in secrets
-                                        for identifier in (secret.secret_arn, secret.secret_name)
-                                    ),
-                                ),
+    )
+
+
+def _secret_tampering_rule(
+    secrets: Sequence[secretsmanager.ISecret], secret_identifiers: Sequence[str]
+) -> AuditRule:
+    return AuditRule(
+        construct_id="DatabaseSecretTampering",
+        description="A database secret was deleted, given a resource policy or had its rotation cancelled",
+        event_source="secretsmanager.amazonaws.com",
+        # Callers name a secret by ARN or by name; a partial ARN is not matched.
+        matches=(
+            ApiCallMatch(
+                event_names=("DeleteSecret", "PutResourcePolicy", "CancelRotateSecret"),
+                request_parameters=(
+                    (
+                        "secretId",
+                        (
+                            *secret_identifiers,
+                            *(
+                                identifier
+                                for secret in secrets
+                                for identifier in (secret.secret_arn, secret.secret_name)
                             ),
                         ),
                     ),
                 ),
-            )
-        )
-    return rules
+            ),
+        ),
+    )
 
 
 @jsii.implements(events.IRuleTarget)

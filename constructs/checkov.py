@@ -12,8 +12,7 @@ from typing import Any
 import aws_cdk as cdk
 
 from constructs import IConstruct
-
-MINIMUM_REASON_LENGTH = 40
+from contract.compliance import reason_problem
 
 
 def skip_checkov(construct: IConstruct, check_id: str, comment: str) -> None:
@@ -21,11 +20,9 @@ def skip_checkov(construct: IConstruct, check_id: str, comment: str) -> None:
     resource = construct if isinstance(construct, cdk.CfnResource) else construct.node.default_child
     if not isinstance(resource, cdk.CfnResource):
         raise TypeError(f"{construct.node.path} has no CloudFormation resource to carry a checkov skip")
-    if len(comment.strip()) < MINIMUM_REASON_LENGTH:
-        raise ValueError(
-            f"checkov skip of {check_id} on {construct.node.path}: say why the check does not fit "
-            f"(at least {MINIMUM_REASON_LENGTH} characters), got {comment!r}"
-        )
+    problem = reason_problem(comment)
+    if problem:
+        raise ValueError(f"checkov skip of {check_id} on {construct.node.path}: {problem}, got {comment!r}")
     existing: Any = resource.get_metadata("checkov") or {}
     skips = [skip for skip in existing.get("skip", []) if skip.get("id") != check_id]
     resource.add_metadata("checkov", {"skip": [*skips, {"id": check_id, "comment": comment}]})

@@ -10,8 +10,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 
 from constructs import IConstruct
-
-MINIMUM_REASON_LENGTH = 40
+from contract.compliance import reason_problem
 
 
 class AcknowledgmentError(ValueError):
@@ -20,9 +19,9 @@ class AcknowledgmentError(ValueError):
 
 def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding (e.g. 'AwsSolutions-IAM4[Policy::...]') on `construct`."""
-    if len(reason.strip()) < MINIMUM_REASON_LENGTH:
+    problem = reason_problem(reason)
+    if problem:
         raise AcknowledgmentError(
-            f"acknowledgment of {rule_id} on {construct.node.path}: the reason must say why the rule does not "
-            f"fit and what compensates (at least {MINIMUM_REASON_LENGTH} characters), got {reason!r}"
+            f"acknowledgment of {rule_id} on {construct.node.path}: {problem}, got {reason!r}"
         )
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))

@@ -73,6 +73,8 @@ class CredentialsCheck(Construct):
         database: PostgresDatabase,
         app_secret: secretsmanager.ISecret,
         encryption_key: kms.IKey,
+        code: lambda_.Code,
+        runtime: lambda_.Runtime,
     ) -> None:
         super().__init__(scope, construct_id)
         region = cdk.Stack.of(self).region
@@ -83,7 +85,8 @@ class CredentialsCheck(Construct):
         check = DatabaseClientFunction(
             self,
             "Check",
-            function_package="credentials_check",
+            code=code,
+            runtime=runtime,
             handler="lambdas.credentials_check.handler.lambda_handler",
             description="Proves both application logins and repairs half-finished rotations",
             network=network,

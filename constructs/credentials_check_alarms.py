@@ -3,8 +3,9 @@
 Creates, each with alarm and OK actions on the topic:
 
 - `CredentialsCheckFailed`: the check published `CredentialsCheckFailed` >= 1 in one interval: a
-  login with AWSCURRENT fails and the check could not repair it. Missing data is not a failure here
-  (the check may publish the metric only when something is wrong); a silent check is the next alarm's.
+  login with AWSCURRENT fails and the check could not repair it. The check publishes 0 or 1 on every
+  run, but a run can land in the neighbouring period (schedule jitter), so a missing datapoint is not
+  a failure here; a silent check is the next alarm's, which tolerates one empty period.
 - `CredentialsCheckNotRunning`: fewer than one invocation of the function in each of two consecutive
   intervals, missing data breaching: a check that stopped running (rule disabled, function deleted or
   throttled) alarms instead of looking healthy.

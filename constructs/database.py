@@ -13,12 +13,11 @@ and rotates it itself; no CloudFormation-owned secret and no rotation Lambda exi
 
 Exposes `instance`, `master_secret` (the RDS-managed secret, read-only reference), `master_secret_arn`
 (`MasterUserSecret.SecretArn`), `security_group`, `parameter_group`, `subnet_group`, `log_groups` (by
-export name) and `grant_connect()` for consumers in other stacks.
+export name) and `allow_connections_from()` for consumers in other stacks.
 """
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 import aws_cdk as cdk
@@ -29,43 +28,19 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from config.parameter_group import parameter_group_settings
 from config.schema import DatabaseConfig
 from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
+from contract.compliance import REGULATORY_PACKS
 
 POSTGRES_PORT = 5432
 # RDS for PostgreSQL exports only these two logs. There is no `slowquery` export (that is MySQL):
 # slow statements land in the `postgresql` log through log_min_duration_statement.
 LOG_EXPORTS = ("postgresql", "upgrade")
-# Characters that break connection URLs, shell snippets or JSON when they appear in a password.
 # RDS names the secret of an instance's managed master password `rds!db-<uuid>`.
 MANAGED_MASTER_SECRET_NAME_PATTERN = "rds!db-*"  # noqa: S105 - a name pattern, not a secret
-PASSWORD_EXCLUDED_CHARACTERS = "".join(c for c in string.punctuation if c not in "-_.") + " "
-
-
-def parameter_group_settings(config: DatabaseConfig) -> dict[str, str]:
-    """Server parameters: TLS only, and logs that help operations without carrying PHI or secrets."""
-    return {
-        "rds.force_ssl": "1",
-        "ssl_min_protocol_version": "TLSv1.2",
-        "password_encryption": "scram-sha-256",
-        # Slow statements go to the `postgresql` log export (RDS has no `slowquery` export for PostgreSQL).
-        "log_min_duration_statement": str(config.slow_statement_threshold_ms),
-        "log_statement": "ddl",
-        # Bind parameter values never reach the log: they may hold PHI.
-        "log_parameter_max_length": "0",
-        "log_parameter_max_length_on_error": "0",
-        # A failing statement's text (with literals) is not logged either.
-        "log_min_error_statement": "panic",
-        "log_connections": "1",
-        "log_disconnections": "1",
-        "log_lock_waits": "1",
-        "log_temp_files": "0",
-        # Sessions idle longer than this are closed by the server; application pools recycle before it
-        # (config checks DB_POOL_RECYCLE_SECONDS < idle_session_timeout_seconds). Milliseconds.
-        "idle_session_timeout": str(config.idle_session_timeout_seconds * 1000),
-    }
 
 
 class PostgresDatabase(Construct):
@@ -86,7 +61,22 @@ class PostgresDatabase(Construct):
         engine = rds.DatabaseInstanceEngine.postgres(
             version=rds.PostgresEngineVersion.of(config.engine_version, config.engine_major_version)
         )
+        self._parameter_group(engine)
+        self._placement(vpc, database_subnets)
+        self._log_groups(encryption_key)
+        monitoring_role = self._monitoring_role()
+        properties = self._instance_properties(
+            engine=engine, vpc=vpc, encryption_key=encryption_key, monitoring_role=monitoring_role
+        )
+        self.instance: rds.DatabaseInstance | rds.DatabaseInstanceFromSnapshot = self._instance(
+            properties, encryption_key=encryption_key
+        )
+        for log_group in self.log_groups.values():
+            self.instance.node.add_dependency(log_group)
+        self._expose_master_secret()
 
+    def _parameter_group(self, engine: rds.IInstanceEngine) -> None:
+        config = self._config
         self.parameter_group = rds.ParameterGroup(
             self,
             "ParameterGroup",
@@ -95,6 +85,9 @@ class PostgresDatabase(Construct):
             parameters=parameter_group_settings(config),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+
+    def _placement(self, vpc: ec2.IVpc, database_subnets: ec2.SubnetSelection) -> None:
+        """A DB subnet group of its own and a security group without rules of its own."""
         self.subnet_group = rds.SubnetGroup(
             self,
             "SubnetGroup",
@@ -110,6 +103,10 @@ class PostgresDatabase(Construct):
             description="PostgreSQL: TCP 5432 from granted security groups only",
             allow_all_outbound=False,
         )
+
+    def _log_groups(self, encryption_key: kms.IKey) -> None:
+        """The exported logs' groups, created before the instance so retention and key are ours."""
+        config = self._config
         self.log_groups: dict[str, logs.ILogGroup] = {
             export: EncryptedLogGroup(
                 self,
@@ -120,6 +117,8 @@ class PostgresDatabase(Construct):
             ).log_group
             for export in LOG_EXPORTS
         }
+
+    def _monitoring_role(self) -> iam.Role:
         monitoring_role = iam.Role(
             self,
             "MonitoringRole",
@@ -135,7 +134,19 @@ class PostgresDatabase(Construct):
             "AWS maintains this policy for the Enhanced Monitoring agent; it only writes the RDSOSMetrics log group.",
         )
 
-        common: dict[str, Any] = {
+        return monitoring_role
+
+    def _instance_properties(
+        self,
+        *,
+        engine: rds.IInstanceEngine,
+        vpc: ec2.IVpc,
+        encryption_key: kms.IKey,
+        monitoring_role: iam.IRole,
+    ) -> dict[str, Any]:
+        """The properties a new and a restored instance share."""
+        config = self._config
+        return {
             "engine": engine,
             "instance_identifier": config.instance_identifier,
             "instance_type": ec2.InstanceType(config.instance_class),
@@ -171,9 +182,14 @@ class PostgresDatabase(Construct):
             "monitoring_role": monitoring_role,
             "cloudwatch_logs_exports": list(LOG_EXPORTS),
         }
-        self.instance: rds.DatabaseInstanceBase
+
+    def _instance(
+        self, common: dict[str, Any], *, encryption_key: kms.IKey
+    ) -> rds.DatabaseInstance | rds.DatabaseInstanceFromSnapshot:
+        """A new instance, or one restored from a snapshot; either way RDS manages the master password."""
+        config = self._config
         if config.restore_from_snapshot_identifier is None:
-            self.instance = rds.DatabaseInstance(
+            return rds.DatabaseInstance(
                 self,
                 "Instance",
                 database_name=config.database_name,
@@ -188,30 +204,31 @@ class PostgresDatabase(Construct):
             # Encryption comes from the snapshot: copy the production snapshot into this account
             # re-encrypted with this environment's CMK first (README, "Staging from a production snapshot").
             del common["storage_encrypted"], common["storage_encryption_key"]
-            self.instance = rds.DatabaseInstanceFromSnapshot(
+            instance = rds.DatabaseInstanceFromSnapshot(
                 self, "Instance", snapshot_identifier=config.restore_from_snapshot_identifier, **common
             )
             # The L2 has no manageMasterUserPassword for a restore: RDS replaces the snapshot's master
             # password with a managed one in a new secret under this environment's CMK.
-            restored = self.instance.node.default_child
+            restored = instance.node.default_child
             assert isinstance(restored, rds.CfnDBInstance)
             restored.manage_master_user_password = True
             restored.master_user_secret = rds.CfnDBInstance.MasterUserSecretProperty(
                 kms_key_id=encryption_key.key_arn
             )
-            for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in _ENCRYPTION_PACKS)):
+            for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in REGULATORY_PACKS)):
                 acknowledge(
-                    self.instance,
+                    instance,
                     rule,
                     "Restored from an encrypted snapshot, which CloudFormation does not let us restate: the "
                     "snapshot is copied re-encrypted with this environment's CMK before the restore (README).",
                 )
-        for log_group in self.log_groups.values():
-            self.instance.node.add_dependency(log_group)
+        return instance
 
+    def _expose_master_secret(self) -> None:
         cfn_instance = self.instance.node.default_child
         assert isinstance(cfn_instance, rds.CfnDBInstance)
-        # `MasterUserSecret.SecretArn`: the RDS-managed secret, {"username", "password"} only.
+        # `MasterUserSecret.SecretArn`: the RDS-managed secret, {"username", "password"} only. RDS owns
+        # it (and deletes it only with the instance or when management is turned off).
         self.master_secret_arn: str = cfn_instance.attr_master_user_secret_secret_arn
         self.master_secret: secretsmanager.ISecret = secretsmanager.Secret.from_secret_complete_arn(
             self, "MasterSecret", self.master_secret_arn
@@ -236,7 +253,7 @@ class PostgresDatabase(Construct):
     ) -> ec2.SecurityGroup:
         """A security group in `scope` for a client of the database: egress only to PostgreSQL here.
 
-        The database admits it (rule `rule_id`, created in `scope`, see `grant_connect`). Callers
+        The database admits it (rule `rule_id`, created in `scope`, see `allow_connections_from`). Callers
         add whatever else the client needs (e.g. HTTPS to the interface endpoints).
         """
         security_group = ec2.SecurityGroup(
@@ -247,10 +264,10 @@ class PostgresDatabase(Construct):
             ec2.Port.tcp(POSTGRES_PORT),
             "PostgreSQL",
         )
-        self.grant_connect(security_group, scope=scope, rule_id=rule_id)
+        self.allow_connections_from(security_group, scope=scope, rule_id=rule_id)
         return security_group
 
-    def grant_connect(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
+    def allow_connections_from(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
         """Admit TCP 5432 from `peer`, creating the rule in the consumer's `scope`.
 
         The rule lives in the consumer's stack, so the database stack never references consumers
@@ -266,9 +283,6 @@ class PostgresDatabase(Construct):
             to_port=POSTGRES_PORT,
             description=f"PostgreSQL from {scope.node.path}",
         )
-
-
-_ENCRYPTION_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 
 
 def _performance_insights_retention(days: int) -> rds.PerformanceInsightRetention:

@@ -1,11 +1,11 @@
-"""Metric alarms and the dashboard of one environment's database.
+"""Metric alarms of one environment's database.
 
 Creates alarms (alarm and OK actions to the alert topic) on CPU, freeable memory, free storage
 as a percentage of the configured allocated storage, connections against max_connections,
-read/write latency, disk queue depth and swap, one `Errors` alarm per Lambda function, and a
-CloudWatch dashboard with those metrics and Performance Insights' DB load.
+read/write latency, disk queue depth and swap, and one `Errors` alarm per Lambda function.
+The dashboard that shows them is constructs/database_dashboard.py.
 
-Exposes `alarms` (by construct id) and `dashboard`.
+Exposes `alarms` (by construct id).
 """
 
 from __future__ import annotations
@@ -28,6 +28,25 @@ _ABOVE = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 _BELOW = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 
 
+def free_storage_percent(
+    instance: rds.IDatabaseInstance, *, allocated_storage_gib: int, period: cdk.Duration
+) -> cloudwatch.MathExpression:
+    """Free storage as a percentage of the configured allocation.
+
+    With storage autoscaling the allocation can grow: the percentage is of the configured size,
+    so after growth this works as an absolute floor of free bytes.
+    """
+    return cloudwatch.MathExpression(
+        expression=f"100 * free / {allocated_storage_gib * GIB}",
+        using_metrics={"free": instance.metric("FreeStorageSpace", statistic="Minimum", period=period)},
+        label="Free storage (% of allocated)",
+        period=period,
+    )
+
+
+AlarmSpec = tuple[str, cloudwatch.IMetric, float, cloudwatch.ComparisonOperator, str]
+
+
 class DatabaseAlarms(Construct):
     """Alarms on the instance's CloudWatch metrics and on each function's errors."""
 
@@ -42,26 +61,41 @@ class DatabaseAlarms(Construct):
         thresholds: DatabaseAlarmThresholds,
         functions: Mapping[str, lambda_.IFunction],
         topic: sns.ITopic,
-        dashboard_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        period = cdk.Duration.seconds(thresholds.period_seconds)
+        self._instance = instance
+        self._period = cdk.Duration.seconds(thresholds.period_seconds)
         self._thresholds = thresholds
         self._topic = topic
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-
-        def rds_metric(name: str, statistic: str = "Average") -> cloudwatch.Metric:
-            return instance.metric(name, statistic=statistic, period=period)
-
-        free_storage_percent = cloudwatch.MathExpression(
-            expression=f"100 * free / {allocated_storage_gib * GIB}",
-            using_metrics={"free": rds_metric("FreeStorageSpace", "Minimum")},
-            label="Free storage (% of allocated)",
-            period=period,
+        specs = self._database_alarm_specs(
+            allocated_storage_gib=allocated_storage_gib, max_connections=max_connections
         )
-        # With storage autoscaling the allocation can grow: the percentage is of the configured
-        # size, so after growth this works as an absolute floor of free bytes.
-        database_metrics: list[tuple[str, cloudwatch.IMetric, float, cloudwatch.ComparisonOperator, str]] = [
+        for alarm_id, metric, threshold, comparison, description in specs:
+            # A database that stops reporting is itself an alarm.
+            self._alarm(
+                alarm_id, metric, threshold, comparison, description, cloudwatch.TreatMissingData.BREACHING
+            )
+        for function_id, function in functions.items():
+            self._alarm(
+                f"{function_id}Errors",
+                function.metric_errors(period=self._period, statistic="Sum"),
+                thresholds.lambda_errors_max,
+                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                f"{function_id}: at least {thresholds.lambda_errors_max} errors",
+                # A function that did not run has no errors.
+                cloudwatch.TreatMissingData.NOT_BREACHING,
+                evaluation_periods=1,
+            )
+
+    def _metric(self, name: str, statistic: str = "Average") -> cloudwatch.Metric:
+        return self._instance.metric(name, statistic=statistic, period=self._period)
+
+    def _database_alarm_specs(self, *, allocated_storage_gib: int, max_connections: int) -> list[AlarmSpec]:
+        """(alarm id, metric, threshold, comparison, description) of each instance alarm."""
+        thresholds = self._thresholds
+        rds_metric = self._metric
+        return [
             (
                 "CpuUtilization",
                 rds_metric("CPUUtilization"),
@@ -78,7 +112,9 @@ class DatabaseAlarms(Construct):
             ),
             (
                 "FreeStorageSpace",
-                free_storage_percent,
+                free_storage_percent(
+                    self._instance, allocated_storage_gib=allocated_storage_gib, period=self._period
+                ),
                 thresholds.free_storage_min_percent,
                 _BELOW,
                 f"Free storage below {thresholds.free_storage_min_percent}% of {allocated_storage_gib} GiB",
@@ -120,64 +156,6 @@ class DatabaseAlarms(Construct):
                 f"Swap usage above {thresholds.swap_usage_max_mib} MiB",
             ),
         ]
-        for alarm_id, metric, threshold, comparison, description in database_metrics:
-            # A database that stops reporting is itself an alarm.
-            self._alarm(
-                alarm_id, metric, threshold, comparison, description, cloudwatch.TreatMissingData.BREACHING
-            )
-        for function_id, function in functions.items():
-            self._alarm(
-                f"{function_id}Errors",
-                function.metric_errors(period=period, statistic="Sum"),
-                thresholds.lambda_errors_max,
-                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                f"{function_id}: at least {thresholds.lambda_errors_max} errors",
-                # A function that did not run has no errors.
-                cloudwatch.TreatMissingData.NOT_BREACHING,
-                evaluation_periods=1,
-            )
-
-        self.dashboard = cloudwatch.Dashboard(
-            self,
-            "Dashboard",
-            dashboard_name=dashboard_name,
-            default_interval=cdk.Duration.hours(24),
-        )
-
-        def graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
-            return cloudwatch.GraphWidget(title=title, left=list(metrics), width=8)
-
-        self.dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24)
-        )
-        self.dashboard.add_widgets(
-            # Performance Insights publishes the DB load (average active sessions) to AWS/RDS.
-            graph(
-                "DB load (Performance Insights)",
-                rds_metric("DBLoad"),
-                rds_metric("DBLoadCPU"),
-                rds_metric("DBLoadNonCPU"),
-            ),
-            graph("CPU utilization (%)", rds_metric("CPUUtilization")),
-            graph("Connections", rds_metric("DatabaseConnections", "Maximum")),
-        )
-        self.dashboard.add_widgets(
-            graph(
-                "Freeable memory and swap (bytes)",
-                rds_metric("FreeableMemory", "Minimum"),
-                rds_metric("SwapUsage", "Maximum"),
-            ),
-            graph("Free storage (% of allocated)", free_storage_percent),
-            graph("Read and write latency (s)", rds_metric("ReadLatency"), rds_metric("WriteLatency")),
-        )
-        self.dashboard.add_widgets(graph("Disk queue depth", rds_metric("DiskQueueDepth")))
-        if functions:
-            self.dashboard.add_widgets(
-                graph(
-                    "Lambda errors",
-                    *(f.metric_errors(period=period, statistic="Sum") for f in functions.values()),
-                )
-            )
 
     def _alarm(
         self,

@@ -22,20 +22,21 @@ from constructs import Construct
 from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.database import PostgresDatabase
-from constructs.lambda_code import RUNTIME, python_lambda_code
 from constructs.log_group import EncryptedLogGroup
 from constructs.network import DatabaseNetwork
+from contract.compliance import HIPAA_SECURITY, NIST_800_53_R5
 
 
 class DatabaseClientFunction(Construct):
-    """A Python Lambda from `lambdas/<function_package>` that connects to `database` over TLS."""
+    """A Python Lambda (`code`, staged by the stack) that connects to `database` over TLS."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        function_package: str,
+        code: lambda_.Code,
+        runtime: lambda_.Runtime,
         handler: str,
         description: str,
         network: DatabaseNetwork,
@@ -48,7 +49,6 @@ class DatabaseClientFunction(Construct):
         reserved_concurrency: int = 1,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
 
         self.security_group = database.client_security_group(
             self,
@@ -78,9 +78,9 @@ class DatabaseClientFunction(Construct):
             self,
             "Function",
             description=description,
-            runtime=RUNTIME,
+            runtime=runtime,
             architecture=lambda_.Architecture.X86_64,
-            code=python_lambda_code(function_package=function_package, region=stack.region),
+            code=code,
             handler=handler,
             role=self.role,
             timeout=cdk.Duration.minutes(timeout_minutes),
@@ -187,6 +187,6 @@ def acknowledge_no_dead_letter_queue(function: lambda_.IFunction) -> None:
         "A queued failed event could not be replayed (rotation tokens are retried by Secrets Manager, "
         "custom-resource response URLs expire); failures raise RotationFailed/Errors alarms or fail the stack."
     )
-    for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+    for pack in (HIPAA_SECURITY, NIST_800_53_R5):
         acknowledge(function, f"{pack}-LambdaDLQ", reason)
     skip_checkov(function, "CKV_AWS_116", reason)

@@ -45,76 +45,7 @@ class EncryptionKey(Construct):
         self, scope: Construct, construct_id: str, *, alias: str, description: str, users: KeyUsers
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
-        account, region, partition = stack.account, stack.region, stack.partition
-
-        statements = [
-            # Without this statement IAM policies of the account cannot grant use of the key.
-            iam.PolicyStatement(
-                sid="AccountAdministersKeyThroughIam",
-                principals=[iam.AccountRootPrincipal()],
-                actions=["kms:*"],
-                resources=["*"],
-            )
-        ]
-        # Grants are how services hold on to a key; only AWS services may create them (Control Tower CT.KMS.PR.3).
-        statements.append(
-            iam.PolicyStatement(
-                sid="DenyGrantsExceptForAwsServices",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["kms:CreateGrant"],
-                resources=["*"],
-                conditions={
-                    "BoolIfExists": {
-                        "kms:GrantIsForAWSResource": "false",
-                        "aws:PrincipalIsAWSService": "false",
-                    }
-                },
-            )
-        )
-        if users.via_services:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="AccountPrincipalsUseKeyThroughServices",
-                    principals=[iam.AccountRootPrincipal()],
-                    actions=[*_USE_ACTIONS, "kms:CreateGrant", "kms:ListGrants"],
-                    resources=["*"],
-                    conditions={
-                        "StringEquals": {
-                            "kms:CallerAccount": account,
-                            "kms:ViaService": [
-                                f"{service}.{region}.amazonaws.com" for service in users.via_services
-                            ],
-                        }
-                    },
-                )
-            )
-        if users.cloudwatch_logs:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="CloudWatchLogsEncryptsAccountLogGroups",
-                    principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
-                    actions=_USE_ACTIONS,
-                    resources=["*"],
-                    conditions={
-                        "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
-                        }
-                    },
-                )
-            )
-        if users.publishing_services:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="ServicesPublishToEncryptedTopics",
-                    principals=[iam.ServicePrincipal(service) for service in users.publishing_services],
-                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": account}},
-                )
-            )
-
+        statements = [*_administration_statements(), *_user_statements(users, cdk.Stack.of(self))]
         self.key = kms.Key(
             self,
             "Key",
@@ -125,3 +56,81 @@ class EncryptionKey(Construct):
             pending_window=cdk.Duration.days(30),
             policy=iam.PolicyDocument(statements=statements),
         )
+
+
+def _administration_statements() -> list[iam.PolicyStatement]:
+    """The account administers the key through IAM; only AWS services may create grants."""
+    statements = [
+        # Without this statement IAM policies of the account cannot grant use of the key.
+        iam.PolicyStatement(
+            sid="AccountAdministersKeyThroughIam",
+            principals=[iam.AccountRootPrincipal()],
+            actions=["kms:*"],
+            resources=["*"],
+        )
+    ]
+    # Grants are how services hold on to a key; only AWS services may create them (Control Tower CT.KMS.PR.3).
+    statements.append(
+        iam.PolicyStatement(
+            sid="DenyGrantsExceptForAwsServices",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["kms:CreateGrant"],
+            resources=["*"],
+            conditions={
+                "BoolIfExists": {
+                    "kms:GrantIsForAWSResource": "false",
+                    "aws:PrincipalIsAWSService": "false",
+                }
+            },
+        )
+    )
+    return statements
+
+
+def _user_statements(users: KeyUsers, stack: cdk.Stack) -> list[iam.PolicyStatement]:
+    """Use of the key by the account through services, by CloudWatch Logs and by publishing services."""
+    account, region, partition = stack.account, stack.region, stack.partition
+    statements: list[iam.PolicyStatement] = []
+    if users.via_services:
+        statements.append(
+            iam.PolicyStatement(
+                sid="AccountPrincipalsUseKeyThroughServices",
+                principals=[iam.AccountRootPrincipal()],
+                actions=[*_USE_ACTIONS, "kms:CreateGrant", "kms:ListGrants"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {
+                        "kms:CallerAccount": account,
+                        "kms:ViaService": [
+                            f"{service}.{region}.amazonaws.com" for service in users.via_services
+                        ],
+                    }
+                },
+            )
+        )
+    if users.cloudwatch_logs:
+        statements.append(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptsAccountLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
+                actions=_USE_ACTIONS,
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
+                    }
+                },
+            )
+        )
+    if users.publishing_services:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ServicesPublishToEncryptedTopics",
+                principals=[iam.ServicePrincipal(service) for service in users.publishing_services],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+    return statements

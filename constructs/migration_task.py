@@ -6,17 +6,20 @@ Creates:
 - a task role that can read the application secret only (and decrypt it through Secrets
   Manager with the database CMK), and report validation counts to the runbook state machine;
 - an execution role (image pull from the CDK asset repository, log writes);
-- the task definition: the image built from `migration/` on top of the backend image, read-only
+- the task definition: the image built from `build_context` (the `migration/` context the stack
+  staged) on top of the backend image, read-only
   root filesystem with a writable /tmp volume, a non-root user, no environment variables (every
   setting is a command argument; credentials are fetched at run time);
 - a security group with egress to PostgreSQL and HTTPS only, admitted to the database on 5432
-  through `database.grant_connect` (the rule lives in the consumer's stack).
+  through `database.allow_connections_from` (the rule lives in the consumer's stack).
 
 Exposes `cluster`, `task_definition`, `container`, `security_group`, `task_role`,
 `execution_role`, `log_group`, `subnets` and `base_arguments` (the command prefix every run uses).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -30,8 +33,8 @@ from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.database import PostgresDatabase
 from constructs.log_group import EncryptedLogGroup
-from constructs.migration_image import stage_build_context
 from constructs.secret_access import secret_read_statements
+from contract.compliance import REGULATORY_PACKS
 
 CONTAINER_NAME = "migration"
 RUNNER_USER = "10001:10001"
@@ -56,6 +59,7 @@ class MigrationTask(Construct):
         region: str,
         account: str,
         state_machine_arn: str,
+        build_context: Path,
     ) -> None:
         super().__init__(scope, construct_id)
         self.subnets = subnets
@@ -68,7 +72,28 @@ class MigrationTask(Construct):
         self.log_group = EncryptedLogGroup(
             self, "Logs", retention_days=config.log_retention_days, encryption_key=encryption_key
         ).log_group
+        self._roles(
+            environment_name=environment_name,
+            app_secret=app_secret,
+            encryption_key=encryption_key,
+            state_machine_arn=state_machine_arn,
+        )
+        self._task_definition(config)
+        self._container(
+            config, app_secret=app_secret, region=region, account=account, build_context=build_context
+        )
+        self._acknowledge_execution_policy()
+        self._security_group(environment_name=environment_name, vpc=vpc, database=database)
 
+    def _roles(
+        self,
+        *,
+        environment_name: str,
+        app_secret: secretsmanager.ISecret,
+        encryption_key: kms.IKey,
+        state_machine_arn: str,
+    ) -> None:
+        """The task role (read the application secret, report to the runbook) and the execution role."""
         self.task_role = iam.Role(
             self,
             "TaskRole",
@@ -102,6 +127,8 @@ class MigrationTask(Construct):
             description=f"RevenuePilot {environment_name} migration task: pull the image, write its logs",
         )
 
+    def _task_definition(self, config: MigrationConfig) -> None:
+        """Fargate, x86_64 Linux, with a scratch volume for /tmp (the root filesystem is read-only)."""
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "TaskDefinition",
@@ -115,6 +142,17 @@ class MigrationTask(Construct):
             ),
             volumes=[ecs.Volume(name=TMP_VOLUME)],
         )
+
+    def _container(
+        self,
+        config: MigrationConfig,
+        *,
+        app_secret: secretsmanager.ISecret,
+        region: str,
+        account: str,
+        build_context: Path,
+    ) -> None:
+        """The runner image on top of the backend image; non-root, read-only root, arguments only."""
         registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
         reference = config.backend_image_reference
         backend_image = reference if "." in reference.split("/", 1)[0] else f"{registry}/{reference}"
@@ -130,7 +168,7 @@ class MigrationTask(Construct):
             "Runner",
             container_name=CONTAINER_NAME,
             image=ecs.ContainerImage.from_asset(
-                str(stage_build_context(region)),
+                str(build_context),
                 build_args={"BACKEND_IMAGE": backend_image},
                 platform=ecr_assets.Platform.LINUX_AMD64,
             ),
@@ -145,6 +183,8 @@ class MigrationTask(Construct):
         self.container.add_mount_points(
             ecs.MountPoint(container_path="/tmp", source_volume=TMP_VOLUME, read_only=False)  # noqa: S108
         )
+
+    def _acknowledge_execution_policy(self) -> None:
         # Image pulls and log writes by the execution role: statements ECS's L2 adds to the role itself.
         execution_policy = self.execution_role.node.find_child("DefaultPolicy")
         acknowledge(
@@ -153,7 +193,7 @@ class MigrationTask(Construct):
             "ecr:GetAuthorizationToken has no resource-level permissions in IAM; the image layer actions "
             "are scoped to the CDK asset repository and log writes to this task's log group.",
         )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        for pack in REGULATORY_PACKS:
             acknowledge(
                 execution_policy,
                 f"{pack}-IAMNoInlinePolicy",
@@ -161,6 +201,8 @@ class MigrationTask(Construct):
                 "binds the image and log driver; the role serves only this task definition.",
             )
 
+    def _security_group(self, *, environment_name: str, vpc: ec2.IVpc, database: PostgresDatabase) -> None:
+        """Egress to PostgreSQL (admitted by the database) and HTTPS only."""
         self.security_group = database.client_security_group(
             self,
             "SecurityGroup",

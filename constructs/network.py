@@ -19,11 +19,12 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
-from config.schema import NetworkConfig
+from config.schema import CreatedVpcSettings, NetworkConfig
 from constructs import Construct
 from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
+from contract.compliance import REGULATORY_PACKS
 
 POSTGRES_PORT = 5432
 EPHEMERAL_PORTS = ec2.AclTraffic.tcp_port_range(1024, 65535)
@@ -65,12 +66,23 @@ class DatabaseNetwork(Construct):
             self.vpc: ec2.IVpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=config.existing_vpc_id)
             return
 
+        settings = config.created_vpc()
+        vpc = self._create_vpc(settings)
+        self.vpc = vpc
+        _skip_checkov_on_default_sg_handler(vpc)
+        self._flow_logs(vpc, retention_days=settings.flow_log_retention_days, encryption_key=flow_log_key)
+        _acknowledge_public_default_routes(vpc)
+        self._add_database_acl(vpc)
+        self._add_endpoints(vpc, cidr=settings.cidr)
+
+    def _create_vpc(self, settings: CreatedVpcSettings) -> ec2.Vpc:
+        """The four subnet tiers in `settings.max_azs` AZs; NAT gateways in the Public tier."""
         vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(config.cidr),
-            max_azs=config.max_azs,
-            nat_gateways=config.nat_gateways,
+            ip_addresses=ec2.IpAddresses.cidr(settings.cidr),
+            max_azs=settings.max_azs,
+            nat_gateways=settings.nat_gateways,
             nat_gateway_subnets=ec2.SubnetSelection(subnet_group_name="Public"),
             restrict_default_security_group=True,
             subnet_configuration=[
@@ -91,11 +103,12 @@ class DatabaseNetwork(Construct):
                 ),
             ],
         )
-        self.vpc = vpc
-        _skip_checkov_on_default_sg_handler(vpc)
+        return vpc
 
+    def _flow_logs(self, vpc: ec2.Vpc, *, retention_days: int, encryption_key: kms.IKey) -> None:
+        """All traffic, to a CMK-encrypted log group, through a role with a managed policy."""
         flow_logs = EncryptedLogGroup(
-            self, "FlowLogs", retention_days=config.flow_log_retention_days, encryption_key=flow_log_key
+            self, "FlowLogs", retention_days=retention_days, encryption_key=encryption_key
         )
         # The L1 flow log with a managed policy: the L2 would attach an inline policy to the role.
         flow_log_role = iam.Role(
@@ -127,18 +140,9 @@ class DatabaseNetwork(Construct):
             deliver_logs_permission_arn=flow_log_role.role_arn,
             max_aggregation_interval=60,
         )
-        for subnet in vpc.public_subnets:
-            default_route = subnet.node.find_child("DefaultRoute")
-            for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
-                acknowledge(
-                    default_route,
-                    f"{pack}-VPCNoUnrestrictedRouteToIGW",
-                    "Public subnets hold only the NAT gateways (no instance gets a public IP); their default route "
-                    "to the internet gateway is what makes controlled NAT egress possible.",
-                )
 
-        self._add_database_acl(vpc)
-
+    def _add_endpoints(self, vpc: ec2.Vpc, *, cidr: str) -> None:
+        """Interface endpoints in the Operations tier (HTTPS from the VPC only) and the S3 gateway endpoint."""
         self.endpoints_security_group = ec2.SecurityGroup(
             self,
             "EndpointsSecurityGroup",
@@ -148,7 +152,7 @@ class DatabaseNetwork(Construct):
         )
         # The configured CIDR literal, not the VPC's token: compliance rules cannot evaluate tokens.
         self.endpoints_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(config.cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC"
+            ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC"
         )
         for endpoint_id, service in INTERFACE_ENDPOINTS.items():
             vpc.add_interface_endpoint(
@@ -165,12 +169,16 @@ class DatabaseNetwork(Construct):
     def allow_https_to_endpoints(self, security_group: ec2.ISecurityGroup, *, purpose: str) -> None:
         """Let `security_group` reach AWS APIs through the interface endpoints (HTTPS only).
 
-        An imported VPC's endpoints are not known here: HTTPS egress is then open to its owner's routing.
+        An imported VPC's endpoints are its owner's, unknown here: HTTPS egress then goes to the VPC's own
+        (primary) CIDR block, where interface endpoints live, and never to 0.0.0.0/0, which would let a
+        compromised task talk HTTPS to anywhere on the internet. The owner must therefore provide interface
+        endpoints for the services in INTERFACE_ENDPOINTS (as this construct does for a VPC it creates).
+        The lookup's CIDR is a literal, so compliance rules can evaluate the rule.
         """
         peer = (
             ec2.Peer.security_group_id(self.endpoints_security_group.security_group_id)
             if self.endpoints_security_group is not None
-            else ec2.Peer.any_ipv4()
+            else ec2.Peer.ipv4(self.vpc.vpc_cidr_block)
         )
         security_group.add_egress_rule(peer, ec2.Port.tcp(443), purpose)
 
@@ -228,3 +236,15 @@ def _skip_checkov_on_default_sg_handler(vpc: ec2.Vpc) -> None:
     }
     for check_id, comment in reasons.items():
         skip_checkov(handler, check_id, comment)
+
+
+def _acknowledge_public_default_routes(vpc: ec2.Vpc) -> None:
+    for subnet in vpc.public_subnets:
+        default_route = subnet.node.find_child("DefaultRoute")
+        for pack in REGULATORY_PACKS:
+            acknowledge(
+                default_route,
+                f"{pack}-VPCNoUnrestrictedRouteToIGW",
+                "Public subnets hold only the NAT gateways (no instance gets a public IP); their default route "
+                "to the internet gateway is what makes controlled NAT egress possible.",
+            )

@@ -2,9 +2,10 @@
 
 During a rotation the database password changes in the rotation's `setSecret` step, but the
 secret's AWSCURRENT label moves only in `finishSecret`, after `testSecret` has proved the new
-password. In between, AWSCURRENT holds a password the server no longer accepts (SQLSTATE 28P01)
-and the new one is the AWSPENDING version. A client that re-reads AWSCURRENT and then tries
-AWSPENDING on 28P01 never fails a login because of a rotation.
+password. In between, AWSCURRENT holds a password the server no longer accepts (a SQLSTATE of
+contract.auth.WRONG_PASSWORD_SQLSTATES) and the new one is the AWSPENDING version. A client that
+re-reads AWSCURRENT and then tries AWSPENDING on such a refusal never fails a login because of a
+rotation. Needs the `contract` package next to `dbclient`.
 
 Usage (any driver; pg8000 shown)::
 
@@ -17,29 +18,23 @@ Never logs or returns passwords.
 
 from __future__ import annotations
 
-import json
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-# SQLSTATE invalid_password; PostgreSQL also returns it for an unknown user.
-INVALID_PASSWORD_SQLSTATE = "28P01"  # noqa: S105 - an error code, not a password
+from contract.auth import (
+    AWSCURRENT,
+    Rejected,
+    SecretVersion,
+    connect_with_pending_fallback,
+    find_secret_version,
+    is_wrong_password,
+)
+from contract.secret import Credentials, SecretFormatError, parse_app_secret
+
 T = TypeVar("T")
-
-
-def sqlstate(error: BaseException) -> str | None:
-    """The SQLSTATE of a driver error: pg8000 (args[0]['C']), psycopg (`sqlstate`), asyncpg (`sqlstate`)."""
-    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-    if isinstance(code, str):
-        return code
-    if error.args and isinstance(error.args[0], dict):
-        value = error.args[0].get("C")
-        return value if isinstance(value, str) else None
-    return None
-
-
-def is_invalid_password(error: BaseException) -> bool:
-    return sqlstate(error) == INVALID_PASSWORD_SQLSTATE
+logger = logging.getLogger(__name__)
 
 
 class RotationAwareCredentials:
@@ -50,49 +45,46 @@ class RotationAwareCredentials:
         self._secret_id = secret_id
         self._user = user
         self._lock = threading.Lock()
-        self._cached: tuple[str, str] | None = None  # (username, password) of AWSCURRENT
+        self._cached: Credentials | None = None  # AWSCURRENT's login
 
-    def _read(self, stage: str) -> tuple[str, str] | None:
-        try:
-            response = self._client.get_secret_value(SecretId=self._secret_id, VersionStage=stage)
-        except self._client.exceptions.ResourceNotFoundException:
-            return None  # no AWSPENDING version: no rotation in progress
-        entry = json.loads(response["SecretString"])[self._user]
-        password = entry.get("password")
-        return (entry["username"], password) if password else None
+    def _fetch(self, stage: str) -> SecretVersion | None:
+        return find_secret_version(self._client, self._secret_id, stage)
+
+    def _parse(self, text: str) -> Credentials:
+        credentials = parse_app_secret(text, require_passwords=False).credentials(self._user)
+        credentials.require_password()
+        return credentials
 
     def current(self) -> tuple[str, str]:
         with self._lock:
             if self._cached is None:
-                self._cached = self._read("AWSCURRENT")
-                if self._cached is None:
+                version = self._fetch(AWSCURRENT)
+                try:
+                    self._cached = self._parse(version.secret_string) if version else None
+                except SecretFormatError:
+                    self._cached = None
+                if self._cached is None or not self._cached.password:
                     raise RuntimeError(f"secret {self._secret_id} has no password for {self._user} yet")
-            return self._cached
+            return (self._cached.username, self._cached.password or "")
 
     def connect(self, login: Callable[[str, str], T]) -> T:
-        """`login(username, password)` with the cached password; on 28P01 retry with fresh AWSCURRENT, then AWSPENDING."""
+        """`login(username, password)` with the cached password; when the server refuses it, with a fresh
+        AWSCURRENT, then AWSPENDING (contract.auth.connect_with_pending_fallback)."""
         username, password = self.current()
         try:
             return login(username, password)
         except Exception as error:
-            if not is_invalid_password(error):
+            if not is_wrong_password(error):
                 raise
-            first_error = error
-        tried = {password}
-        for stage in ("AWSCURRENT", "AWSPENDING"):
-            candidate = self._read(stage)
-            if candidate is None or candidate[1] in tried:
-                continue
-            tried.add(candidate[1])
-            try:
-                connection = login(*candidate)
-            except Exception as error:
-                if is_invalid_password(error):
-                    continue
-                raise
-            if stage == "AWSCURRENT":
-                with self._lock:
-                    self._cached = candidate
-            return connection
-        # Raise the original error: it carries the server's message, never a password.
-        raise first_error
+            rejected = Rejected(login=Credentials(username=username, password=password), error=error)
+        connected = connect_with_pending_fallback(
+            lambda credentials: login(credentials.username, credentials.require_password()),
+            self._fetch,
+            self._parse,
+            rejected=rejected,
+            warn=logger.warning,
+        )
+        if connected.stage == AWSCURRENT:
+            with self._lock:
+                self._cached = connected.login
+        return connected.value

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from config.schema import EnvironmentConfig
+from contract.names import state_machine_name
 
-STATE_MACHINE_NAME = "revenuepilot-{env}-migration-runbook"  # constructs/migration_runbook.state_machine_name
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -32,7 +32,7 @@ class Plan:
 
     @property
     def state_machine_arn(self) -> str:
-        name = STATE_MACHINE_NAME.format(env=self.environment.name)
+        name = state_machine_name(self.environment.name)
         partition = "aws-cn" if self.environment.region.startswith("cn-") else "aws"
         return (
             f"arn:{partition}:states:{self.environment.region}:{self.environment.account}:stateMachine:{name}"

@@ -45,7 +45,9 @@ class ApplicationAccessStack(cdk.Stack):
             description=f"RevenuePilot {config.name} application tasks",
             allow_all_outbound=True,
         )
-        database.grant_connect(self.security_group, scope=self, rule_id="DatabaseIngressFromApplication")
+        database.allow_connections_from(
+            self.security_group, scope=self, rule_id="DatabaseIngressFromApplication"
+        )
         self.task_role = iam.Role(
             self,
             "TaskRole",

@@ -12,6 +12,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from assets.lambda_bundle import RUNTIME as LAMBDA_RUNTIME
+from assets.lambda_bundle import python_lambda_code
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.application_credentials import ApplicationCredentials
@@ -85,6 +87,9 @@ class DataStack(cdk.Stack):
             network=network,
             database=self.database,
             encryption_key=self.key,
+            bootstrap_code=python_lambda_code(function_package="db_bootstrap", region=self.region),
+            rotation_code=python_lambda_code(function_package="secret_rotation", region=self.region),
+            lambda_runtime=LAMBDA_RUNTIME,
         )
         self.app_secret: secretsmanager.ISecret = self.credentials.secret
         self.credentials_check = CredentialsCheck(
@@ -95,6 +100,8 @@ class DataStack(cdk.Stack):
             database=self.database,
             app_secret=self.app_secret,
             encryption_key=self.key,
+            code=python_lambda_code(function_package="credentials_check", region=self.region),
+            runtime=LAMBDA_RUNTIME,
         )
 
         cdk.CfnOutput(

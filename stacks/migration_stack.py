@@ -14,12 +14,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 
+from assets.migration_image import stage_build_context
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.database import PostgresDatabase
-from constructs.migration_runbook import MigrationRunbook, state_machine_name
+from constructs.migration_runbook import MigrationRunbook
 from constructs.migration_task import MigrationTask
 from constructs.network import DatabaseNetwork
+from contract.names import state_machine_name
 
 
 class MigrationStack(cdk.Stack):
@@ -58,6 +60,7 @@ class MigrationStack(cdk.Stack):
             region=config.region,
             account=config.account,
             state_machine_arn=runbook_arn,
+            build_context=stage_build_context(config.region),
         )
         self.runbook = MigrationRunbook(
             self,

@@ -28,16 +28,18 @@ from constructs.credentials_check import CredentialsCheck
 from constructs.credentials_check_alarms import CredentialsCheckAlarms
 from constructs.database import MANAGED_MASTER_SECRET_NAME_PATTERN, PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
+from constructs.database_dashboard import DatabaseDashboard
 from constructs.log_shipping import CentralLogShipping
 from constructs.rds_event_subscriptions import RdsEventSubscriptions
 
 
 class MonitoringStack(cdk.Stack):
-    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `audit`.
+    """Exposes `alert_topic` (the `AlertTopic`), `topic`, `database_alarms`, `dashboard`, `audit`.
 
     `functions` maps a stable PascalCase id to each Lambda whose `Errors` are alarmed on;
     `secrets` are watched for deletion, policy changes and cancelled rotation (the RDS-managed master
-    secret always is, by ARN and by its `rds!db-` name prefix). `credentials_check` gets its failure and not-running alarms.
+    secret always is, by ARN and by its `rds!db-` name prefix). `credentials_check` gets its failure
+    and not-running alarms and a dashboard row.
     """
 
     def __init__(
@@ -78,6 +80,35 @@ class MonitoringStack(cdk.Stack):
             snapshot_event_categories=alerting.snapshot_event_categories,
         )
 
+        self._audit_alerts(config, database=database, encryption_key=encryption_key, secrets=secrets)
+        self._database_alarms(config, database=database, functions=functions)
+        if credentials_check is not None:
+            CredentialsCheckAlarms(
+                self,
+                "CredentialsCheckAlarms",
+                check=credentials_check,
+                topic=self.topic,
+                dashboard=self.dashboard,
+            )
+
+        if alerting.central_log_destination_arn is not None:
+            CentralLogShipping(
+                self,
+                "CentralLogShipping",
+                log_groups=database.log_groups,
+                destination_arn=alerting.central_log_destination_arn,
+            )
+
+    def _audit_alerts(
+        self,
+        config: EnvironmentConfig,
+        *,
+        database: PostgresDatabase,
+        encryption_key: kms.IKey,
+        secrets: Sequence[secretsmanager.ISecret],
+    ) -> None:
+        """Sensitive API calls: CloudTrail metric filters when a trail log group is configured, else EventBridge."""
+        alerting = config.alerting
         rules = audit_rules(
             encryption_key=encryption_key,
             secrets=secrets,
@@ -97,6 +128,15 @@ class MonitoringStack(cdk.Stack):
             self.audit = EventBridgeAuditRules(self, "EventBridgeAudit", rules=rules, topic=self.topic)
         RotationFailureRule(self, "SecretRotationFailures", topic=self.topic)
 
+    def _database_alarms(
+        self,
+        config: EnvironmentConfig,
+        *,
+        database: PostgresDatabase,
+        functions: Mapping[str, lambda_.IFunction],
+    ) -> None:
+        """Metric alarms and, under their scope, the dashboard."""
+        alerting = config.alerting
         self.database_alarms = DatabaseAlarms(
             self,
             "DatabaseAlarms",
@@ -106,22 +146,15 @@ class MonitoringStack(cdk.Stack):
             thresholds=alerting.thresholds,
             functions=functions,
             topic=self.topic,
-            dashboard_name=f"revenuepilot-{config.name}-database",
         )
-
-        if credentials_check is not None:
-            CredentialsCheckAlarms(
-                self,
-                "CredentialsCheckAlarms",
-                check=credentials_check,
-                topic=self.topic,
-                dashboard=self.database_alarms.dashboard,
-            )
-
-        if alerting.central_log_destination_arn is not None:
-            CentralLogShipping(
-                self,
-                "CentralLogShipping",
-                log_groups=database.log_groups,
-                destination_arn=alerting.central_log_destination_arn,
-            )
+        # Under the alarms' scope, where it has always been: its construct path (and logical id) is unchanged.
+        self.dashboard = DatabaseDashboard(
+            self.database_alarms,
+            "Dashboard",
+            dashboard_name=f"revenuepilot-{config.name}-database",
+            instance=database.instance,
+            allocated_storage_gib=config.database.allocated_storage_gib,
+            period_seconds=alerting.thresholds.period_seconds,
+            alarms=list(self.database_alarms.alarms.values()),
+            functions=functions,
+        )

@@ -27,7 +27,7 @@ ENV = quiet_jsii_environment()
 FULL_APP = """
 import json, sys
 import aws_cdk as cdk
-from stacks.application import define_app
+from stacks.cdk_app import define_app
 from config.environments import ENVIRONMENTS
 from tests.conftest import app_context
 app = cdk.App(context=app_context(), outdir=sys.argv[1])

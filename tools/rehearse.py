@@ -542,7 +542,8 @@ class Rehearsal:
     ) -> LoadStats:
         import pg8000.native
 
-        from dbclient.rotation_aware import RotationAwareCredentials, sqlstate
+        from contract.auth import sqlstate_of
+        from dbclient.rotation_aware import RotationAwareCredentials
         from tests.support.moto_rotation import enable_rotation, stage_pending_version
 
         stats = LoadStats()
@@ -573,7 +574,7 @@ class Rehearsal:
                     stats.failed += 1
                     stats.first_failure = stats.first_failure or now
                     stats.last_failure = now
-                    stats.errors.append(f"{type(error).__name__} SQLSTATE {sqlstate(error)}")
+                    stats.errors.append(f"{type(error).__name__} SQLSTATE {sqlstate_of(error)}")
                 stop.wait(0.02)
 
         # What the rotation schedule and RotateSecret do before invoking the function.

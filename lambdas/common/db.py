@@ -8,9 +8,9 @@ from typing import Protocol
 
 import pg8000.native
 
+from contract.auth import WRONG_PASSWORD_SQLSTATES, sqlstate_of
+
 DEFAULT_TIMEOUT_SECONDS = 10.0
-# SQLSTATE class 28: invalid authorization (28P01 wrong password, 28000 rejected by pg_hba / no such role).
-AUTH_FAILURE_SQLSTATES = frozenset({"28P01", "28000"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +29,7 @@ class DatabaseConnectionError(RuntimeError):
 
     @property
     def is_authentication_failure(self) -> bool:
-        return self.sqlstate in AUTH_FAILURE_SQLSTATES
+        return self.sqlstate in WRONG_PASSWORD_SQLSTATES
 
 
 class ConnectionFactory(Protocol):
@@ -77,14 +77,6 @@ def tls_connection_factory(
         )
 
     return factory
-
-
-def sqlstate_of(exc: BaseException) -> str | None:
-    """The SQLSTATE of a pg8000 server error (its first arg is the server's field dict), if any."""
-    if isinstance(exc, pg8000.native.DatabaseError) and exc.args and isinstance(exc.args[0], dict):
-        code = exc.args[0].get("C")
-        return code if isinstance(code, str) else None
-    return None
 
 
 def describe_error(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> str:

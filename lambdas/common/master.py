@@ -2,31 +2,32 @@
 
 The master secret is rotated by AWS's single-user rotation: between its setSecret and finishSecret
 the database already has the AWSPENDING password while AWSCURRENT still holds the old one. A
-bootstrap or application-secret rotation that lands in that window retries with AWSPENDING.
+bootstrap or application-secret rotation that lands in that window retries with AWSPENDING
+(`contract.auth.connect_with_pending_fallback`).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from lambdas.common.app_secret import parse_master_secret
-from lambdas.common.db import ConnectionFactory, DatabaseConnectionError, Endpoint
-from lambdas.common.secret_store import AWSCURRENT, AWSPENDING, SecretStore
+from contract.auth import connect_with_pending_fallback
+from contract.secret import Credentials, parse_master_secret
+from lambdas.common.db import ConnectionFactory, Endpoint
+from lambdas.common.secret_store import SecretStore
+
+logger = logging.getLogger(__name__)
 
 
 def connect_as_master(
     store: SecretStore, master_secret_id: str, connect: ConnectionFactory, endpoint: Endpoint
 ) -> Any:
-    current = parse_master_secret(store.get_string(master_secret_id, stage=AWSCURRENT))
-    try:
-        return connect(endpoint, username=current.username, password=current.require_password())
-    except DatabaseConnectionError as error:
-        if not error.is_authentication_failure:
-            raise
-        pending_text = store.find_string(master_secret_id, stage=AWSPENDING)
-        if pending_text is None:
-            raise
-        pending = parse_master_secret(pending_text)
-        if pending.password == current.password:
-            raise
-        return connect(endpoint, username=pending.username, password=pending.require_password())
+    def login(credentials: Credentials) -> Any:
+        return connect(endpoint, username=credentials.username, password=credentials.require_password())
+
+    return connect_with_pending_fallback(
+        login,
+        lambda stage: store.find_version(master_secret_id, stage=stage),
+        parse_master_secret,
+        warn=logger.warning,
+    ).value

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-AWSCURRENT = "AWSCURRENT"
-AWSPENDING = "AWSPENDING"
+from contract.auth import AWSCURRENT, AWSPENDING, SecretVersion, find_secret_version
+
+__all__ = ["AWSCURRENT", "AWSPENDING", "SecretMetadata", "SecretStore"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +50,10 @@ class SecretStore:
         if not isinstance(value, str):
             raise ValueError(f"secret {secret_id} has no SecretString at stage {stage}")
         return value
+
+    def find_version(self, secret_id: str, *, stage: str) -> SecretVersion | None:
+        """The version that has ``stage`` (its id and text), ``None`` when no version has it."""
+        return find_secret_version(self._client, secret_id, stage)
 
     def find_string(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None:
         """Like ``get_string`` but ``None`` when that version/stage does not exist."""

@@ -6,7 +6,8 @@ import os
 import ssl
 from pathlib import Path
 
-CA_BUNDLE_ENV_VAR = "PGSSLROOTCERT"
+from contract.names import CA_BUNDLE_ENV_VAR
+
 DEFAULT_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.common.app_secret import AppSecret, SecretFormatError, utc_timestamp
+from contract.secret import AppSecret, SecretFormatError, utc_timestamp
 from lambdas.common.config import DEFAULT_SCHEMAS, validate_schemas
 from lambdas.common.db import ConnectionFactory, Endpoint
 from lambdas.common.master import connect_as_master

@@ -15,15 +15,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from contract.names import APP_SCHEMAS_ENV_VAR, MASTER_SECRET_ARN_ENV_VAR
 from lambdas.common.clients import connect_verified, secretsmanager_client
 from lambdas.common.config import parse_schema_list
 from lambdas.common.log_safety import quiet_sdk_loggers
 from lambdas.common.passwords import generate_password
 from lambdas.common.secret_store import SecretStore
 from lambdas.secret_rotation.rotation import RotationDeps, rotate
-
-MASTER_SECRET_ENV_VAR = "MASTER_SECRET_ARN"  # noqa: S105 - a variable name, not a password
-SCHEMAS_ENV_VAR = "APP_SCHEMAS"
 
 logger = Logger()
 
@@ -35,16 +33,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
     token = event["ClientRequestToken"]
     step = event["Step"]
     logger.append_keys(secret_id=secret_id, version_id=token, step=step)
-    master_secret_id = os.environ.get(MASTER_SECRET_ENV_VAR, "")
+    master_secret_id = os.environ.get(MASTER_SECRET_ARN_ENV_VAR, "")
     if not master_secret_id:
-        raise RuntimeError(f"environment variable {MASTER_SECRET_ENV_VAR} is not set")
+        raise RuntimeError(f"environment variable {MASTER_SECRET_ARN_ENV_VAR} is not set")
     client = secretsmanager_client()
     deps = RotationDeps(
         store=SecretStore(client),
         connect=connect_verified,
         new_password=partial(generate_password, client),
         master_secret_id=master_secret_id,
-        schemas=parse_schema_list(os.environ.get(SCHEMAS_ENV_VAR)),
+        schemas=parse_schema_list(os.environ.get(APP_SCHEMAS_ENV_VAR)),
     )
     logger.info("rotation step starting")
     rotate(step, secret_id, token, deps)

@@ -16,7 +16,7 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger
 from pg8000.native import identifier
 
-from lambdas.common.app_secret import AppSecret, Credentials, utc_timestamp
+from contract.secret import AppSecret, Credentials, utc_timestamp
 from lambdas.common.db import ConnectionFactory, DatabaseConnectionError, Endpoint
 from lambdas.common.master import connect_as_master
 from lambdas.common.roles import grant_schema_privileges, set_role_password, transaction

@@ -15,12 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from contract.auth import (
+    AWSCURRENT,
+    SecretVersion,
+    connect_with_pending_fallback,
+    find_secret_version,
+    get_secret_version,
+)
+from contract.names import TASK_TOKEN_ENV_VAR
+from contract.secret import DatabaseLogin, SecretFormatError
 from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision, run_streaming
 from migration.runner.credentials import (
-    MigrationCredentials,
-    SecretFormatError,
     child_environment,
-    fetch_credentials,
+    parse_migration_login,
     secret_fragments,
     verify_full_context,
 )
@@ -28,8 +35,6 @@ from migration.runner.validation import DEFAULT_QUERIES, ValidationError, parse_
 
 DEFAULT_CA_BUNDLE = "/etc/revenuepilot/certs/rds-ca-bundle.pem"
 DEFAULT_ALEMBIC_CONFIG = "backend/alembic/alembic.ini"
-# Set by the runbook as a container override of the validate run (its callback token).
-TASK_TOKEN_VARIABLE = "SFN_TASK_TOKEN"  # noqa: S105 (a variable name, not a secret)
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 # Where the image installs the runner and its own dependencies; kept out of Alembic's PYTHONPATH.
@@ -74,14 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--statement-timeout-ms", type=int, default=60_000)
     validate.add_argument(
         "--task-token",
-        default=os.environ.get(TASK_TOKEN_VARIABLE) or None,
-        help=f"Step Functions task token to report the counts to (default: ${TASK_TOKEN_VARIABLE})",
+        default=os.environ.get(TASK_TOKEN_ENV_VAR) or None,
+        help=f"Step Functions task token to report the counts to (default: ${TASK_TOKEN_ENV_VAR})",
     )
     return parser
 
 
 def run_alembic_command(
-    args: argparse.Namespace, credentials: MigrationCredentials, *, environ: dict[str, str], out: TextIO
+    args: argparse.Namespace, credentials: DatabaseLogin, *, environ: dict[str, str], out: TextIO
 ) -> int:
     env = child_environment(
         environ,
@@ -102,7 +107,7 @@ def run_alembic_command(
     return status
 
 
-def pg8000_connector(credentials: MigrationCredentials, *, ca_bundle: Path, timeout: int) -> Any:
+def pg8000_connector(credentials: DatabaseLogin, *, ca_bundle: Path, timeout: int) -> Any:
     """A factory of verified-TLS pg8000 connections as `migration`."""
     import pg8000.native
 
@@ -124,38 +129,34 @@ def pg8000_connector(credentials: MigrationCredentials, *, ca_bundle: Path, time
 
 
 def credentials_across_rotation(
-    secretsmanager: Any, secret_id: str, current: MigrationCredentials, *, ca_bundle: Path, timeout: int
-) -> MigrationCredentials:
-    """`current`, unless a rotation is between setSecret and finishSecret: then the AWSPENDING login.
+    secretsmanager: Any, secret_id: str, current: SecretVersion, *, ca_bundle: Path, timeout: int
+) -> DatabaseLogin:
+    """AWSCURRENT's login, unless a rotation is between setSecret and finishSecret: then AWSPENDING's.
 
-    In that window the database has the pending password and AWSCURRENT fails with 28P01. Any other
-    outcome of the probe keeps `current` (Alembic then reports what is wrong).
+    In that window the database has the pending password and AWSCURRENT's is refused
+    (contract.auth.connect_with_pending_fallback probes both). Any other outcome of the probe keeps
+    AWSCURRENT's login (Alembic then reports what is wrong).
     """
-    import pg8000.native
+    login = parse_migration_login(current.secret_string)
 
-    def logs_in(credentials: MigrationCredentials) -> bool:
-        try:
-            pg8000_connector(credentials, ca_bundle=ca_bundle, timeout=timeout)().close()
-        except pg8000.native.DatabaseError as error:
-            if error.args and isinstance(error.args[0], dict) and error.args[0].get("C") == "28P01":
-                return False
-            raise
-        return True
+    def probe(candidate: DatabaseLogin) -> None:
+        pg8000_connector(candidate, ca_bundle=ca_bundle, timeout=timeout)().close()
+
+    def fetch(stage: str) -> SecretVersion | None:
+        return current if stage == AWSCURRENT else find_secret_version(secretsmanager, secret_id, stage)
 
     try:
-        if logs_in(current):
-            return current
-        pending = fetch_credentials(secretsmanager, secret_id, stage="AWSPENDING")
-    except Exception:  # unreachable server, no pending version...: leave the diagnosis to Alembic
-        return current
-    try:
-        return pending if pending.password != current.password and logs_in(pending) else current
-    except Exception:
-        return current
+        return connect_with_pending_fallback(probe, fetch, parse_migration_login, warn=_warn).login
+    except Exception:  # unreachable server, wrong passwords everywhere...: leave the diagnosis to Alembic
+        return login
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def validate_command(
-    args: argparse.Namespace, credentials: MigrationCredentials, *, out: TextIO, stepfunctions: Any = None
+    args: argparse.Namespace, credentials: DatabaseLogin, *, out: TextIO, stepfunctions: Any = None
 ) -> int:
     queries = [parse_query(q) for q in args.query] if args.query else list(DEFAULT_QUERIES)
     try:
@@ -212,7 +213,8 @@ def main(
         secretsmanager = secretsmanager or boto3.client("secretsmanager")
         stepfunctions = stepfunctions or boto3.client("stepfunctions")
     try:
-        credentials = fetch_credentials(secretsmanager, args.secret_id)
+        current = get_secret_version(secretsmanager, args.secret_id, AWSCURRENT)
+        parse_migration_login(current.secret_string)
     except SecretFormatError as exc:
         print(f"error: {exc}", file=stream, flush=True)
         return EXIT_USAGE
@@ -225,7 +227,7 @@ def main(
             )
         return EXIT_FAILED
     credentials = credentials_across_rotation(
-        secretsmanager, args.secret_id, credentials, ca_bundle=args.ca_bundle, timeout=args.connect_timeout
+        secretsmanager, args.secret_id, current, ca_bundle=args.ca_bundle, timeout=args.connect_timeout
     )
     if args.command == "validate":
         return validate_command(args, credentials, out=stream, stepfunctions=stepfunctions)

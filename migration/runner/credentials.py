@@ -5,83 +5,23 @@ Nothing here logs or formats a secret value: errors name the missing or malforme
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 from urllib.parse import quote
+
+from contract.names import MIGRATION_ROLE
+from contract.secret import DatabaseLogin, parse_app_secret
 
 TLS_MODE = "verify-full"
 
 
-class SecretFormatError(ValueError):
-    """The application secret lacks a field or has one of the wrong type (values never included)."""
+def parse_migration_login(secret_string: str) -> DatabaseLogin:
+    """The `migration` login from the application secret JSON (contract.secret's parser)."""
+    return parse_app_secret(secret_string).login(MIGRATION_ROLE)
 
 
-class SecretsManagerClient(Protocol):
-    def get_secret_value(self, **kwargs: Any) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class MigrationCredentials:
-    host: str
-    port: int
-    database: str
-    username: str
-    password: str = field(repr=False)
-
-    def __str__(self) -> str:  # never the password
-        return f"{self.username}@{self.host}:{self.port}/{self.database}"
-
-
-def parse_app_secret(secret_string: str) -> MigrationCredentials:
-    """The `migration` login from the application secret JSON (host, port, database, migration{...})."""
-    try:
-        document = json.loads(secret_string)
-    except json.JSONDecodeError:
-        raise SecretFormatError("the application secret is not JSON") from None
-    if not isinstance(document, dict):
-        raise SecretFormatError("the application secret is not a JSON object")
-    migration = document.get("migration")
-    if not isinstance(migration, dict):
-        raise SecretFormatError("the application secret has no 'migration' object")
-    strings = {
-        "host": document.get("host"),
-        "database": document.get("database"),
-        "migration.username": migration.get("username"),
-        "migration.password": migration.get("password"),
-    }
-    for name, value in strings.items():
-        if not isinstance(value, str) or not value:
-            raise SecretFormatError(f"the application secret has no non-empty string '{name}'")
-    port = document.get("port")
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise SecretFormatError("the application secret has no valid 'port'")
-    return MigrationCredentials(
-        host=str(strings["host"]),
-        port=port,
-        database=str(strings["database"]),
-        username=str(strings["migration.username"]),
-        password=str(strings["migration.password"]),
-    )
-
-
-def fetch_credentials(
-    client: SecretsManagerClient, secret_id: str, *, stage: str = "AWSCURRENT"
-) -> MigrationCredentials:
-    """GetSecretValue (AWSCURRENT by default) with the task role, parsed; the response is not kept."""
-    response = client.get_secret_value(SecretId=secret_id, VersionStage=stage)
-    secret_string = response.get("SecretString")
-    if not isinstance(secret_string, str):
-        raise SecretFormatError("the application secret has no SecretString")
-    return parse_app_secret(secret_string)
-
-
-def database_url(credentials: MigrationCredentials, *, scheme: str = "postgresql") -> str:
+def database_url(credentials: DatabaseLogin, *, scheme: str = "postgresql") -> str:
     """`scheme://user:password@host:port/database?sslmode=verify-full`, user and password URL-encoded."""
     user = quote(credentials.username, safe="")
     password = quote(credentials.password, safe="")
@@ -90,14 +30,14 @@ def database_url(credentials: MigrationCredentials, *, scheme: str = "postgresql
     return f"{scheme}://{user}:{password}@{host}:{credentials.port}/{database}?sslmode={TLS_MODE}"
 
 
-def secret_fragments(credentials: MigrationCredentials) -> tuple[str, ...]:
+def secret_fragments(credentials: DatabaseLogin) -> tuple[str, ...]:
     """Strings that must never appear in anything the runner prints (raw and URL-encoded password)."""
     return tuple({credentials.password, quote(credentials.password, safe="")})
 
 
 def child_environment(
     base: dict[str, str],
-    credentials: MigrationCredentials,
+    credentials: DatabaseLogin,
     *,
     ca_bundle: Path,
     connect_timeout: int,

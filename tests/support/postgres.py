@@ -3,7 +3,10 @@
 * TLS with a freshly generated CA and server certificate (SAN ``DNS:localhost``, ``IP:127.0.0.1``);
   ``pg_hba.conf`` accepts only ``hostssl`` + ``scram-sha-256`` (and rejects ``hostnossl`` explicitly).
   ``tls=False`` gives a plaintext-only server instead (for "a non-TLS server is refused" tests).
-* ``password_encryption=scram-sha-256``, ``log_statement=ddl`` into a log file you can read back.
+* The server settings of the production parameter group (``config/parameter_group.py``: SCRAM, TLS >= 1.2,
+  ``log_statement=ddl``, no parameter values or failing statements logged, ...), so the tests exercise the
+  real logging rules; the log goes to a file you can read back. ``rds.force_ssl`` becomes the ``hostssl``-only
+  ``pg_hba.conf``.
 * An RDS-like, non-superuser "master" role (LOGIN CREATEROLE CREATEDB, member of ``rds_superuser``)
   owning the databases made with ``create_rds_like_database``.
 
@@ -57,6 +60,9 @@ from pathlib import Path
 
 import pg8000.native
 from pg8000.native import identifier, literal
+
+from config.environments import PRODUCTION
+from config.parameter_group import parameter_group_settings
 
 REQUIRE_ENV_VAR = "REQUIRE_POSTGRES"
 BIN_DIR_ENV_VAR = "TEST_POSTGRES_BIN_DIR"
@@ -340,6 +346,43 @@ class RdsLikeDatabase:
     master_password: str
 
 
+def parameter_group() -> dict[str, str]:
+    """The production parameter group's settings, as RDS gets them."""
+    return parameter_group_settings(PRODUCTION.database)
+
+
+def server_settings(*, tls: bool) -> dict[str, str]:
+    """The parameter group's settings a plain PostgreSQL takes as they are (``rds.*`` are RDS-only).
+
+    ``rds.force_ssl`` is the ``hostssl``-only ``pg_hba.conf`` instead; a TLS setting on a plaintext server
+    (``tls=False``, the "non-TLS server is refused" tests) is left out. Any other ``rds.*`` parameter is an
+    error: this harness must learn what it means before the tests can claim to run like RDS.
+    """
+    settings = parameter_group()
+    unknown = sorted(name for name in settings if name.startswith("rds.") and name != "rds.force_ssl")
+    if unknown:
+        raise PostgresHarnessError(f"no local equivalent for the RDS parameters {unknown}: map them here")
+    return {
+        name: value
+        for name, value in settings.items()
+        if not name.startswith("rds.") and (tls or not name.startswith("ssl"))
+    }
+
+
+def _forces_tls() -> bool:
+    return parameter_group().get("rds.force_ssl") == "1"
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quiet_session(connection: pg8000.native.Connection) -> None:
+    """Keep this session's statements (harness setup, with passwords) out of the server log."""
+    connection.run("SET log_statement = 'none'")
+    connection.run("SET log_min_duration_statement = -1")
+
+
 class PostgresServer:
     """One local cluster in its own temporary directory. Use ``running_server()`` to get a started one."""
 
@@ -450,7 +493,7 @@ class PostgresServer:
         """
         admin = self.admin()
         try:
-            admin.run("SET log_statement = 'none'")  # keep harness setup (and its password) out of the log
+            quiet_session(admin)  # keep harness setup (and its password) out of the log
             exists = admin.run("SELECT 1 FROM pg_roles WHERE rolname = :r", r=master_user)
             password = master_password or self._master_passwords.get(master_user) or secrets.token_urlsafe(24)
             self._master_passwords[master_user] = password
@@ -479,9 +522,6 @@ class PostgresServer:
             "listen_addresses": f"'{self.host}'",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.socket_dir}'",
-            "password_encryption": "'scram-sha-256'",
-            "log_statement": "'ddl'",
-            "log_connections": "on",
             "logging_collector": "on",
             "log_directory": f"'{self.log_dir}'",
             "log_filename": "'postgresql.log'",
@@ -492,15 +532,15 @@ class PostgresServer:
             "max_connections": "40",
             "shared_buffers": "'32MB'",
             "ssl": "on" if self.tls else "off",
+            **{name: _quoted(value) for name, value in server_settings(tls=self.tls).items()},
         }
         if self.tls_files is not None:
             lines["ssl_cert_file"] = f"'{self.tls_files.server_cert}'"
             lines["ssl_key_file"] = f"'{self.tls_files.server_key}'"
-            lines["ssl_min_protocol_version"] = "'TLSv1.2'"
         return "".join(f"{key} = {value}\n" for key, value in lines.items())
 
     def _hba(self) -> str:
-        if self.tls:
+        if self.tls and _forces_tls():
             remote = (
                 f"hostssl   all all {self.host}/32 scram-sha-256\n"
                 "hostnossl all all 0.0.0.0/0 reject\n"

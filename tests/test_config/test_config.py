@@ -88,7 +88,10 @@ def test_network_rules_reject_bad_values(changes, field, hint):
             {"database": dataclasses.replace(PRODUCTION.database, deletion_protection=False)},
             "production.database.deletion_protection",
         ),
-        ({"network": NetworkConfig(max_azs=2, nat_gateways=1)}, "production.network.max_azs"),
+        (
+            {"network": NetworkConfig(cidr="10.40.0.0/16", max_azs=2, nat_gateways=1)},
+            "production.network.max_azs",
+        ),
         (
             {"database": dataclasses.replace(PRODUCTION.database, restore_from_snapshot_identifier="snap-1")},
             "production.database.restore_from_snapshot_identifier",
@@ -119,7 +122,7 @@ def test_staging_may_restore_from_a_production_snapshot():
 
 
 def test_defaults_follow_the_ops_guide():
-    database = DatabaseConfig(instance_identifier="x-db")
+    database = DatabaseConfig(instance_identifier="x-db", application_secret_name="x/db")
     assert database.backup_retention_days == 14
     assert database.secret_rotation_days == 90
     assert database.multi_az and database.deletion_protection

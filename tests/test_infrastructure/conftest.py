@@ -9,7 +9,7 @@ import pytest
 
 from config.environments import ENVIRONMENTS
 from config.schema import EnvironmentConfig
-from tests.conftest import SynthesizedApp
+from tests.support.synth import SynthesizedApp
 
 STACK_IDS = ("Network", "Data", "ApplicationAccess", "Monitoring", "Migration")
 

@@ -6,7 +6,7 @@ import json
 
 from aws_cdk.assertions import Match
 
-from constructs.lambda_code import CA_BUNDLE_PATH
+from assets.lambda_bundle import CA_BUNDLE_PATH
 
 # `MasterUserSecret.SecretArn` of the instance: the RDS-managed master secret.
 MASTER_SECRET_ARN = {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "MasterUserSecret.SecretArn"]}
@@ -37,7 +37,15 @@ def test_application_secret_has_the_ops_guide_shape_and_no_password(env):
     }
 
 
-def test_rotation_runs_on_the_configured_cadence_after_the_bootstrap(env):
+# The rotation schedule's logical id: renaming it would replace the schedule (and rotate at once).
+ROTATION_SCHEDULE_ID = "ApplicationCredentialsRotationScheduleBD8C410C"
+# Ops guide: both credentials rotate every 90 or 120 days; README: every 90 days.
+ROTATION_EXPRESSION = "rate(90 days)"
+# Logs of a HIPAA workload: at least a year; production keeps six years (documentation retention).
+MINIMUM_LOG_RETENTION_DAYS = {"staging": 365, "production": 2192}
+
+
+def test_rotation_runs_every_90_days_after_the_bootstrap(env):
     secret_id, _ = _secret(env)
     (schedule_id, schedule) = _one(
         env, "Data", "AWS::SecretsManager::RotationSchedule", "ApplicationCredentials"
@@ -47,14 +55,14 @@ def test_rotation_runs_on_the_configured_cadence_after_the_bootstrap(env):
         "SecretId": {"Ref": secret_id},
         "RotationLambdaARN": {"Fn::GetAtt": [function_id, "Arn"]},
         "RotationRules": {
-            "ScheduleExpression": f"rate({env.config.database.secret_rotation_days} days)",
+            "ScheduleExpression": ROTATION_EXPRESSION,
             "Duration": "3h",
         },
         "RotateImmediatelyOnUpdate": False,
     }
     bootstrap_id, _ = _one(env, "Data", "Custom::DatabaseRoles", "ApplicationCredentialsBootstrapResource")
     assert bootstrap_id in schedule["DependsOn"]
-    assert schedule_id
+    assert schedule_id == ROTATION_SCHEDULE_ID
 
 
 def test_only_secrets_manager_for_this_secret_in_this_account_may_invoke_the_rotation(env):
@@ -103,7 +111,9 @@ def test_credential_functions_are_isolated_concurrency_one_on_the_newest_runtime
         assert all("OperationsSubnet" in str(s) for s in props["VpcConfig"]["SubnetIds"])
         log_group = env.raw["Data"]["Resources"][props["LoggingConfig"]["LogGroup"]["Ref"]]
         assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DatabaseKey7998E78F", "Arn"]}
-        assert log_group["Properties"]["RetentionInDays"] == env.config.database.log_retention_days
+        retention = log_group["Properties"]["RetentionInDays"]
+        assert retention >= MINIMUM_LOG_RETENTION_DAYS[env.config.name], prefix
+        assert retention == env.config.database.log_retention_days
         assert "Variables" not in props.get("Environment", {}) or not any(
             "password" in key.lower() for key in props["Environment"]["Variables"]
         )
@@ -120,22 +130,43 @@ def test_credential_functions_are_isolated_concurrency_one_on_the_newest_runtime
         }
 
 
+def _endpoints_security_group_id(env):
+    """The Network stack's security group in front of the interface endpoints."""
+    (logical_id,) = [
+        logical_id
+        for logical_id, group in env.resources("Network", "AWS::EC2::SecurityGroup").items()
+        if group["Properties"]["GroupDescription"].startswith("Interface endpoints")
+    ]
+    return logical_id
+
+
 def test_credential_function_egress_is_postgres_to_the_database_and_https_to_endpoints(env):
+    # Required: TCP 5432 to the database's security group, TCP 443 to the interface endpoints'
+    # security group (exported by the Network stack), nothing else (no CIDR, no other port).
+    endpoints_output = f"PublishOutputFnGetAtt{_endpoints_security_group_id(env)}GroupId"
     for prefix in (
         "ApplicationCredentialsRotationSecurityGroup",
         "ApplicationCredentialsBootstrapSecurityGroup",
     ):
         _, group = _one(env, "Data", "AWS::EC2::SecurityGroup", prefix)
         egress = group["Properties"]["SecurityGroupEgress"]
-        assert sorted(
-            (rule["FromPort"], str(rule["DestinationSecurityGroupId"])) for rule in egress
-        ) == sorted(
-            [
-                (443, str(egress[[r["FromPort"] for r in egress].index(443)]["DestinationSecurityGroupId"])),
-                (5432, str({"Fn::GetAtt": ["DatabaseSecurityGroup5C91FDCB", "GroupId"]})),
-            ]
-        )
-        assert "EndpointsSecurityGroup" in str(egress)
+        assert len(egress) == 2, (prefix, egress)
+        postgres, https = sorted(egress, key=lambda rule: -rule["FromPort"])
+        assert {k: v for k, v in postgres.items() if k != "Description"} == {
+            "IpProtocol": "tcp",
+            "FromPort": 5432,
+            "ToPort": 5432,
+            "DestinationSecurityGroupId": {"Fn::GetAtt": ["DatabaseSecurityGroup5C91FDCB", "GroupId"]},
+        }, prefix
+        https_target = https["DestinationSecurityGroupId"]["Fn::GetStackOutput"]
+        assert {k: v for k, v in https.items() if k not in ("Description", "DestinationSecurityGroupId")} == {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+        }, prefix
+        assert https_target["StackName"] == f"{env.config.stage_id}-Network"
+        assert https_target["Region"] == env.config.region
+        assert https_target["OutputName"].startswith(endpoints_output), https_target
 
 
 def _statements_granting(env, action, resource_fragment):

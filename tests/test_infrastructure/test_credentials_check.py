@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
-from config.schema import DatabaseConfig
-from config.validation import ConfigError
-
 MASTER_SECRET_ARN = {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "MasterUserSecret.SecretArn"]}
 TOPIC = "AlertsTopicCF7C81C9"
 NAMESPACE = "RevenuePilot/Credentials"
+CHECK_INTERVAL_SECONDS = 15 * 60  # issue 11: every 15 minutes; a lasting fault alarms within one interval
 
 
 def _one(env, stack_id: str, resource_type: str, prefix: str) -> tuple[str, dict[str, Any]]:
@@ -73,17 +69,19 @@ def test_check_environment_names_both_secrets_the_schemas_the_metrics_and_the_en
 
 def test_check_runs_on_the_configured_schedule_without_retries(env):
     function_id, _ = _function(env)
-    minutes = env.config.database.credentials_check_interval_minutes
     _, rule = _one(env, "Data", "AWS::Events::Rule", "CredentialsCheckSchedule")
     props = rule["Properties"]
-    assert props["ScheduleExpression"] == f"rate({minutes} minutes)"
+    assert props["ScheduleExpression"] == "rate(15 minutes)"
     assert props["State"] == "ENABLED"
     (target,) = props["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": minutes * 60}
+    assert target["RetryPolicy"] == {
+        "MaximumRetryAttempts": 0,
+        "MaximumEventAgeInSeconds": CHECK_INTERVAL_SECONDS,
+    }
     _, invoke_config = _one(env, "Data", "AWS::Lambda::EventInvokeConfig", "CredentialsCheckFunction")
     assert invoke_config["Properties"]["MaximumRetryAttempts"] == 0
-    assert invoke_config["Properties"]["MaximumEventAgeInSeconds"] == minutes * 60
+    assert invoke_config["Properties"]["MaximumEventAgeInSeconds"] == CHECK_INTERVAL_SECONDS
     # Only this rule may invoke it.
     (permission,) = [
         p
@@ -158,7 +156,7 @@ def test_failed_check_alarms_on_the_first_failure(env):
     assert (props["Namespace"], props["MetricName"]) == (NAMESPACE, "CredentialsCheckFailed")
     assert props["Dimensions"] == [{"Name": "Secret", "Value": env.config.database.application_secret_name}]
     assert props["Statistic"] == "Sum"
-    assert props["Period"] == env.config.database.credentials_check_interval_minutes * 60
+    assert props["Period"] == CHECK_INTERVAL_SECONDS
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert props["Threshold"] == 1 and props["EvaluationPeriods"] == 1
     assert props["TreatMissingData"] == "notBreaching"
@@ -169,7 +167,7 @@ def test_a_check_that_stops_running_alarms(env):
     assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "Invocations")
     assert _output(props["Dimensions"][0]["Value"]).startswith("PublishOutputRefCredentialsCheckFunction")
     assert props["Statistic"] == "Sum"
-    assert props["Period"] == env.config.database.credentials_check_interval_minutes * 60
+    assert props["Period"] == CHECK_INTERVAL_SECONDS
     assert props["ComparisonOperator"] == "LessThanThreshold" and props["Threshold"] == 1
     assert props["EvaluationPeriods"] == 2 and props["DatapointsToAlarm"] == 2
     assert props["TreatMissingData"] == "breaching"
@@ -179,17 +177,3 @@ def test_check_errors_alarm(env):
     props = _alarm(env, "DatabaseAlarmsCredentialsCheckFunctionErrors")
     assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "Errors")
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("credentials_check_interval_minutes", 4),
-        ("credentials_check_interval_minutes", 61),
-        ("master_secret_rotation_days", 0),
-        ("master_secret_rotation_days", 91),
-    ],
-)
-def test_config_refuses_schedules_out_of_range(field, value):
-    with pytest.raises(ConfigError, match=f"database.{field}"):
-        DatabaseConfig(instance_identifier="revenuepilot-test", **{field: value})

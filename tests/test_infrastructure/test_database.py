@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 
 from aws_cdk.assertions import Match
 
+from config.validation import daily_window_minutes, weekly_window_minutes, windows_overlap
 from constructs.database import LOG_EXPORTS
+
+# Requirements (ops guide, README "What gets deployed"), not values read back from the config:
+BACKUP_RETENTION_DAYS = 14  # ops guide: at least 7, 14 preferred
+ENHANCED_MONITORING_SECONDS = {"staging": 5, "production": 1}  # ops guide: 1-5 s granularity
+SLOW_STATEMENT_MS = 500
+IDLE_SESSION_TIMEOUT_MS = 3_600_000  # README: application pools recycle before this (3600 s)
+ENGINE_MAJOR_VERSION = "17"  # the engine version production runs
+LOG_RETENTION_DAYS = {"staging": 365, "production": 2192}  # HIPAA: >= 1 year; production 6 years
+MASTER_ROTATION = "rate(7 days)"  # decision 0005: RDS's default for the managed master secret
 
 
 def _instance(env):
@@ -98,6 +109,7 @@ def test_instance_is_multi_az_encrypted_private_postgres_on_the_configured_versi
             "DBName": db.database_name,
         },
     )
+    assert _instance(env)["Properties"]["EngineVersion"].split(".")[0] == ENGINE_MAJOR_VERSION
 
 
 def test_instance_is_protected_from_deletion_and_snapshotted_on_removal(env):
@@ -110,10 +122,14 @@ def test_instance_is_protected_from_deletion_and_snapshotted_on_removal(env):
 
 def test_automated_backups_keep_at_least_seven_days_with_tags_and_a_window_outside_maintenance(env):
     props = _instance(env)["Properties"]
-    assert props["BackupRetentionPeriod"] == env.config.database.backup_retention_days >= 7
+    assert props["BackupRetentionPeriod"] == BACKUP_RETENTION_DAYS
     assert props["CopyTagsToSnapshot"] is True
     assert props["PreferredBackupWindow"] == env.config.database.backup_window
     assert props["PreferredMaintenanceWindow"] == env.config.database.maintenance_window
+    # The windows as deployed (not as configured) do not overlap: a backup never meets a restart.
+    backup = daily_window_minutes(props["PreferredBackupWindow"], "backup")
+    maintenance = weekly_window_minutes(props["PreferredMaintenanceWindow"], "maintenance")
+    assert not windows_overlap(backup, maintenance)
 
 
 def test_staging_is_patched_before_production(environments):
@@ -138,8 +154,7 @@ def test_performance_insights_is_encrypted_with_the_cmk(env):
 
 def test_enhanced_monitoring_samples_every_one_to_five_seconds(env):
     props = _instance(env)["Properties"]
-    assert props["MonitoringInterval"] in (1, 5)
-    assert props["MonitoringInterval"] == env.config.database.monitoring_interval_seconds
+    assert props["MonitoringInterval"] == ENHANCED_MONITORING_SECONDS[env.config.name]
     assert "MonitoringRoleArn" in props
 
 
@@ -153,7 +168,7 @@ def test_postgresql_and_upgrade_logs_are_exported_into_encrypted_retained_log_gr
             {
                 "Properties": {
                     "LogGroupName": f"/aws/rds/instance/{db.instance_identifier}/{export}",
-                    "RetentionInDays": db.log_retention_days,
+                    "RetentionInDays": LOG_RETENTION_DAYS[env.config.name],
                     "KmsKeyId": {"Fn::GetAtt": [_key_ref(env), "Arn"]},
                 },
                 "DeletionPolicy": "Retain",
@@ -165,23 +180,22 @@ def test_postgresql_and_upgrade_logs_are_exported_into_encrypted_retained_log_gr
 
 
 def test_parameter_group_enforces_tls_and_keeps_phi_and_passwords_out_of_logs(env):
-    db = env.config.database
     env["Data"].has_resource(
         "AWS::RDS::DBParameterGroup",
         {
             "Properties": {
-                "Family": f"postgres{db.engine_major_version}",
+                "Family": f"postgres{ENGINE_MAJOR_VERSION}",
                 "Parameters": Match.object_like(
                     {
                         "rds.force_ssl": "1",
                         "ssl_min_protocol_version": "TLSv1.2",
                         "password_encryption": "scram-sha-256",
-                        "log_min_duration_statement": str(db.slow_statement_threshold_ms),
+                        "log_min_duration_statement": str(SLOW_STATEMENT_MS),
                         "log_statement": "ddl",
                         "log_parameter_max_length": "0",
                         "log_parameter_max_length_on_error": "0",
                         "log_min_error_statement": "panic",
-                        "idle_session_timeout": str(db.idle_session_timeout_seconds * 1000),
+                        "idle_session_timeout": str(IDLE_SESSION_TIMEOUT_MS),
                     }
                 ),
             },
@@ -230,13 +244,12 @@ def test_no_hosted_rotation_and_no_secrets_manager_transform_in_any_template(env
 
 def test_master_secret_rotation_schedule_comes_from_config(env):
     (resource,) = env.resources("Data", "Custom::MasterSecretRotationSchedule").values()
-    days = env.config.database.master_secret_rotation_days
     for event in ("Create", "Update"):
         call = json.loads(_join_with_placeholders(resource["Properties"][event]))
         assert call["service"] == "SecretsManager" and call["action"] == "rotateSecret"
         assert call["parameters"] == {
             "SecretId": "<DatabaseInstanceAA8A5FDE.MasterUserSecret.SecretArn>",
-            "RotationRules": {"ScheduleExpression": f"rate({days} days)", "Duration": "2h"},
+            "RotationRules": {"ScheduleExpression": MASTER_ROTATION, "Duration": "2h"},
             # Never rotate during a deploy: only the schedule is set.
             "RotateImmediately": False,
         }
@@ -313,6 +326,22 @@ def test_daily_snapshot_runs_outside_the_maintenance_window_into_an_encrypted_lo
             }
         },
     )
+    # As deployed: the snapshot's start window lies outside the maintenance and backup windows.
+    (plan,) = env.resources("Data", "AWS::Backup::BackupPlan").values()
+    (rule,) = plan["Properties"]["BackupPlan"]["BackupPlanRule"]
+    cron = re.fullmatch(r"cron\((\d+) (\d+) \* \* \? \*\)", rule["ScheduleExpression"])
+    assert cron, rule["ScheduleExpression"]
+    start = int(cron[2]) * 60 + int(cron[1])
+    end = start + rule["StartWindowMinutes"]
+    snapshot_window = daily_window_minutes(
+        f"{start // 60:02d}:{start % 60:02d}-{end // 60 % 24:02d}:{end % 60:02d}", ""
+    )
+    instance = _instance(env)["Properties"]
+    assert not windows_overlap(
+        snapshot_window, weekly_window_minutes(instance["PreferredMaintenanceWindow"], "")
+    )
+    backup_window = daily_window_minutes(instance["PreferredBackupWindow"], "")
+    assert not (snapshot_window[0] < backup_window[1] and backup_window[0] < snapshot_window[1])
     (instance_id,) = env.resources("Data", "AWS::RDS::DBInstance")
     (selection,) = env.resources("Data", "AWS::Backup::BackupSelection").values()
     assert instance_id in str(selection["Properties"]["BackupSelection"]["Resources"])

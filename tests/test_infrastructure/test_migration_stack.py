@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from ops.runbook import STATE_MACHINE_NAME
+from contract.names import TASK_TOKEN_ENV_VAR, state_machine_name
 from tests.test_infrastructure.conftest import EnvironmentTemplates
 
 
@@ -84,7 +84,7 @@ def test_task_role_reads_the_app_secret_only(env: EnvironmentTemplates) -> None:
         "StringEquals": {"kms:ViaService": f"secretsmanager.{env.config.region}.amazonaws.com"}
     }
     sfn = next(s for s in statements if "states:SendTaskSuccess" in s["Action"])
-    assert sfn["Resource"].endswith(f":stateMachine:{STATE_MACHINE_NAME.format(env=env.config.name)}")
+    assert sfn["Resource"].endswith(f":stateMachine:{state_machine_name(env.config.name)}")
 
 
 def test_state_machine_settings(env: EnvironmentTemplates) -> None:
@@ -163,7 +163,7 @@ def test_migration_and_validation_tasks(env: EnvironmentTemplates) -> None:
     for name, sql in env.config.migration.validation_queries:
         assert f"{name}={sql}" in override["Command"]
     assert override["Environment"] == [
-        {"Name": "SFN_TASK_TOKEN", "Value": "{% $states.context.Task.Token %}"}
+        {"Name": TASK_TOKEN_ENV_VAR, "Value": "{% $states.context.Task.Token %}"}
     ]
 
 

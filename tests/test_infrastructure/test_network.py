@@ -6,6 +6,11 @@ import ipaddress
 
 from aws_cdk.assertions import Match
 
+# Requirements (ops guide, README "What gets deployed"), not values read back from the config:
+AVAILABILITY_ZONES = {"staging": 2, "production": 3}  # ops guide: at least two
+NAT_GATEWAYS = {"staging": 1, "production": 3}
+FLOW_LOG_RETENTION_DAYS = {"staging": 365, "production": 2192}  # HIPAA: >= 1 year; production 6 years
+
 
 def _subnets(env, tier):
     return {
@@ -15,9 +20,9 @@ def _subnets(env, tier):
     }
 
 
-def test_vpc_spans_the_configured_azs_with_four_tiers(env):
-    azs = env.config.network.max_azs
-    assert azs >= 2
+def test_vpc_spans_at_least_two_azs_with_four_tiers(env):
+    azs = AVAILABILITY_ZONES[env.config.name]
+    assert azs >= 2 and env.config.network.max_azs == azs
     for tier in ("Public", "Application", "Operations", "Database"):
         subnets = _subnets(env, tier)
         assert len(subnets) == azs, tier
@@ -54,7 +59,7 @@ def test_isolated_tiers_have_no_route_out_of_the_vpc(env):
 def test_application_tier_egresses_only_through_nat_gateways(env):
     routes = _routes_of_tier(env, "Application")
     assert routes and all("NatGatewayId" in route["Properties"] for route in routes)
-    assert len(env.resources("Network", "AWS::EC2::NatGateway")) == env.config.network.nat_gateways
+    assert len(env.resources("Network", "AWS::EC2::NatGateway")) == NAT_GATEWAYS[env.config.name]
 
 
 def test_database_acl_admits_only_postgres_from_clients_and_replies_to_them(env):
@@ -113,7 +118,7 @@ def test_flow_logs_capture_all_traffic_into_an_encrypted_retained_group(env):
         {
             "Properties": {
                 "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^FlowLogKey"), "Arn"]},
-                "RetentionInDays": env.config.network.flow_log_retention_days,
+                "RetentionInDays": FLOW_LOG_RETENTION_DAYS[env.config.name],
             },
             "DeletionPolicy": "Retain",
         },
@@ -134,13 +139,15 @@ def test_interface_endpoints_serve_the_isolated_tiers_without_nat(env):
 
 
 def test_endpoint_security_group_admits_https_from_the_vpc_only(env):
+    (vpc,) = env.resources("Network", "AWS::EC2::VPC").values()
+    assert vpc["Properties"]["CidrBlock"] == env.config.network.cidr
     env["Network"].has_resource_properties(
         "AWS::EC2::SecurityGroup",
         {
             "GroupDescription": Match.string_like_regexp("^Interface endpoints"),
             "SecurityGroupIngress": [
                 {
-                    "CidrIp": env.config.network.cidr,
+                    "CidrIp": vpc["Properties"]["CidrBlock"],
                     "IpProtocol": "tcp",
                     "FromPort": 443,
                     "ToPort": 443,

@@ -20,6 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from contract.names import APP_SCHEMAS_ENV_VAR, CA_BUNDLE_ENV_VAR, MASTER_SECRET_ARN_ENV_VAR
 from lambdas.common.clients import secretsmanager_client
 from lambdas.common.db import ConnectionFactory, Endpoint, tls_connection_factory
 from lambdas.common.secret_store import SecretStore
@@ -190,9 +191,9 @@ def deployment(pg_server: PostgresServer, secretsmanager: Any, monkeypatch: pyte
     app_arn = secretsmanager.create_secret(
         Name=f"revenuepilot/test/database-{n}", SecretString=json.dumps(template)
     )["ARN"]
-    monkeypatch.setenv("PGSSLROOTCERT", str(pg_server.ca_cert))
-    monkeypatch.setenv("MASTER_SECRET_ARN", master_arn)
-    monkeypatch.setenv("APP_SCHEMAS", "public")
+    monkeypatch.setenv(CA_BUNDLE_ENV_VAR, str(pg_server.ca_cert))
+    monkeypatch.setenv(MASTER_SECRET_ARN_ENV_VAR, master_arn)
+    monkeypatch.setenv(APP_SCHEMAS_ENV_VAR, "public")
     return Deployment(
         server=pg_server,
         database=database,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pg8000.native
 import pytest
 
-from dbclient.rotation_aware import RotationAwareCredentials, is_invalid_password, sqlstate
+from contract.auth import is_wrong_password, sqlstate_of
+from dbclient.rotation_aware import RotationAwareCredentials
 from lambdas.db_bootstrap.handler import on_event
 from lambdas.secret_rotation.handler import lambda_handler
 
@@ -63,7 +64,7 @@ def test_a_wrong_password_everywhere_still_raises_the_servers_error(bootstrapped
 
     with pytest.raises(pg8000.native.DatabaseError) as raised:
         credentials.connect(always_wrong)
-    assert is_invalid_password(raised.value)
+    assert is_wrong_password(raised.value)
     assert deployment.current()["app_user"]["password"] not in str(raised.value)
 
 
@@ -85,6 +86,6 @@ def test_sqlstate_of_common_drivers():
     class PsycopgError(Exception):
         sqlstate = "28P01"
 
-    assert sqlstate(PsycopgError()) == "28P01"
-    assert sqlstate(Exception({"C": "28P01", "M": "password authentication failed"})) == "28P01"
-    assert sqlstate(Exception("plain")) is None
+    assert sqlstate_of(PsycopgError()) == "28P01"
+    assert sqlstate_of(Exception({"C": "28P01", "M": "password authentication failed"})) == "28P01"
+    assert sqlstate_of(Exception("plain")) is None

@@ -14,9 +14,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.common.app_secret import AppSecret, SecretFormatError, parse_master_secret, utc_timestamp
+from contract.names import PASSWORD_EXCLUDED_CHARACTERS
+from contract.secret import AppSecret, SecretFormatError, parse_master_secret, utc_timestamp
 from lambdas.common.config import parse_schema_list
-from lambdas.common.passwords import EXCLUDE_CHARACTERS, generate_password
+from lambdas.common.passwords import generate_password
 from lambdas.common.scram import scram_sha256_verifier
 from lambdas.common.tls import DEFAULT_CA_BUNDLE, TlsConfigurationError, build_ssl_context, ca_bundle_path
 
@@ -99,7 +100,7 @@ def test_generated_passwords_are_url_safe():
         client = boto3.client("secretsmanager", region_name="us-east-1")
         passwords = [generate_password(client) for _ in range(20)]
     allowed = set(string.ascii_letters + string.digits + "-_.")
-    assert set(EXCLUDE_CHARACTERS) == (set(string.punctuation) - set("-_.")) | {" "}
+    assert set(PASSWORD_EXCLUDED_CHARACTERS) == (set(string.punctuation) - set("-_.")) | {" "}
     for password in passwords:
         assert len(password) == 40
         assert set(password) <= allowed

@@ -14,9 +14,29 @@ from lambdas.common.db import DatabaseConnectionError, Endpoint, connect
 from lambdas.common.tls import DEFAULT_CA_BUNDLE, build_ssl_context
 from lambdas.db_bootstrap.handler import on_event
 from lambdas.secret_rotation.handler import lambda_handler
-from tests.support.postgres import make_tls_files
+from tests.support.postgres import make_tls_files, parameter_group, server_settings
 
 pytestmark = pytest.mark.postgres
+
+
+def test_the_test_server_runs_with_the_production_parameter_group(pg_server):
+    """What these tests prove about logging and TLS holds for the parameter group RDS gets, read back
+    from the running server (not a hand-copied list)."""
+    expected = server_settings(tls=True)
+    assert set(expected) == {name for name in parameter_group() if not name.startswith("rds.")}
+    admin = pg_server.admin()
+    try:
+        rows = admin.run(
+            "SELECT name, setting, vartype FROM pg_settings WHERE name = ANY(:names)", names=list(expected)
+        )
+    finally:
+        admin.close()
+    as_bool = {"1": "on", "true": "on", "on": "on", "0": "off", "false": "off", "off": "off"}
+    running = {name: setting for name, setting, _ in rows}
+    assert set(running) == set(expected)  # every setting exists on this PostgreSQL
+    for name, setting, vartype in rows:
+        wanted = as_bool[expected[name]] if vartype == "bool" else expected[name]
+        assert setting == wanted, f"{name}: server runs {setting!r}, the parameter group says {wanted!r}"
 
 
 def test_connects_with_verify_full(pg_server):
@@ -110,8 +130,13 @@ def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
         deployment.server.stop()
         try:
             for step in ("setSecret", "testSecret"):
-                with pytest.raises(Exception) as excinfo:
+                # The server is down: the step fails with our sanitised error, not an auth failure.
+                with pytest.raises(
+                    DatabaseConnectionError, match=r"^cannot connect to localhost:\d+/.*Connection refused"
+                ) as excinfo:
                     lambda_handler(deployment.rotation_event(token, step), lambda_context)
+                assert excinfo.value.sqlstate is None and not excinfo.value.is_authentication_failure
+                assert excinfo.value.__cause__ is None and excinfo.value.__suppress_context__
                 observed += [str(excinfo.value), repr(excinfo.value), str(excinfo.getrepr())]
         finally:
             deployment.server.start()

@@ -18,7 +18,13 @@ from moto import mock_aws
 from pg8000.native import identifier, literal
 
 from tests.support.aws import use_fake_aws_credentials
-from tests.support.postgres import PostgresServer, make_tls_files, require_binaries, running_server
+from tests.support.postgres import (
+    PostgresServer,
+    make_tls_files,
+    quiet_session,
+    require_binaries,
+    running_server,
+)
 
 REGION = "us-east-1"
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic_project" / "alembic.ini"
@@ -88,7 +94,7 @@ def target(pg_server: PostgresServer) -> Iterator[MigrationTarget]:
     role, database = f"migration_{n}", f"revenuepilot_migration_{n}"
     admin = pg_server.admin()
     try:
-        admin.run("SET log_statement = 'none'")
+        quiet_session(admin)
         admin.run(f"CREATE ROLE {identifier(role)} LOGIN PASSWORD {literal(SPECIAL_PASSWORD)}")
         admin.run(f"CREATE DATABASE {identifier(database)} OWNER {identifier(role)} TEMPLATE template0")
     finally:

@@ -8,29 +8,30 @@ from urllib.parse import quote
 
 import pytest
 
+from contract.secret import DatabaseLogin, SecretFormatError
 from migration.runner.alembic_command import RevisionError, alembic_argv, redact
-from migration.runner.credentials import (
-    MigrationCredentials,
-    SecretFormatError,
-    child_environment,
-    database_url,
-    parse_app_secret,
-)
+from migration.runner.credentials import child_environment, database_url, parse_migration_login
 from migration.runner.validation import parse_query
 from tests.test_migration.conftest import SPECIAL_PASSWORD, MigrationTarget
 
 pytestmark = pytest.mark.postgres
-CREDENTIALS = MigrationCredentials(host="db.example", port=5432, database="revenuepilot", username="migration",
+CREDENTIALS = DatabaseLogin(host="db.example", port=5432, database="revenuepilot", username="migration",
                                    password=SPECIAL_PASSWORD)  # fmt: skip
 
 
-def _assert_no_secret(output: str) -> None:
-    assert SPECIAL_PASSWORD not in output
-    assert quote(SPECIAL_PASSWORD, safe="") not in output
-    assert "DATABASE_URL" not in output
+def _assert_no_secret(
+    output: str, capfd: pytest.CaptureFixture[str], password: str = SPECIAL_PASSWORD
+) -> None:
+    """Neither the runner's output stream nor this process's real stdout/stderr (file descriptors 1
+    and 2, where a child process or a stray handler would write) show the password or the URL."""
+    real = capfd.readouterr()
+    for where, text in (("output", output), ("stdout", real.out), ("stderr", real.err)):
+        assert password not in text, where
+        assert quote(password, safe="") not in text, where
+        assert "DATABASE_URL" not in text, where
 
 
-def test_upgrade_current_downgrade(target: MigrationTarget) -> None:
+def test_upgrade_current_downgrade(target: MigrationTarget, capfd: pytest.CaptureFixture[str]) -> None:
     outputs = []
     status, output = target.run("upgrade", "head")
     outputs.append(output)
@@ -48,28 +49,33 @@ def test_upgrade_current_downgrade(target: MigrationTarget) -> None:
     assert status == 0, output
     assert target.admin_run("SELECT version_num FROM alembic_version") == [["0001"]]
     outputs.append(output)
-    for out in outputs:
-        _assert_no_secret(out)
+    _assert_no_secret("\n".join(outputs), capfd)
 
 
-def test_alembic_failure_status_is_the_exit_status(target: MigrationTarget) -> None:
+def test_alembic_failure_status_is_the_exit_status(
+    target: MigrationTarget, capfd: pytest.CaptureFixture[str]
+) -> None:
     status, output = target.run("upgrade", "ffff")
     assert status != 0
     assert "alembic upgrade exited with status" in output
-    _assert_no_secret(output)
+    _assert_no_secret(output, capfd)
 
 
-def test_wrong_ca_is_refused(target: MigrationTarget, foreign_ca: Path) -> None:
+def test_wrong_ca_is_refused(
+    target: MigrationTarget, foreign_ca: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     status, output = target.run("upgrade", "head", ca_bundle=foreign_ca)
     assert status != 0
     assert "certificate verify failed" in output
     assert target.admin_run("SELECT count(*) FROM pg_tables WHERE tablename = 'alembic_version'") == [[0]]
     status, output = target.run("validate", ca_bundle=foreign_ca)
     assert status == 1
-    _assert_no_secret(output)
+    _assert_no_secret(output, capfd)
 
 
-def test_validate_counts_in_a_read_only_transaction(target: MigrationTarget) -> None:
+def test_validate_counts_in_a_read_only_transaction(
+    target: MigrationTarget, capfd: pytest.CaptureFixture[str]
+) -> None:
     assert target.run("upgrade", "head")[0] == 0
     target.admin_run("INSERT INTO encounters DEFAULT VALUES; INSERT INTO encounters DEFAULT VALUES")
     target.admin_run(
@@ -85,7 +91,7 @@ def test_validate_counts_in_a_read_only_transaction(target: MigrationTarget) -> 
         "validate", "--query", "sneaky=SELECT count(*) FROM (SELECT nextval('notes_id_seq')) s"
     )
     assert status == 1 and "read-only transaction" in output
-    _assert_no_secret(output)
+    _assert_no_secret(output, capfd)
 
 
 def test_validate_reports_to_the_task_token(target: MigrationTarget) -> None:
@@ -120,10 +126,13 @@ def test_validate_reports_to_the_task_token(target: MigrationTarget) -> None:
     assert "nowhere" in sfn.calls[-1][1]["cause"] and SPECIAL_PASSWORD not in sfn.calls[-1][1]["cause"]
 
 
-def test_missing_secret_is_reported_without_values(target: MigrationTarget) -> None:
+def test_missing_secret_is_reported_without_values(
+    target: MigrationTarget, capfd: pytest.CaptureFixture[str]
+) -> None:
     target.secret_arn = target.secret_arn + "-gone"
     status, output = target.run("current")
     assert status == 1 and "ResourceNotFoundException" in output
+    _assert_no_secret(output, capfd)
 
 
 def test_database_url_encodes_the_password_and_requires_verify_full() -> None:
@@ -173,7 +182,7 @@ def test_child_environment_sets_tls_and_drops_runner_paths() -> None:
 )
 def test_malformed_secrets_name_the_field_not_the_value(secret: str, field: str) -> None:
     with pytest.raises(SecretFormatError, match=field) as error:
-        parse_app_secret(secret)
+        parse_migration_login(secret)
     assert "s3cr3t" not in str(error.value)
 
 
@@ -195,7 +204,9 @@ def test_runner_defaults_match_the_configured_defaults() -> None:
     assert MigrationConfig().alembic_config_path == "backend/alembic/alembic.ini"
 
 
-def test_a_rotation_in_progress_uses_the_pending_password(target: MigrationTarget) -> None:
+def test_a_rotation_in_progress_uses_the_pending_password(
+    target: MigrationTarget, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Between setSecret and finishSecret AWSCURRENT no longer logs in; the runner takes AWSPENDING."""
     from pg8000.native import identifier, literal
 
@@ -205,10 +216,10 @@ def test_a_rotation_in_progress_uses_the_pending_password(target: MigrationTarge
     target.secretsmanager.put_secret_value(
         SecretId=target.secret_arn, SecretString=json.dumps(secret), VersionStages=["AWSPENDING"]
     )
-    target.admin_run("SET log_statement = 'none'; ALTER ROLE " + identifier(target.role)
+    target.admin_run("SET log_statement = 'none'; SET log_min_duration_statement = -1; ALTER ROLE " + identifier(target.role)
                      + " PASSWORD " + literal(pending_password))  # fmt: skip
 
     status, output = target.run("upgrade", "head")
     assert status == 0, output
     assert target.admin_run("SELECT version_num FROM alembic_version") == [["0002"]]
-    assert pending_password not in output and quote(pending_password, safe="") not in output
+    _assert_no_secret(output, capfd, password=pending_password)

@@ -1,7 +1,8 @@
 """Two synths of the same commit produce byte-identical templates (no timestamps, no random ids).
 
 Reuses the session's synth and runs ONE more in a subprocess (a fresh jsii process, as `cdk synth`
-would), with the same context, into another directory.
+would) with the same helper, context and gate, into another directory. A second synth that crashes
+fails the test (with its stderr); cdk-nag findings must come out the same both times.
 """
 
 from __future__ import annotations
@@ -12,20 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, app_context
-
-SECOND_SYNTH = """
-import json, sys
-import aws_cdk as cdk
-from stacks.application import define_app
-from config.environments import ENVIRONMENTS
-app = cdk.App(context=json.loads(sys.argv[1]), outdir=sys.argv[2])
-define_app(app, ENVIRONMENTS)
-try:
-    app.synth()
-except RuntimeError:
-    pass  # cdk-nag findings are the compliance tests' business; the templates are written regardless
-"""
+from tests.support.synth import REPO_ROOT
 
 
 def _templates(directory: Path) -> dict[str, bytes]:
@@ -36,14 +24,18 @@ def _templates(directory: Path) -> dict[str, bytes]:
 
 def test_two_synths_produce_identical_templates(synthesized_app):
     with tempfile.TemporaryDirectory(prefix="cdk-determinism-") as outdir:
-        subprocess.run(
-            [sys.executable, "-c", SECOND_SYNTH, json.dumps(app_context()), outdir],
+        second_synth = subprocess.run(
+            [sys.executable, "-m", "tests.support.synth", outdir],
             cwd=REPO_ROOT,
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
             timeout=300,
         )
+        assert second_synth.returncode == 0, f"the second synth failed:\n{second_synth.stderr[-4000:]}"
         first, second = _templates(synthesized_app.directory), _templates(Path(outdir))
+    result = json.loads(second_synth.stdout.strip().splitlines()[-1])
+    assert result["validation_error"] == synthesized_app.validation_error
     assert first, "the session synth wrote no templates"
     assert sorted(first) == sorted(second)
     differing = [name for name in first if first[name] != second[name]]

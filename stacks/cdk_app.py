@@ -14,9 +14,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 
 from config.schema import EnvironmentConfig
-from stacks.environment_stage import DatabaseEnvironment
-
-NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800-53.R5", "PCI.DSS.321")
+from stacks.database_environment import DatabaseEnvironment
 
 
 class MissingContextError(RuntimeError):

@@ -9,8 +9,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from assets.rds_ca_bundle import CaBundleError, load_ca_pems, select_region_cas, write_bundle
 from lambdas.common.tls import DEFAULT_CA_BUNDLE
-from tools.rds_ca_bundle import CaBundleError, load_ca_pems, select_region_cas, write_bundle
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is required (CDK toolchain)")
 

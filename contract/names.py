@@ -1,0 +1,26 @@
+"""Names shared by the CDK code and the code it deploys."""
+
+from __future__ import annotations
+
+import string
+
+# The two database roles the application secret holds (also its JSON keys).
+MIGRATION_ROLE = "migration"
+APPLICATION_ROLE = "app_user"
+APPLICATION_ROLES = (MIGRATION_ROLE, APPLICATION_ROLE)
+
+# Lambda environment variables: set where the functions are created, read by the handlers.
+MASTER_SECRET_ARN_ENV_VAR = "MASTER_SECRET_ARN"  # noqa: S105 - a variable name, not a password
+APP_SCHEMAS_ENV_VAR = "APP_SCHEMAS"
+SERVICE_NAME_ENV_VAR = "POWERTOOLS_SERVICE_NAME"
+CA_BUNDLE_ENV_VAR = "PGSSLROOTCERT"
+# Set by the runbook as a container override of the migration task's validate run (its callback token).
+TASK_TOKEN_ENV_VAR = "SFN_TASK_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+# Everything in string.punctuation except "-_." plus space: a DATABASE_URL built with jq needs no escaping.
+PASSWORD_EXCLUDED_CHARACTERS = "".join(c for c in string.punctuation if c not in "-_.") + " "
+
+
+def state_machine_name(environment_name: str) -> str:
+    """The migration runbook's state machine name (the ops CLI finds it by this name)."""
+    return f"revenuepilot-{environment_name}-migration-runbook"
