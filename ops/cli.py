@@ -103,4 +103,45 @@ def main(argv: Sequence[str] | None = None, *, clients: Any = None, out: TextIO 
         environment = next(c for c in ENVIRONMENTS if c.name == args.env)
         session = boto3.session.Session(region_name=environment.region)
         clients = session.client
-    return run(args, clients=clients, out=out or sys.stdout)
+    try:
+        return run(args, clients=clients, out=out or sys.stdout)
+    except Exception as error:  # an AWS error is a message for the operator, not a traceback
+        message = aws_error_message(error, args.env)
+        if message is None:
+            raise
+        print(f"error: {message}", file=out or sys.stdout)
+        return EXIT_FAILED
+
+
+def aws_error_message(error: Exception, environment: str) -> str | None:
+    """A one-line explanation of a credentials, permission or connection error of boto3; None otherwise."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+        TokenRetrievalError,
+    )
+
+    if isinstance(error, NoCredentialsError | PartialCredentialsError | TokenRetrievalError):
+        return (
+            f"no usable AWS credentials for {environment}: sign in to the {environment} account "
+            "(e.g. `aws sso login --profile <profile>` and AWS_PROFILE=<profile>) and run the command again"
+        )
+    if isinstance(error, ProfileNotFound | NoRegionError):
+        return f"AWS configuration problem for {environment}: {error}"
+    if isinstance(error, EndpointConnectionError):
+        return f"cannot reach AWS for {environment}: {error}"
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        operation = getattr(error, "operation_name", "an AWS call")
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "ExpiredToken",
+                    "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):  # fmt: skip
+            return (
+                f"{operation} was refused in {environment} ({code}): your role lacks the permission or its "
+                "session expired; see README: Migrations for the permissions `ops` needs"
+            )
+        return f"{operation} failed in {environment} ({code}): {error.response.get('Error', {}).get('Message', '')}"
+    return None

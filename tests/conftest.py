@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-# Imported first: it silences jsii's Node banners before aws_cdk is imported anywhere.
+# Imported first: it puts the pinned Node LTS in the environment before aws_cdk is imported anywhere.
 from tests.support.synth import REPO_ROOT, SynthesizedApp, app_context, synthesize_app
 
 __all__ = ["REPO_ROOT", "SynthesizedApp", "app_context"]

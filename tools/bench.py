@@ -19,10 +19,10 @@ from pathlib import Path
 
 from tools.assembly import stack_artifacts
 from tools.bench_rotation import rotation_seconds
-from tools.jsii_quiet import quiet_jsii_environment
+from tools.node_runtime import pinned_node_environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV = quiet_jsii_environment()
+ENV = pinned_node_environment()
 
 FULL_APP = """
 import json, sys
@@ -50,9 +50,8 @@ def _timed(args: Sequence[str]) -> float:
     return time.monotonic() - started
 
 
-def synth_seconds(code: str) -> tuple[float, Path]:
-    outdir = Path(tempfile.mkdtemp(prefix="cdk-bench-"))
-    return _timed([sys.executable, "-c", code, str(outdir)]), outdir
+def synth_seconds(code: str, outdir: Path) -> float:
+    return _timed([sys.executable, "-c", code, str(outdir)])
 
 
 def rotation_bundle_bytes(assembly: Path) -> int:
@@ -83,8 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-tests", action="store_true", help="do not time the test suite")
     args = parser.parse_args(argv)
-    floor, _ = synth_seconds(TRIVIAL_APP)
-    full, assembly = synth_seconds(FULL_APP)
+    # Both assemblies live only as long as the measurement: nothing is left in /tmp.
+    with tempfile.TemporaryDirectory(prefix="cdk-bench-") as scratch:
+        floor = synth_seconds(TRIVIAL_APP, Path(scratch) / "floor")
+        full = synth_seconds(FULL_APP, Path(scratch) / "full")
+        bundle_bytes = rotation_bundle_bytes(Path(scratch) / "full")
     rows = [
         ("trivial app synth (jsii floor)", f"{floor:.1f} s", ""),
         (
@@ -94,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         (
             "rotation Lambda bundle",
-            f"{rotation_bundle_bytes(assembly) / 1024 / 1024:.1f} MiB",
+            f"{bundle_bytes / 1024 / 1024:.1f} MiB",
             "unzipped asset dir",
         ),
     ]

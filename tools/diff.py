@@ -30,13 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.assembly import StackArtifact, stack_artifacts
-from tools.jsii_quiet import QUIET_JSII_ENVIRONMENT
+from tools.cross_stack_guard import cross_stack_findings
+from tools.node_runtime import pinned_node_environment
 from tools.replacement_guard import Finding, compare_assemblies, parse_cdk_diff, report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 SHARED_DIRS = (".venv", "node_modules", ".build")  # borrowed by the base worktree, never reinstalled
-CLI_ENV = {**QUIET_JSII_ENVIRONMENT, "CDK_DISABLE_CLI_TELEMETRY": "true", "FORCE_COLOR": "0"}
+CLI_ENV = {"CDK_DISABLE_CLI_TELEMETRY": "true", "FORCE_COLOR": "0"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def resolve_base(base: str | None) -> str:
 
 
 def _environment() -> dict[str, str]:
-    return {**os.environ, **CLI_ENV}
+    return {**pinned_node_environment(), **CLI_ENV}
 
 
 def synth(app_dir: Path, outdir: Path) -> subprocess.Popen[str]:
@@ -216,8 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         base, new = stack_artifacts(base_out), stack_artifacts(args.output)
         diffs = diff_stacks(base, new, args.output, scratch)
 
-        findings: list[Finding] = compare_assemblies(
-            {name: a.template() for name, a in base.items()}, {name: a.template() for name, a in new.items()}
+        base_templates = {name: a.template() for name, a in base.items()}
+        new_templates = {name: a.template() for name, a in new.items()}
+        findings: list[Finding] = compare_assemblies(base_templates, new_templates)
+        findings += cross_stack_findings(
+            base_templates, new_templates, {name: a.stack_name for name, a in new.items()}
         )
         for diff in diffs:
             findings.extend(parse_cdk_diff(diff.environment, diff.stack, diff.cli_output))

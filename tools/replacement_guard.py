@@ -161,7 +161,7 @@ def _resources(template: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     return dict(template.get("Resources", {}))
 
 
-def _references(value: Any) -> set[str]:
+def references(value: Any) -> set[str]:
     """Logical ids that a property value refers to (Ref, Fn::GetAtt, ${X} in Fn::Sub)."""
     found: set[str] = set()
     if isinstance(value, dict):
@@ -174,12 +174,12 @@ def _references(value: Any) -> set[str]:
             elif key == "Fn::Sub":
                 text = inner[0] if isinstance(inner, list) else inner
                 found.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text)))
-                found.update(_references(inner))
+                found.update(references(inner))
             else:
-                found.update(_references(inner))
+                found.update(references(inner))
     elif isinstance(value, list):
         for inner in value:
-            found.update(_references(inner))
+            found.update(references(inner))
     return found
 
 
@@ -323,7 +323,7 @@ def compare_stack(
             ):
                 continue
             for name in sorted(REPLACEMENT_PROPERTIES[resource_type]):
-                causes = _references(current.get("Properties", {}).get(name)) & set(replaced)
+                causes = references(current.get("Properties", {}).get(name)) & set(replaced)
                 if causes:
                     cause = sorted(causes)[0]
                     replaced[logical_id] = f"{name} refers to {cause}, which is replaced"
@@ -429,13 +429,21 @@ def load_assembly(assembly_dir: Path) -> dict[str, dict[str, Any]]:
     return {name: artifact.template() for name, artifact in stack_artifacts(assembly_dir).items()}
 
 
+def deployed_stack_names(assembly_dir: Path) -> dict[str, str]:
+    """Display name ("Staging/Data") -> deployed stack name ("Staging-Data")."""
+    return {name: artifact.stack_name for name, artifact in stack_artifacts(assembly_dir).items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, required=True, help="base cloud assembly directory")
     parser.add_argument("--new", type=Path, required=True, help="new cloud assembly directory")
     parser.add_argument("--allow", nargs="*", default=[], help="Env/Stack/LogicalId keys to accept")
     args = parser.parse_args(argv)
-    findings = compare_assemblies(load_assembly(args.base), load_assembly(args.new))
+    from tools.cross_stack_guard import cross_stack_findings  # it builds on this module's Finding
+
+    base, new = load_assembly(args.base), load_assembly(args.new)
+    findings = compare_assemblies(base, new) + cross_stack_findings(base, new, deployed_stack_names(args.new))
     text, passed = report(findings, args.allow)
     print(text)
     return 0 if passed else 1

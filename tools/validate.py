@@ -141,7 +141,8 @@ def run_checkov(templates: Sequence[Path]) -> ValidatorResult:
             "--framework",
             "cloudformation",
             "--skip-download",
-            "--quiet",
+            # No --quiet: it drops the skipped checks from the JSON, and the report must list every
+            # exemption with its reason (an auditor reads cdk.out/validation/checkov.json).
             "--compact",
             "--output",
             "json",
@@ -163,8 +164,9 @@ def run_checkov(templates: Sequence[Path]) -> ValidatorResult:
                 f"{check['check_id']} {Path(check['file_path']).name} {check['resource']}: {check['check_name']}"
             )
         for check in results.get("skipped_checks", []):
+            reason = (check.get("check_result") or {}).get("suppress_comment") or "(no reason given)"
             outcome.exempted.append(
-                f"{check['check_id']} {Path(check['file_path']).name} {check['resource']}: skipped on the resource"
+                f"{check['check_id']} {Path(check['file_path']).name} {check['resource']}: {reason}"
             )
     return outcome
 
@@ -275,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{result.name} [{result.version}]: {status}, {len(result.exempted)} exempted with a reason")
         for finding in result.findings:
             print(f"  {finding}")
+        for exemption in result.exempted:
+            print(f"  exempted: {exemption}")
     print(f"Reports: {args.assembly / 'validation'}/")
     return 0 if all(result.passed for result in results) else 1
 

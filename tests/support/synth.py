@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tools.assembly import stack_artifacts
-from tools.jsii_quiet import QUIET_JSII_ENVIRONMENT
+from tools.node_runtime import pinned_node_environment
 
 if TYPE_CHECKING:
     import aws_cdk as cdk
 
     from config.schema import EnvironmentConfig
 
-# Set before aws_cdk is imported anywhere: jsii prints a banner on Node 20 otherwise.
-os.environ.update(QUIET_JSII_ENVIRONMENT)
+# Before aws_cdk is imported anywhere: jsii (and every CLI a test starts) runs on the pinned Node LTS,
+# also when pytest is started without `make`.
+os.environ.update(pinned_node_environment())
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

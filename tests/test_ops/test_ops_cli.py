@@ -138,3 +138,29 @@ def test_dry_run_calls_no_aws_api() -> None:
     )
     assert '{"action": "upgrade", "revision": "ae1027a6acf"}' in text
     assert "alembic -c backend/alembic/alembic.ini upgrade ae1027a6acf" in text
+
+
+def test_no_credentials_is_one_clear_line_not_a_traceback(monkeypatch, capsys):
+    from ops.cli import main
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code = main(["migrate", "--env", "staging", "--revision", "head"])
+    printed = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in printed.out + printed.err
+    assert printed.out.strip().startswith("error: no usable AWS credentials for staging")
+
+
+def test_an_access_denied_names_the_call_and_the_environment():
+    from botocore.exceptions import ClientError
+
+    from ops.cli import aws_error_message
+
+    error = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "StartExecution")
+    message = aws_error_message(error, "production")
+    assert message is not None and "StartExecution" in message and "production" in message
+    assert aws_error_message(ValueError("a bug"), "production") is None  # bugs still raise

@@ -42,3 +42,20 @@ def test_reports_are_machine_readable(validation):
 
 def test_every_guard_exemption_has_a_reason():
     assert all(reason_problem(reason) is None for reason in validate.GUARD_EXEMPTIONS.values())
+
+
+def test_every_checkov_skip_is_reported_with_its_reason(validation, synthesized_app):
+    import json
+
+    results, _ = validation
+    skips = [
+        skip
+        for path in sorted(synthesized_app.directory.glob("assembly-*/*.template.json"))
+        for resource in json.loads(path.read_text()).get("Resources", {}).values()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    exempted = results["checkov"].exempted
+    assert skips, "the templates carry checkov skips (constructs/checkov.py)"
+    assert len(exempted) == len(skips), "every skip on a resource appears in the report"
+    for skip in skips:
+        assert any(line.startswith(skip["id"]) and line.endswith(skip["comment"]) for line in exempted), skip
