@@ -60,3 +60,12 @@ FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
 # libpq's sslmode values; only the verifying ones are acceptable for PHI (production: verify-full).
 LIBPQ_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 VERIFYING_SSLMODES = ("verify-ca", "verify-full")
+
+# RDS for PostgreSQL major versions this project can run (and so name in `database.engine_version`).
+# Check `aws rds describe-db-major-engine-versions --engine postgres` before adding one.
+POSTGRES_MAJOR_VERSIONS = ("16", "17", "18")
+# What happens at the end of a major version's standard support (CreateDBInstance EngineLifecycleSupport).
+ENGINE_LIFECYCLE_SUPPORT = ("open-source-rds-extended-support", "open-source-rds-extended-support-disabled")
+# CloudWatch Database Insights (Performance Insights' successor); advanced needs >= 15 months of retention.
+DATABASE_INSIGHTS_MODES = ("standard", "advanced")
+ADVANCED_INSIGHTS_MIN_RETENTION_DAYS = 465

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from config.schema import AlertingConfig, DatabaseConfig, EnvironmentConfig, MigrationConfig, NetworkConfig
+from config.schema import (
+    AlertingConfig,
+    DatabaseConfig,
+    EnvironmentConfig,
+    MigrationConfig,
+    NetworkConfig,
+    check_environments,
+)
 
 # The deployment accounts. Replace these with your organisation's account ids (README: "Accounts").
 STAGING_ACCOUNT = "111111111111"
@@ -24,6 +31,9 @@ STAGING = EnvironmentConfig(
         maintenance_window="fri:05:00-fri:06:00",
         log_retention_days=365,
         restore_from_snapshot_identifier=None,
+        # Staging meets the end of standard support first and is upgraded by RDS then: that is the rehearsal.
+        engine_lifecycle_support="open-source-rds-extended-support-disabled",
+        database_insights_mode="standard",
     ),
     # No CloudTrail log group here: audit alerts use the EventBridge rules.
     alerting=AlertingConfig(email_addresses=("database-alerts-staging@revenuepilot.example",)),
@@ -43,9 +53,16 @@ PRODUCTION = EnvironmentConfig(
         application_secret_name="revenuepilot/prod/database",  # noqa: S106 - a name, not a secret
         instance_class="r7g.large",
         maintenance_window="sun:05:00-sun:06:00",
-        performance_insights_retention_days=31,
+        # Database Insights advanced mode: execution plans, lock analysis; needs 15 months of retention.
+        database_insights_mode="advanced",
+        performance_insights_retention_days=465,
         log_retention_days=2192,
         monitoring_interval_seconds=1,
+        # Paid Extended Support rather than a forced major upgrade of the clinical database: a deliberate
+        # safety net; the upgrade runbook (README) is meant to finish long before standard support ends.
+        engine_lifecycle_support="open-source-rds-extended-support",
+        # Staging rehearses upgrades on copies of production snapshots (`python -m ops refresh-staging`).
+        snapshot_copy_account_ids=(STAGING_ACCOUNT,),
     ),
     alerting=AlertingConfig(
         # Replace with the on-call distribution list (README: "Alerts"); each address confirms once.
@@ -56,4 +73,4 @@ PRODUCTION = EnvironmentConfig(
     ),
 )
 
-ENVIRONMENTS: tuple[EnvironmentConfig, ...] = (STAGING, PRODUCTION)
+ENVIRONMENTS: tuple[EnvironmentConfig, ...] = check_environments((STAGING, PRODUCTION))

@@ -11,12 +11,16 @@ import re
 from dataclasses import dataclass, field
 
 from config.aws_limits import (
+    ADVANCED_INSIGHTS_MIN_RETENTION_DAYS,
     CLOUDWATCH_RETENTION_DAYS,
+    DATABASE_INSIGHTS_MODES,
+    ENGINE_LIFECYCLE_SUPPORT,
     ENHANCED_MONITORING_INTERVALS,
     FARGATE_MEMORY_MIB,
     INSTANCE_CLASS_MEMORY_GIB,
     LIBPQ_SSLMODES,
     PERFORMANCE_INSIGHTS_RETENTION_DAYS,
+    POSTGRES_MAJOR_VERSIONS,
     RDS_EVENT_CATEGORIES,
     VERIFYING_SSLMODES,
     default_max_connections,
@@ -144,8 +148,23 @@ class DatabaseConfig:
     """The PostgreSQL instance, its backups, monitoring and logging."""
 
     instance_identifier: str
-    # Major version pinned here; the minor version is the newest the pinned aws-cdk-lib knows.
-    engine_version: str = "17.9"
+    # The major version only: AWS owns the minor (AutoMinorVersionUpgrade in the maintenance window), so
+    # the template never falls behind the instance (README: "Engine versions"). Changing it is a major
+    # upgrade: stage it in staging first (config refuses production ahead of staging).
+    engine_version: str = "17"
+    # Decided per environment, never by AWS's default: enrol in paid RDS Extended Support at the end of
+    # standard support, or not (then RDS upgrades the major version itself). README: "Engine versions".
+    engine_lifecycle_support: str
+    # CloudWatch Database Insights: "advanced" (execution plans, lock analysis, fleet views) needs
+    # performance_insights_retention_days >= 465; "standard" is the free tier.
+    database_insights_mode: str
+    # Set only in the PR that upgrades the major version: the version the instance runs now. That PR then
+    # keeps this version's parameter group, adds one of the new family and allows the major upgrade;
+    # the follow-up PR (after the upgrade) removes this field and with it the old parameter group.
+    upgrading_from_engine_version: str | None = None
+    # Accounts that may copy this database's snapshots (production -> staging refresh, README: Upgrading
+    # PostgreSQL): the key policy lets them use the CMK through RDS only.
+    snapshot_copy_account_ids: tuple[str, ...] = ()
     instance_class: str = "r7g.large"
     allocated_storage_gib: int = 100
     max_allocated_storage_gib: int = 500
@@ -200,9 +219,29 @@ class DatabaseConfig:
             "starting with a letter",
         )
         require(
-            re.match(r"^\d{2}\.\d+$", self.engine_version) is not None,
+            self.engine_version in POSTGRES_MAJOR_VERSIONS,
             "database.engine_version",
-            f"{self.engine_version!r} must be '<major>.<minor>', e.g. '17.9'",
+            f"{self.engine_version!r} must be a major version only, one of {POSTGRES_MAJOR_VERSIONS}: minors are "
+            "applied by RDS (auto minor version upgrade), and a pinned minor would make the template fall behind "
+            "the instance and ask RDS for a downgrade",
+        )
+        if self.upgrading_from_engine_version is not None:
+            require(
+                self.upgrading_from_engine_version in POSTGRES_MAJOR_VERSIONS
+                and int(self.upgrading_from_engine_version) < int(self.engine_version),
+                "database.upgrading_from_engine_version",
+                f"{self.upgrading_from_engine_version!r} must be the major version the instance runs now, one of "
+                f"{POSTGRES_MAJOR_VERSIONS} and lower than engine_version {self.engine_version!r}",
+            )
+        require(
+            all(_ACCOUNT.match(account) for account in self.snapshot_copy_account_ids),
+            "database.snapshot_copy_account_ids",
+            f"{self.snapshot_copy_account_ids!r} must list 12-digit AWS account ids",
+        )
+        require(
+            self.engine_lifecycle_support in ENGINE_LIFECYCLE_SUPPORT,
+            "database.engine_lifecycle_support",
+            f"{self.engine_lifecycle_support!r} must be one of {ENGINE_LIFECYCLE_SUPPORT}",
         )
         require(
             _INSTANCE_CLASS.match(self.instance_class) is not None,
@@ -296,6 +335,18 @@ class DatabaseConfig:
             "up to 713, or 731",
         )
         require(
+            self.database_insights_mode in DATABASE_INSIGHTS_MODES,
+            "database.database_insights_mode",
+            f"{self.database_insights_mode!r} must be one of {DATABASE_INSIGHTS_MODES}",
+        )
+        require(
+            self.database_insights_mode != "advanced"
+            or self.performance_insights_retention_days >= ADVANCED_INSIGHTS_MIN_RETENTION_DAYS,
+            "database.performance_insights_retention_days",
+            f"{self.performance_insights_retention_days} is too short for database_insights_mode 'advanced', which "
+            f"needs at least {ADVANCED_INSIGHTS_MIN_RETENTION_DAYS} days (15 months)",
+        )
+        require(
             self.log_retention_days in CLOUDWATCH_RETENTION_DAYS,
             "database.log_retention_days",
             f"{self.log_retention_days} is not one of CloudWatch's values {CLOUDWATCH_RETENTION_DAYS}",
@@ -360,7 +411,7 @@ class DatabaseConfig:
 
     @property
     def engine_major_version(self) -> str:
-        return self.engine_version.split(".", 1)[0]
+        return self.engine_version
 
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
@@ -803,3 +854,17 @@ class EnvironmentConfig:
     def stage_id(self) -> str:
         """The CDK Stage id: a stable PascalCase literal (renaming it renames every stack)."""
         return self.name.capitalize()
+
+
+def check_environments(environments: tuple[EnvironmentConfig, ...]) -> tuple[EnvironmentConfig, ...]:
+    """Rules across environments: staging first (ops guide: stage every version upgrade in pre-production)."""
+    by_name = {environment.name: environment for environment in environments}
+    staging, production = by_name.get("staging"), by_name.get("production")
+    if staging is not None and production is not None:
+        require(
+            int(production.database.engine_version) <= int(staging.database.engine_version),
+            "production.database.engine_version",
+            f"{production.database.engine_version} is ahead of staging's {staging.database.engine_version}: upgrade "
+            "staging first, rehearse on a production snapshot, then production (README: Upgrading PostgreSQL)",
+        )
+    return environments

@@ -41,6 +41,12 @@ POSTGRES_PORT = 5432
 LOG_EXPORTS = ("postgresql", "upgrade")
 # RDS names the secret of an instance's managed master password `rds!db-<uuid>`.
 MANAGED_MASTER_SECRET_NAME_PATTERN = "rds!db-*"  # noqa: S105 - a name pattern, not a secret
+# Construct id of each family's parameter group: literals, never derived (17's is the deployed original).
+PARAMETER_GROUP_IDS = {
+    "16": "ParameterGroupPostgres16",
+    "17": "ParameterGroup",
+    "18": "ParameterGroupPostgres18",
+}
 
 
 class PostgresDatabase(Construct):
@@ -76,13 +82,38 @@ class PostgresDatabase(Construct):
         self._expose_master_secret()
 
     def _parameter_group(self, engine: rds.IInstanceEngine) -> None:
+        """The instance's parameter group, of its major version's family; during a major upgrade also the
+        old family's, kept (unused) until the follow-up deploy so CloudFormation never deletes the group
+        the instance still uses while the upgrade runs."""
         config = self._config
-        self.parameter_group = rds.ParameterGroup(
+        self.parameter_group = self._family_parameter_group(config.engine_version, engine)
+        previous = config.upgrading_from_engine_version
+        if previous is not None:
+            kept = self._family_parameter_group(
+                previous,
+                rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.of(previous, previous)),
+            )
+            # The L2 renders its resource only when bound; the kept group has no instance to bind it.
+            kept.bind_to_instance()
+
+    def _family_parameter_group(self, major_version: str, engine: rds.IInstanceEngine) -> rds.ParameterGroup:
+        """One parameter group per PostgreSQL family, all from the one definition (config/parameter_group.py).
+
+        The ids are literals per family: 17's keeps the original id "ParameterGroup" (deployed; a new id would
+        replace it), later families get their own, so the new group exists before the instance moves to it.
+        """
+        construct_id = PARAMETER_GROUP_IDS.get(major_version)
+        if construct_id is None:
+            raise ValueError(
+                f"database.engine_version {major_version!r}: add its parameter group id to PARAMETER_GROUP_IDS "
+                f"(known: {', '.join(PARAMETER_GROUP_IDS)})"
+            )
+        return rds.ParameterGroup(
             self,
-            "ParameterGroup",
+            construct_id,
             engine=engine,
-            description=f"RevenuePilot PostgreSQL {config.engine_major_version}: TLS enforced, PHI-safe logging",
-            parameters=parameter_group_settings(config),
+            description=f"RevenuePilot PostgreSQL {major_version}: TLS enforced, PHI-safe logging",
+            parameters=parameter_group_settings(self._config),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
@@ -165,7 +196,8 @@ class PostgresDatabase(Construct):
             "ca_certificate": rds.CaCertificate.RDS_CA_RSA2048_G1,
             "iam_authentication": True,
             "auto_minor_version_upgrade": True,
-            "allow_major_version_upgrade": False,
+            # Only in the upgrade PR (config.upgrading_from_engine_version): never a silent major upgrade.
+            "allow_major_version_upgrade": config.upgrading_from_engine_version is not None,
             "backup_retention": cdk.Duration.days(config.backup_retention_days),
             "preferred_backup_window": config.backup_window,
             "preferred_maintenance_window": config.maintenance_window,
@@ -173,6 +205,11 @@ class PostgresDatabase(Construct):
             "delete_automated_backups": False,
             "deletion_protection": config.deletion_protection,
             "removal_policy": cdk.RemovalPolicy.SNAPSHOT,
+            # Both explicit (never AWS's defaults); the config holds the API values, the enums their names.
+            "engine_lifecycle_support": rds.EngineLifecycleSupport[
+                config.engine_lifecycle_support.upper().replace("-", "_")
+            ],
+            "database_insights_mode": rds.DatabaseInsightsMode[config.database_insights_mode.upper()],
             "enable_performance_insights": True,
             "performance_insight_encryption_key": encryption_key,
             "performance_insight_retention": _performance_insights_retention(

@@ -29,6 +29,9 @@ class KeyUsers:
     # Service principals that publish into encrypted resources (SNS topics) themselves,
     # e.g. events.rds.amazonaws.com and cloudwatch.amazonaws.com.
     publishing_services: tuple[str, ...] = ()
+    # Other accounts (staging) that may copy this account's RDS snapshots encrypted with the key, through
+    # RDS only: the staging refresh (`python -m ops refresh-staging`) re-encrypts the copy with their own key.
+    snapshot_copy_accounts: tuple[str, ...] = ()
 
 
 class EncryptionKey(Construct):
@@ -121,6 +124,18 @@ def _user_statements(users: KeyUsers, stack: cdk.Stack) -> list[iam.PolicyStatem
                         "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
                     }
                 },
+            )
+        )
+    if users.snapshot_copy_accounts:
+        statements.append(
+            iam.PolicyStatement(
+                sid="OtherAccountsCopySharedSnapshotsThroughRds",
+                principals=[iam.AccountPrincipal(other) for other in users.snapshot_copy_accounts],
+                # CopyDBSnapshot of a shared encrypted snapshot: RDS decrypts with this key (via a grant it
+                # creates for itself) and re-encrypts with the copying account's key. Nothing else.
+                actions=["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:ViaService": f"rds.{region}.amazonaws.com"}},
             )
         )
     if users.publishing_services:

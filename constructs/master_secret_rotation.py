@@ -123,7 +123,8 @@ class MasterSecretRotationSchedule(Construct):
         if endpoints is not None:
             https["DestinationSecurityGroupId"] = endpoints.security_group_id
         else:
-            https["CidrIp"] = "0.0.0.0/0"
+            # An imported VPC: its own CIDR block, where its owner's endpoints live (as allow_https_to_endpoints).
+            https["CidrIp"] = network.vpc.vpc_cidr_block
         cfn_security_group.add_property_override("SecurityGroupEgress", [https])
         cfn_function.reserved_concurrent_executions = 1
         acknowledge_no_dead_letter_queue(function)

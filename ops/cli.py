@@ -96,7 +96,21 @@ def _snapshot_from_history(stepfunctions: Any, execution_arn: str) -> str | None
 
 
 def main(argv: Sequence[str] | None = None, *, clients: Any = None, out: TextIO | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["refresh-staging"]:  # two accounts, its own options (ops/staging_refresh.py)
+        from ops import staging_refresh
+
+        try:
+            return staging_refresh.main(
+                arguments[1:], clients_for=clients, out=out or sys.stdout, environments=ENVIRONMENTS
+            )
+        except Exception as error:
+            message = aws_error_message(error, "production/staging")
+            if message is None:
+                raise
+            print(f"error: {message}", file=out or sys.stdout)
+            return EXIT_FAILED
+    args = build_parser().parse_args(arguments)
     if clients is None:
         import boto3
 

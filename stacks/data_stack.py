@@ -45,6 +45,7 @@ class DataStack(cdk.Stack):
             description=f"RevenuePilot {config.name}: database storage, snapshots, secrets, logs, alerts",
             users=KeyUsers(
                 via_services=("rds", "secretsmanager", "backup"),
+                snapshot_copy_accounts=config.database.snapshot_copy_account_ids,
                 cloudwatch_logs=True,
                 # RDS events, CloudWatch alarms and EventBridge rules publish to the alert topic.
                 publishing_services=(

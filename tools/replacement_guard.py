@@ -125,7 +125,7 @@ STATIC_POSTGRES_PARAMETERS = frozenset(
 
 RETAINING_POLICIES = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
 
-BLOCKING = ("delete", "replace", "reboot", "unprotect")
+BLOCKING = ("delete", "replace", "reboot", "unprotect", "invalid")
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,54 @@ def _parameter_findings(environment: str, stack: str, logical_id: str, old: Any,
     return findings
 
 
+def _major_upgrade_finding(
+    environment: str,
+    stack: str,
+    logical_id: str,
+    old_properties: Mapping[str, Any],
+    new_properties: Mapping[str, Any],
+    new_resources: Mapping[str, Any],
+) -> Finding | None:
+    """A major version change: an in-place upgrade of the same instance when it is well-formed, else invalid."""
+    old_major = _major_version(old_properties.get("EngineVersion"))
+    new_major = _major_version(new_properties.get("EngineVersion"))
+    if old_major == new_major:
+        return None
+    family = f"postgres{new_major}"
+    group_ids = references(new_properties.get("DBParameterGroupName"))
+    new_family_group = next(
+        (
+            g
+            for g in sorted(group_ids)
+            if new_resources.get(g, {}).get("Properties", {}).get("Family") == family
+        ),
+        None,
+    )
+    if new_properties.get("AllowMajorVersionUpgrade") is True and new_family_group is not None:
+        return Finding(
+            environment, stack, logical_id, "AWS::RDS::DBInstance", "warning",
+            f"in-place major upgrade {old_major} -> {new_major} of the SAME instance (not a replacement). Order: "
+            f"CloudFormation creates parameter group {new_family_group} ({family}) first (the instance refers to "
+            "it), then modifies the instance (EngineVersion, DBParameterGroupName, AllowMajorVersionUpgrade): "
+            "downtime while both Multi-AZ instances upgrade and reboot (minutes to tens of minutes); the old "
+            "parameter group stays until the follow-up deploy. Deploy in the maintenance window, staging first, "
+            "after a manual snapshot (README: Upgrading PostgreSQL)",
+        )  # fmt: skip
+    missing = [
+        text
+        for text, absent in (
+            ("AllowMajorVersionUpgrade: true", new_properties.get("AllowMajorVersionUpgrade") is not True),
+            (f"a parameter group of family {family}", new_family_group is None),
+        )
+        if absent
+    ]
+    return Finding(
+        environment, stack, logical_id, "AWS::RDS::DBInstance", "invalid",
+        f"EngineVersion major {old_major} -> {new_major} without {' and '.join(missing)}: RDS refuses the update "
+        "(set database.upgrading_from_engine_version in config)",
+    )  # fmt: skip
+
+
 def compare_stack(
     environment: str,
     stack: str,
@@ -282,20 +330,11 @@ def compare_stack(
                 )
             )
         if resource_type == "AWS::RDS::DBInstance":
-            old_major = _major_version(old_properties.get("EngineVersion"))
-            new_major = _major_version(new_properties.get("EngineVersion"))
-            if old_major != new_major:
-                findings.append(
-                    Finding(
-                        environment,
-                        stack,
-                        logical_id,
-                        resource_type,
-                        "warning",
-                        f"EngineVersion major {old_major} -> {new_major}: in-place major upgrade with downtime "
-                        "(needs AllowMajorVersionUpgrade and a parameter group of the new family)",
-                    )
-                )
+            finding = _major_upgrade_finding(
+                environment, stack, logical_id, old_properties, new_properties, new_resources
+            )
+            if finding is not None:
+                findings.append(finding)
         for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
             if old.get(policy) in RETAINING_POLICIES and current.get(policy) not in RETAINING_POLICIES:
                 findings.append(

@@ -43,7 +43,21 @@ def _database(**changes):
         ({"log_retention_days": 400 + 1}, "database.log_retention_days", "CloudWatch"),
         ({"log_retention_days": 90}, "database.log_retention_days", ">= 365"),
         ({"secret_rotation_days": 30}, "database.secret_rotation_days", "(90, 120)"),
-        ({"engine_version": "17"}, "database.engine_version", "<major>.<minor>"),
+        ({"engine_version": "17.9"}, "database.engine_version", "major version only"),
+        ({"engine_version": "12"}, "database.engine_version", "major version only"),
+        ({"upgrading_from_engine_version": "17"}, "database.upgrading_from_engine_version", "lower than"),
+        (
+            {"engine_version": "18", "upgrading_from_engine_version": "15"},
+            "database.upgrading_from_engine_version",
+            "one of",
+        ),
+        ({"engine_lifecycle_support": "extended"}, "database.engine_lifecycle_support", "open-source-rds"),
+        ({"database_insights_mode": "full"}, "database.database_insights_mode", "standard"),
+        (
+            {"database_insights_mode": "advanced", "performance_insights_retention_days": 372},
+            "database.performance_insights_retention_days",
+            "at least 465",
+        ),
         ({"instance_class": "db.r7g.large"}, "database.instance_class", "without the 'db.' prefix"),
         ({"max_allocated_storage_gib": 100}, "database.max_allocated_storage_gib", "must exceed"),
         ({"master_username": "postgres"}, "database.master_username", "not one of"),
@@ -122,7 +136,12 @@ def test_staging_may_restore_from_a_production_snapshot():
 
 
 def test_defaults_follow_the_ops_guide():
-    database = DatabaseConfig(instance_identifier="x-db", application_secret_name="x/db")
+    database = DatabaseConfig(
+        instance_identifier="x-db",
+        application_secret_name="x/db",
+        engine_lifecycle_support="open-source-rds-extended-support-disabled",
+        database_insights_mode="standard",
+    )
     assert database.backup_retention_days == 14
     assert database.secret_rotation_days == 90
     assert database.multi_az and database.deletion_protection
@@ -151,3 +170,17 @@ def test_window_overlap(daily, weekly, overlap):
 def test_environment_requires_database():
     with pytest.raises(TypeError):
         EnvironmentConfig(name="staging", account="111111111111", region="us-east-1")  # type: ignore[call-arg]
+
+
+def test_production_never_runs_a_major_version_ahead_of_staging():
+    from config.schema import check_environments
+
+    upgraded = dataclasses.replace(
+        PRODUCTION, database=dataclasses.replace(PRODUCTION.database, engine_version="18")
+    )
+    with pytest.raises(ConfigError) as raised:
+        check_environments((STAGING, upgraded))
+    assert raised.value.field_path == "production.database.engine_version"
+    assert "upgrade staging first" in str(raised.value)
+    staged = dataclasses.replace(STAGING, database=dataclasses.replace(STAGING.database, engine_version="18"))
+    assert check_environments((staged, PRODUCTION)) == (staged, PRODUCTION)  # staging ahead is the rehearsal

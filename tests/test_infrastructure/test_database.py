@@ -53,6 +53,8 @@ def test_key_policy_lets_rds_logs_and_alarm_publishers_use_the_key_in_this_accou
         "AccountPrincipalsUseKeyThroughServices",
         "CloudWatchLogsEncryptsAccountLogGroups",
         "ServicesPublishToEncryptedTopics",
+        # Production only: staging copies production snapshots (ops refresh-staging).
+        *(["OtherAccountsCopySharedSnapshotsThroughRds"] if env.config.name == "production" else []),
     }
     deny_grants = statements["DenyGrantsExceptForAwsServices"]
     assert (deny_grants["Effect"], deny_grants["Action"], deny_grants["Principal"]) == (
@@ -109,7 +111,39 @@ def test_instance_is_multi_az_encrypted_private_postgres_on_the_configured_versi
             "DBName": db.database_name,
         },
     )
-    assert _instance(env)["Properties"]["EngineVersion"].split(".")[0] == ENGINE_MAJOR_VERSION
+    assert _instance(env)["Properties"]["EngineVersion"] == ENGINE_MAJOR_VERSION
+
+
+def test_the_template_owns_the_major_version_and_aws_the_minor(env):
+    """Why an auto-upgraded instance does not make the next deploy fail.
+
+    The template states "17" and never a minor. RDS applies minor upgrades in the maintenance window
+    (AutoMinorVersionUpgrade); the template's EngineVersion does not change with them, so a later deploy
+    that updates the instance sends no EngineVersion, and CloudFormation never asks RDS for a downgrade.
+    Even when EngineVersion is sent (e.g. the first deploy of this change, from "17.9"), ModifyDBInstance
+    with a major version only "updates the DB instance to the default minor version if the current minor
+    version is lower" and otherwise leaves it: never a downgrade. AllowMajorVersionUpgrade stays off, so
+    a major change can only come from an explicit engine_version change (staging first, see config).
+    """
+    properties = _instance(env)["Properties"]
+    assert properties["EngineVersion"].isdigit(), "a minor pinned in the template drifts behind the instance"
+    assert properties["AutoMinorVersionUpgrade"] is True
+    assert properties.get("AllowMajorVersionUpgrade") in (None, False)
+
+
+def test_lifecycle_support_and_database_insights_are_explicit(env):
+    properties = _instance(env)["Properties"]
+    expected = {
+        "staging": ("open-source-rds-extended-support-disabled", "standard", 7),
+        "production": ("open-source-rds-extended-support", "advanced", 465),
+    }[env.config.name]
+    assert (
+        properties["EngineLifecycleSupport"],
+        properties["DatabaseInsightsMode"],
+        properties["PerformanceInsightsRetentionPeriod"],
+    ) == expected
+    assert properties["EnablePerformanceInsights"] is True
+    assert properties["PerformanceInsightsKMSKeyId"] == {"Fn::GetAtt": [_key_ref(env), "Arn"]}
 
 
 def test_instance_is_protected_from_deletion_and_snapshotted_on_removal(env):
@@ -408,3 +442,21 @@ def test_outputs_give_endpoint_port_secret_and_security_group(env):
     for name in ("EndpointAddress", "EndpointPort", "MasterSecretArn", "DatabaseSecurityGroupId"):
         assert name in outputs
     assert "Value" in outputs["EndpointAddress"]
+
+
+def test_key_policy_lets_staging_copy_through_rds_only(env):
+    (key,) = env.resources("Data", "AWS::KMS::Key").values()
+    statements = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "OtherAccountsCopySharedSnapshotsThroughRds"
+    ]
+    if env.config.name == "staging":
+        assert statements == [], "nobody copies staging's snapshots"
+        return
+    (statement,) = statements
+    assert sorted(statement["Action"]) == ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"]
+    assert "arn:" in str(statement["Principal"]["AWS"]) and "111111111111:root" in str(
+        statement["Principal"]["AWS"]
+    )
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "rds.us-east-1.amazonaws.com"}}

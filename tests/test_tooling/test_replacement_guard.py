@@ -157,13 +157,34 @@ def test_weakened_deletion_policy_is_blocking():
     assert actions(findings) == {("Instance", "unprotect")}
 
 
-def test_major_engine_upgrade_is_a_warning_only():
+def test_a_well_formed_major_upgrade_is_an_in_place_upgrade_warning():
     def mutate(resources):
-        resources["Instance"]["Properties"]["EngineVersion"] = "18.1"
+        resources["Params18"] = copy.deepcopy(resources["Params"])
+        resources["Params18"]["Properties"]["Family"] = "postgres18"
+        resources["Instance"]["Properties"]["EngineVersion"] = "18"
+        resources["Instance"]["Properties"]["AllowMajorVersionUpgrade"] = True
+        resources["Instance"]["Properties"]["DBParameterGroupName"] = {"Ref": "Params18"}
 
     findings = compare_stack("Production", "Data", BASE, changed(mutate))
     assert actions(findings) == {("Instance", "warning")}
     assert blocking_findings(findings) == []
+    (finding,) = findings
+    assert (
+        "SAME instance" in finding.detail
+        and "creates parameter group Params18 (postgres18) first" in finding.detail
+    )
+
+
+@pytest.mark.parametrize("missing", ["AllowMajorVersionUpgrade", "new family"])
+def test_a_major_change_that_rds_would_refuse_is_blocking(missing):
+    def mutate(resources):
+        resources["Instance"]["Properties"]["EngineVersion"] = "18"
+        if missing != "AllowMajorVersionUpgrade":
+            resources["Instance"]["Properties"]["AllowMajorVersionUpgrade"] = True
+
+    findings = compare_stack("Production", "Data", BASE, changed(mutate))
+    assert actions(findings) == {("Instance", "invalid")}
+    assert blocking_findings(findings) and "postgres18" in findings[0].detail
 
 
 def test_new_and_removed_stacks():
