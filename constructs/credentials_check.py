@@ -9,8 +9,9 @@ permission. An EventBridge rule runs it every `credentials_check_interval_minute
 
 It never overlaps itself: reserved concurrency 1, and neither EventBridge nor Lambda's asynchronous
 invocation retries it (an event older than one interval is dropped, the next run is due). It can
-meet a rotation in flight (a different function): the handler leaves an AWSPENDING younger than the
-rotation function's timeout alone and only verifies, so it never races the rotation's own steps.
+meet a rotation in flight (a different function): the handler changes anything only under the
+credentials advisory lock that the rotation steps and the bootstrap take too, on state re-read under
+that lock, so it never races them.
 
 Permissions: on the application secret what the rotation function has (Describe, Get, Put,
 UpdateSecretVersionStage), GetSecretValue on the RDS-managed master secret, the database key only
@@ -39,25 +40,28 @@ from constructs.compliance import acknowledge
 from constructs.database import PostgresDatabase
 from constructs.database_client_function import DatabaseClientFunction
 from constructs.network import DatabaseNetwork
+from contract.compliance import HIPAA_SECURITY, NIST_800_53_R5
+from contract.names import (
+    APP_SCHEMAS_ENV_VAR,
+    APP_SECRET_ARN_ENV_VAR,
+    CREDENTIALS_CHECK_FAILED_METRIC,
+    CREDENTIALS_METRIC_NAMESPACE,
+    CREDENTIALS_REPAIRED_METRIC,
+    CREDENTIALS_SECRET_DIMENSION,
+    DB_HOST_ENV_VAR,
+    DB_PORT_ENV_VAR,
+    MASTER_SECRET_ARN_ENV_VAR,
+    METRIC_NAMESPACE_ENV_VAR,
+    SERVICE_NAME_ENV_VAR,
+)
 
-METRIC_NAMESPACE = "RevenuePilot/Credentials"
-FAILED_METRIC = "CredentialsCheckFailed"
-REPAIRED_METRIC = "CredentialsRepaired"
-SECRET_DIMENSION = "Secret"  # noqa: S105 - a dimension name
-# The handler's environment (names shared with lambdas/credentials_check).
-ENV_APP_SECRET_ARN = "APP_SECRET_ARN"  # noqa: S105 - variable names, not secrets
-ENV_MASTER_SECRET_ARN = "MASTER_SECRET_ARN"  # noqa: S105
-ENV_APP_SCHEMAS = "APP_SCHEMAS"
-ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
-ENV_DB_HOST = "DB_HOST"
-ENV_DB_PORT = "DB_PORT"
 SERVICE_NAME = "credentials-check"
 TIMEOUT_MINUTES = 2
 
 
 def endpoint_environment(database: PostgresDatabase) -> dict[str, str]:
     """`DB_HOST`/`DB_PORT` from the instance: the endpoint always follows the instance, never a secret."""
-    return {ENV_DB_HOST: database.endpoint_address, ENV_DB_PORT: database.endpoint_port}
+    return {DB_HOST_ENV_VAR: database.endpoint_address, DB_PORT_ENV_VAR: database.endpoint_port}
 
 
 class CredentialsCheck(Construct):
@@ -78,7 +82,7 @@ class CredentialsCheck(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         region = cdk.Stack.of(self).region
-        self.metric_namespace = METRIC_NAMESPACE
+        self.metric_namespace = CREDENTIALS_METRIC_NAMESPACE
         self.secret_name = config.application_secret_name
         self.interval_minutes = config.credentials_check_interval_minutes
 
@@ -113,13 +117,11 @@ class CredentialsCheck(Construct):
                 ),
             ],
             environment={
-                ENV_APP_SECRET_ARN: app_secret.secret_arn,
-                ENV_MASTER_SECRET_ARN: database.master_secret_arn,
-                ENV_APP_SCHEMAS: ",".join(config.application_schemas),
-                ENV_METRIC_NAMESPACE: METRIC_NAMESPACE,
-                # Powertools Metrics reads its namespace from here when the handler does not pass one.
-                "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                APP_SECRET_ARN_ENV_VAR: app_secret.secret_arn,
+                MASTER_SECRET_ARN_ENV_VAR: database.master_secret_arn,
+                APP_SCHEMAS_ENV_VAR: ",".join(config.application_schemas),
+                METRIC_NAMESPACE_ENV_VAR: CREDENTIALS_METRIC_NAMESPACE,
+                SERVICE_NAME_ENV_VAR: SERVICE_NAME,
                 **endpoint_environment(database),
             },
             timeout_minutes=TIMEOUT_MINUTES,
@@ -130,7 +132,7 @@ class CredentialsCheck(Construct):
             "A failed scheduled check is never replayed: the next run is due within one interval, and a failure "
             "raises the CredentialsCheckFailed or Errors alarm, a missing run the NotRunning alarm."
         )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+        for pack in (HIPAA_SECURITY, NIST_800_53_R5):
             acknowledge(check.function, f"{pack}-LambdaDLQ", reason)
         skip_checkov(check.function, "CKV_AWS_116", reason)
         interval = cdk.Duration.minutes(self.interval_minutes)
@@ -147,17 +149,17 @@ class CredentialsCheck(Construct):
 
     def metric_failed(self, period: cdk.Duration) -> cloudwatch.Metric:
         """Checks that found a login failing and could not repair it (Sum per period)."""
-        return self._metric(FAILED_METRIC, period)
+        return self._metric(CREDENTIALS_CHECK_FAILED_METRIC, period)
 
     def metric_repaired(self, period: cdk.Duration) -> cloudwatch.Metric:
         """Half-finished rotations the check completed or undid (Sum per period)."""
-        return self._metric(REPAIRED_METRIC, period)
+        return self._metric(CREDENTIALS_REPAIRED_METRIC, period)
 
     def _metric(self, name: str, period: cdk.Duration) -> cloudwatch.Metric:
         return cloudwatch.Metric(
             namespace=self.metric_namespace,
             metric_name=name,
-            dimensions_map={SECRET_DIMENSION: self.secret_name},
+            dimensions_map={CREDENTIALS_SECRET_DIMENSION: self.secret_name},
             statistic="Sum",
             period=period,
         )

@@ -14,6 +14,21 @@ MASTER_SECRET_ARN_ENV_VAR = "MASTER_SECRET_ARN"  # noqa: S105 - a variable name,
 APP_SCHEMAS_ENV_VAR = "APP_SCHEMAS"
 SERVICE_NAME_ENV_VAR = "POWERTOOLS_SERVICE_NAME"
 CA_BUNDLE_ENV_VAR = "PGSSLROOTCERT"
+# The credentials check (and, for the endpoint and role names, the bootstrap and rotation functions too).
+APP_SECRET_ARN_ENV_VAR = "APP_SECRET_ARN"  # noqa: S105 - a variable name, not a password
+METRIC_NAMESPACE_ENV_VAR = "METRIC_NAMESPACE"
+# Optional: the instance endpoint as CloudFormation knows it (follows a replaced or restored instance).
+DB_HOST_ENV_VAR = "DB_HOST"
+DB_PORT_ENV_VAR = "DB_PORT"
+# Optional: role names other than MIGRATION_ROLE / APPLICATION_ROLE (the tests' roles are per test).
+MIGRATION_ROLE_NAME_ENV_VAR = "MIGRATION_ROLE_NAME"
+APP_USER_ROLE_NAME_ENV_VAR = "APP_USER_ROLE_NAME"
+
+# The credentials check's CloudWatch metrics (embedded metric format), for its alarm.
+CREDENTIALS_METRIC_NAMESPACE = "RevenuePilot/Database"
+CREDENTIALS_CHECK_FAILED_METRIC = "CredentialsCheckFailed"
+CREDENTIALS_REPAIRED_METRIC = "CredentialsRepaired"
+CREDENTIALS_SECRET_DIMENSION = "Secret"  # noqa: S105 - a dimension name; its value is the secret's name
 # Set by the runbook as a container override of the migration task's validate run (its callback token).
 TASK_TOKEN_ENV_VAR = "SFN_TASK_TOKEN"  # noqa: S105 - a variable name, not a secret
 

@@ -2,7 +2,7 @@
 
 Entry point ``lambdas.credentials_check.handler.lambda_handler``. Environment (set in
 constructs/credentials_check.py): ``APP_SECRET_ARN``, ``MASTER_SECRET_ARN``, ``APP_SCHEMAS``,
-``METRIC_NAMESPACE`` (also ``POWERTOOLS_METRICS_NAMESPACE``), ``POWERTOOLS_SERVICE_NAME``,
+``METRIC_NAMESPACE``, ``POWERTOOLS_SERVICE_NAME``,
 ``DB_HOST``, ``DB_PORT``.
 """
 

@@ -7,7 +7,7 @@ from typing import Any
 
 MASTER_SECRET_ARN = {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "MasterUserSecret.SecretArn"]}
 TOPIC = "AlertsTopicCF7C81C9"
-NAMESPACE = "RevenuePilot/Credentials"
+NAMESPACE = "RevenuePilot/Database"
 CHECK_INTERVAL_SECONDS = 15 * 60  # issue 11: every 15 minutes; a lasting fault alarms within one interval
 
 
@@ -60,7 +60,6 @@ def test_check_environment_names_both_secrets_the_schemas_the_metrics_and_the_en
         "MASTER_SECRET_ARN": MASTER_SECRET_ARN,
         "APP_SCHEMAS": ",".join(env.config.database.application_schemas),
         "METRIC_NAMESPACE": NAMESPACE,
-        "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
         "POWERTOOLS_SERVICE_NAME": "credentials-check",
         "DB_HOST": {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "Endpoint.Address"]},
         "DB_PORT": {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "Endpoint.Port"]},
