@@ -47,11 +47,14 @@ validate: synth .venv-checkov/.installed
 ## The runbook locally with the synthesized Lambda assets, a TLS PostgreSQL and moto (README: "Rehearsal").
 ## ASSEMBLY=<dir> rehearses an existing cloud assembly; otherwise cdk.out, synthesized first if its assets
 ## are missing or older than lambdas/.
+## RUNNER=container|host|auto (default): where the migration steps run (tools/task_image.py: the task
+## image built without Docker; auto falls back to the host, saying so, when buildah/podman are missing).
 ASSEMBLY ?=
+RUNNER ?= auto
 rehearse: setup
 	@if [ -z "$(ASSEMBLY)" ] && ! $(BIN)/python -m tools.rehearse --assembly cdk.out --check-only; then \
 	  echo "synthesizing cdk.out for the rehearsal"; $(CDK) synth '**' --quiet; fi
-	$(BIN)/python -m tools.rehearse --assembly $(or $(ASSEMBLY),cdk.out)
+	$(BIN)/python -m tools.rehearse --assembly $(or $(ASSEMBLY),cdk.out) --runner $(RUNNER)
 
 ## Synth, test-suite, rotation and bundle-size numbers (see README, Benchmarks).
 bench: setup

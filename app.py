@@ -22,11 +22,11 @@ def main() -> int:
 
     import aws_cdk as cdk
 
-    from config.environments import ENVIRONMENTS
+    from config.environments import DEPLOYMENT, ENVIRONMENTS
     from stacks.cdk_app import MissingContextError, define_app, require_complete_context
 
     app = cdk.App()
-    define_app(app, ENVIRONMENTS)
+    define_app(app, ENVIRONMENTS, DEPLOYMENT)
     assembly = app.synth()
     if str(app.node.try_get_context("strict")).lower() == "true":
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from config.deployment import DeploymentConfig, DeployTarget
 from config.schema import (
     AlertingConfig,
     DatabaseConfig,
@@ -74,3 +75,23 @@ PRODUCTION = EnvironmentConfig(
 )
 
 ENVIRONMENTS: tuple[EnvironmentConfig, ...] = check_environments((STAGING, PRODUCTION))
+
+# The pipeline (issue 17): who may deploy each environment (README: "Releases").
+# Replace owner and repository with the repository that holds this code.
+DEPLOYMENT = DeploymentConfig(
+    github_owner="revenuepilot",
+    github_repository="database-infrastructure",
+    branch="main",
+    targets=(
+        DeployTarget(
+            environment=STAGING,
+            github_environment="staging",
+            migration_github_environment="staging-migration",
+        ),
+        DeployTarget(
+            environment=PRODUCTION,
+            github_environment="production",
+            migration_github_environment="production-migration",
+        ),
+    ),
+)

@@ -13,19 +13,29 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 
+from config.deployment import DeploymentConfig
 from config.schema import EnvironmentConfig
 from stacks.database_environment import DatabaseEnvironment
+from stacks.deploy_access_stack import STAGE_ID as DEPLOY_ACCESS_STAGE_ID
+from stacks.deploy_access_stack import DeployAccess
 
 
 class MissingContextError(RuntimeError):
     """The app needed a context lookup that is not in cdk.context.json."""
 
 
-def define_app(app: cdk.App, environments: Iterable[EnvironmentConfig]) -> dict[str, DatabaseEnvironment]:
-    """Add one Stage per environment and every cdk-nag pack; return the stages by environment name."""
+def define_app(
+    app: cdk.App, environments: Iterable[EnvironmentConfig], deployment: DeploymentConfig | None = None
+) -> dict[str, DatabaseEnvironment]:
+    """Add one Stage per environment and every cdk-nag pack; return the stages by environment name.
+
+    With `deployment`, also the `DeployAccess` Stage: the pipeline's OIDC provider and roles per account.
+    """
     stages = {
         config.name: DatabaseEnvironment(app, config.stage_id, config=config) for config in environments
     }
+    if deployment is not None:
+        DeployAccess(app, DEPLOY_ACCESS_STAGE_ID, deployment=deployment)
     add_compliance_checks(app)
     return stages
 

@@ -27,11 +27,11 @@ def synthesized_app() -> Iterator[SynthesizedApp]:
     # would then be synthesized once per template test. Fail fast with the first error instead.
     if _synth_failure:
         pytest.fail(f"the app did not synthesize (see the first error): {_synth_failure[0]}", pytrace=False)
-    from config.environments import ENVIRONMENTS
+    from config.environments import DEPLOYMENT, ENVIRONMENTS
 
     with tempfile.TemporaryDirectory(prefix="cdk-test-") as outdir:
         try:
-            synthesized = synthesize_app(ENVIRONMENTS, Path(outdir))
+            synthesized = synthesize_app(ENVIRONMENTS, Path(outdir), DEPLOYMENT)
         except BaseException as error:
             _synth_failure.append(error)
             raise

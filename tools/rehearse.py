@@ -6,6 +6,14 @@ asset directories in the cloud assembly (`cdk.out/asset.<hash>`, found through t
 Around them: a throwaway PostgreSQL (tests/support/postgres.py: TLS with its own CA, `hostssl` only,
 PostgreSQL 17 where available) and moto's server on loopback standing in for Secrets Manager.
 
+The migration steps run in the migration task's image (`--runner container`, tools/task_image.py):
+a base image made from Debian's packages, a stand-in backend image with Alembic and the sample project,
+and the synthesized image asset's Dockerfile built on it with its build arguments, all without a Docker
+engine; each step is a container run with the task definition's user, read-only root filesystem,
+volumes and command arguments. `--runner host` runs `python -m migration.runner` on this Python
+instead; `auto` (the default) uses the image when buildah, podman, runc and mmdebstrap work here, and
+otherwise says so and falls back to the host, unless REQUIRE_CONTAINERS=1 (CI), which makes it fail.
+
 Steps: start both; create the master and application secrets in the seed's shape (the application
 secret without passwords, as CloudFormation creates it); bootstrap (Create); `migration.runner upgrade
 head` with the sample Alembic project (rehearsal/alembic_project); rotate the application secret
@@ -13,7 +21,7 @@ through the rotation function's four steps while a load client logs in as `app_u
 dbclient.RotationAwareCredentials; `validate`; `downgrade -1`; check that no secret value appears in
 anything printed or logged. A summary table follows; everything is torn down (also on Ctrl-C).
 
-    python -m tools.rehearse [--assembly cdk.out] [--stage Staging] [--moto-port 0]
+    python -m tools.rehearse [--assembly cdk.out] [--stage Staging] [--moto-port 0] [--runner auto]
     python -m tools.rehearse --assembly cdk.out --check-only   # exit 1 if assets are missing or stale
 
 Exit status: 0 all steps passed, 1 a step failed, 2 a prerequisite is missing, 130 interrupted.
@@ -35,12 +43,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 from urllib.parse import quote
+
+from tools import task_image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INVOKER = REPO_ROOT / "rehearsal" / "invoke_lambda.py"
@@ -55,6 +65,7 @@ HANDLERS = {
 STEP_TIMEOUT_SECONDS = 120
 EXCERPT_LINES = 25
 EXIT_FAILED, EXIT_PREREQUISITE, EXIT_INTERRUPTED = 1, 2, 130
+RUNNERS = ("auto", "container", "host")
 
 
 class RehearsalError(RuntimeError):
@@ -196,10 +207,14 @@ def _passwords_in(document: Any) -> Iterator[str]:
 class Rehearsal:
     """One run. `run()` returns the exit status; everything it started is stopped before it returns."""
 
-    def __init__(self, *, assembly: Path, stage: str, moto_port: int, out: TextIO) -> None:
+    def __init__(
+        self, *, assembly: Path, stage: str, moto_port: int, out: TextIO, runner: str = "auto"
+    ) -> None:
         self.assembly = assembly
         self.stage = stage
         self.moto_port = moto_port
+        self.runner = runner
+        self.task: task_image.TaskContainer | None = None  # set when the steps run in the task image
         self.out = out
         self.steps: list[StepResult] = []
         self.captured: list[tuple[str, str]] = []  # (source, text) of every child's output
@@ -255,16 +270,18 @@ class Rehearsal:
         return sorted(value for value in values if len(value) >= 8)
 
     # -- children ------------------------------------------------------------------------------------------
-    def _run_child(self, source: str, argv: list[str], env: dict[str, str]) -> str:
+    def _run_child(
+        self, source: str, argv: list[str], env: dict[str, str], timeout: float = STEP_TIMEOUT_SECONDS
+    ) -> str:
         try:
             result = subprocess.run(
                 argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                timeout=STEP_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, check=False,
+                timeout=timeout, stdin=subprocess.DEVNULL, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired as error:
             output = (error.stdout or "") + (error.stderr or "") if isinstance(error.stdout, str) else ""
             self.captured.append((source, output))
-            raise StepError(f"{source} did not finish within {STEP_TIMEOUT_SECONDS} s", output) from None
+            raise StepError(f"{source} did not finish within {timeout:.0f} s", output) from None
         output = result.stdout + result.stderr
         self.captured.append((source, output))
         if result.returncode != 0:
@@ -315,6 +332,7 @@ class Rehearsal:
                 raise RehearsalError(
                     f"port {self.moto_port} on {LOOPBACK} is in use: pass another --moto-port, or 0 for a free one"
                 )
+            self.task = self._task_container()
         except RehearsalError as error:
             self.say(f"error: {error}")
             return EXIT_PREREQUISITE
@@ -351,6 +369,53 @@ class Rehearsal:
         self._summary(status)
         return status
 
+    def _task_container(self) -> task_image.TaskContainer | None:
+        """The task definition's container when the steps run in its image; None: on this host."""
+        if self.runner == "host":
+            self.say("the migration steps run on this host's Python (--runner host), not in the task image")
+            return None
+        problem = task_image.tools_problem()
+        if problem:
+            required = self.runner == "container" or task_image.containers_required()
+            why = "--runner container" if self.runner == "container" else f"{task_image.REQUIRE_ENV_VAR}=1"
+            if required:
+                raise RehearsalError(
+                    f"the migration task image cannot be built or run here ({why}): {problem}"
+                )
+            self.say(f"WARNING: the migration task image cannot be built or run here: {problem}")
+            self.say("WARNING: the migration steps run on this host's Python instead, NOT in the task image")
+            return None
+        try:
+            task = task_image.locate_task(self.assembly, self.stage)
+        except task_image.TaskImageError as error:
+            raise RehearsalError(str(error)) from None
+        self.say(
+            f"using the synthesized image asset: {task.image.directory.relative_to(self.assembly.parent)}"
+        )
+        stale = task_image.stale_asset_files(task.image)
+        if stale:
+            self.say(
+                f"warning: the image asset differs from migration/ ({', '.join(stale[:3])}): re-synthesize"
+            )
+        return task
+
+    def _tool(self, source: str, argv: list[str], env: dict[str, str], timeout: float) -> str:
+        return self._run_child(source, argv, env, timeout)
+
+    def _build_images(self, task: task_image.TaskContainer) -> str:
+        """The base, stand-in backend and migration images (each from its cache when its inputs are unchanged)."""
+        with self.step("task image: base from Debian packages (mmdebstrap, podman import)") as detail:
+            base = task_image.ensure_base_image(self._tool, self._workdir)
+            detail.append(f"{'built' if base.built else 'cached'} {base.tag}")
+        with self.step("task image: stand-in backend (Alembic, psycopg, sample project)") as detail:
+            backend = task_image.ensure_backend_image(self._tool, self._workdir, base.tag)
+            detail.append(f"{'built' if backend.built else 'cached'} {backend.tag}")
+        with self.step("task image: the synthesized asset's Dockerfile (buildah)") as detail:
+            migration = task_image.ensure_migration_image(self._tool, task.image, backend.tag)
+            args = ", ".join(sorted(task.image.build_args))
+            detail.append(f"{'built' if migration.built else 'cached'} {migration.tag} (build args {args})")
+        return migration.tag
+
     def _rehearse(
         self,
         cleanup: contextlib.ExitStack,
@@ -362,6 +427,7 @@ class Rehearsal:
         from config.environments import STAGING
 
         config = STAGING
+        image_tag = self._build_images(self.task) if self.task else ""
         with self.step(f"PostgreSQL {binaries.version} with TLS (own CA, hostssl only)") as detail:
             server = server_class(binaries, tls=True)
             cleanup.callback(server.destroy)
@@ -477,7 +543,11 @@ class Rehearsal:
 
         runner_env = {**aws_env, "PGCONNECT_TIMEOUT": str(config.runtime.connect_timeout_seconds)}
 
+        container_runner = self._container_runner(image_tag, aws_env, server.ca_cert) if self.task else None
+
         def runner(*arguments: str) -> str:
+            if container_runner is not None:
+                return container_runner(app_arn, *arguments)
             argv = [
                 sys.executable, "-m", "migration.runner", "--secret-id", app_arn,
                 "--alembic-config", str(ALEMBIC_INI), "--ca-bundle", str(server.ca_cert),
@@ -485,7 +555,8 @@ class Rehearsal:
             ]  # fmt: skip
             return self._run_child(f"migration.runner {' '.join(arguments)}", argv, runner_env)
 
-        with self.step("migration runner: upgrade head (sample project)") as detail:
+        where = "migration task in its image" if self.task else "migration runner on the host"
+        with self.step(f"{where}: upgrade head (sample project)") as detail:
             detail.append(_revisions(runner("upgrade", "head"), "upgrade"))
 
         with self.step("rotation (4 steps) while the application logs in") as detail:
@@ -509,7 +580,7 @@ class Rehearsal:
                     "\n".join(stats.errors[-EXCERPT_LINES:]),
                 )
 
-        with self.step("migration runner: validate") as detail:
+        with self.step(f"{where}: validate") as detail:
             output = runner("validate")
             lines = [line for line in output.splitlines() if line.startswith('{"validation"')]
             if not lines:
@@ -517,7 +588,7 @@ class Rehearsal:
             counts = json.loads(lines[-1])["validation"]
             detail.append(", ".join(f"{name}={count}" for name, count in sorted(counts.items())))
 
-        with self.step("migration runner: downgrade -1") as detail:
+        with self.step(f"{where}: downgrade -1") as detail:
             detail.append(_revisions(runner("downgrade", "-1"), "downgrade"))
 
         with self.step("no secret value in any output or log") as detail:
@@ -529,6 +600,53 @@ class Rehearsal:
             if leaks:
                 raise StepError(f"a secret value appears in: {', '.join(leaks)}")
             detail.append(f"{len(secrets)} values checked against {len(sources)} outputs")
+
+    def _container_runner(self, tag: str, aws_env: dict[str, str], ca_cert: Path) -> Callable[..., str]:
+        """`run(secret_id, *arguments)`: one container of the task image, as ECS would start it.
+
+        The server's CA replaces the RDS bundle at the image's PGSSLROOTCERT; the AWS settings (moto's
+        endpoint, dummy credentials) are forwarded by name from podman's environment.
+        """
+        import shutil
+
+        task = self.task
+        assert task is not None
+        image = task_image.inspect_image(tag)
+        ca_path = image.environment.get("PGSSLROOTCERT")
+        if not ca_path:
+            raise StepError(f"the image {tag} sets no PGSSLROOTCERT: where is its RDS CA bundle?")
+        ca_copy = self._workdir / "server-ca.pem"
+        shutil.copyfile(ca_cert, ca_copy)
+        ca_copy.chmod(0o644)
+        forward = {name: value for name, value in aws_env.items() if name.startswith("AWS_")}
+        env = {**task_image.tool_environment(), **forward, **task.environment}
+
+        def run(secret_id: str, *arguments: str, entrypoint: Sequence[str] = ()) -> str:
+            directories = {
+                path: task_image.volume_directory(self._workdir, path)
+                for path in task.volumes
+                if path not in image.volumes
+            }
+            argv = task_image.run_argv(
+                task, tag, image,
+                arguments=list(arguments) if entrypoint else task.arguments(secret_id, *arguments),
+                forward=sorted(forward), volume_dirs=directories, files={ca_path: ca_copy},
+                entrypoint=entrypoint,
+            )  # fmt: skip
+            try:
+                return self._run_child(f"migration task {' '.join(arguments)[:60]}", argv, env)
+            finally:
+                for directory in directories.values():
+                    shutil.rmtree(directory, ignore_errors=True)
+
+        with self.step("task container: user, read-only root filesystem, writable volumes") as detail:
+            writable = sorted(path for path, read_only in task.volumes.items() if not read_only)
+            output = run("", json.dumps(writable), entrypoint=("python", "-c", _CONTAINER_PROBE))
+            probe = json.loads(output.strip().splitlines()[-1])
+            detail.append(
+                f"uid {probe['uid']}:{probe['gid']}, root filesystem read-only, {', '.join(writable)} writable"
+            )
+        return run
 
     def _rotate_under_load(
         self,
@@ -617,6 +735,26 @@ class Rehearsal:
         self.say(f"{'total':<{width}}  {'':<6}  {total:7.2f}  {verdict}")
 
 
+# Run in the task container: who it runs as, that / is read-only and every writable volume writable.
+_CONTAINER_PROBE = """
+import json, os, sys, tempfile
+problems = []
+try:
+    open("/.rehearsal-probe", "w").close()
+    problems.append("the root filesystem is writable")
+except OSError:
+    pass
+for path in json.loads(sys.argv[1]):
+    try:
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        problems.append(f"{path} is not writable by uid {os.getuid()}: {error.strerror}")
+print(json.dumps({"uid": os.getuid(), "gid": os.getgid(), "problems": problems}))
+sys.exit(1 if problems else 0)
+"""
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -628,6 +766,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stage", default="Staging", help="the Stage whose Data template names the assets")
     parser.add_argument("--moto-port", type=int, default=0, help="port for moto's server (0: a free one)")
+    parser.add_argument(
+        "--runner",
+        choices=RUNNERS,
+        default="auto",
+        help="where the migration steps run: in the task image (container), on this Python (host), or "
+        "the image when its tools work here (auto; REQUIRE_CONTAINERS=1 makes their absence an error)",
+    )
     parser.add_argument(
         "--check-only", action="store_true", help="exit 1 if the assembly lacks the assets or they are stale"
     )
@@ -645,10 +790,20 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             print(f"{error}", file=stream)
             return 1
         stale = [path for asset in assets.values() for path in stale_files(asset)]
+        try:
+            stale += task_image.stale_asset_files(task_image.locate_task(assembly, args.stage).image)
+        except task_image.TaskImageError as error:
+            print(f"{error}", file=stream)
+            return 1
         if stale:
-            print(f"the assets in {assembly} are older than lambdas/ ({', '.join(stale[:3])})", file=stream)
+            print(
+                f"the assets in {assembly} are older than lambdas/ or migration/ ({', '.join(stale[:3])})",
+                file=stream,
+            )
         return 1 if stale else 0
-    rehearsal = Rehearsal(assembly=assembly, stage=args.stage, moto_port=args.moto_port, out=stream)
+    rehearsal = Rehearsal(
+        assembly=assembly, stage=args.stage, moto_port=args.moto_port, out=stream, runner=args.runner
+    )
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
     try:

@@ -1,1 +1,1 @@
-"""Periodic credentials check of the application secret (PLACEHOLDER: the creds-logic branch provides it)."""
+"""Periodic check that AWSCURRENT logs in for both application roles; repairs half-finished states."""

@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger
 from lambdas.common.clients import connect_verified, secretsmanager_client
 from lambdas.common.log_safety import quiet_sdk_loggers
 from lambdas.common.passwords import generate_password
+from lambdas.common.role_guard import RoleNames
 from lambdas.common.secret_store import SecretStore
 from lambdas.db_bootstrap.bootstrap import handle_event
 
@@ -27,6 +28,7 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         store=SecretStore(client),
         connect=connect_verified,
         new_password=partial(generate_password, client),
+        roles=RoleNames.from_environment(),
     )
     logger.info("database bootstrap done", extra={"request_type": request_type})
     return result

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
+from migration.runner.revision import REVISION_RULE, is_valid_revision
+
 ACTIONS = ("upgrade", "downgrade", "current")
-# Alembic revision specifiers: head(s), base, ids, branch@id, relative (+1, -1, head-2, ae1+2).
-_REVISION = re.compile(r"^[A-Za-z0-9_@.:+-]{1,64}$")
 REDACTED = "***"
 
 
 class RevisionError(ValueError):
-    """The target revision is not something Alembic could mean."""
+    """The target revision is not in the revision grammar (migration/runner/revision.py)."""
 
 
-def check_revision(revision: str) -> str:
-    if not _REVISION.match(revision):
-        raise RevisionError(
-            f"revision {revision!r} is not an Alembic revision (letters, digits and _@.:+-, at most 64)"
-        )
+def check_revision(revision: object) -> str:
+    """`revision` if the grammar allows it; never anything option-like (`--help`, `-h`, `--sql`)."""
+    if not is_valid_revision(revision):
+        raise RevisionError(f"revision {str(revision)[:70]!r} is not allowed: {REVISION_RULE}")
+    assert isinstance(revision, str)
     return revision
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,6 +28,7 @@ from contract.names import TASK_TOKEN_ENV_VAR
 from contract.secret import DatabaseLogin, SecretFormatError
 from migration.runner.alembic_command import RevisionError, alembic_argv, check_revision, run_streaming
 from migration.runner.credentials import (
+    check_host,
     child_environment,
     parse_migration_login,
     secret_fragments,
@@ -65,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--python", default=sys.executable, help="interpreter that has the backend's Alembic")
     commands = parser.add_subparsers(dest="command", required=True)
     for action in ("upgrade", "downgrade"):
-        sub = commands.add_parser(action, help=f"alembic {action} <revision>")
-        sub.add_argument("revision", help="e.g. head, -1, ae1027a6acf")
+        # No -h/--help here: the revision comes from the runbook's input, and `upgrade --help` would print
+        # help and exit 0 (a "successful" migration). An option-like revision is a usage error (exit 2).
+        sub = commands.add_parser(action, help=f"alembic {action} <revision>", add_help=False)
+        sub.add_argument("revision", help="head, heads, base, a revision id, +N/-N or <branch>@<target>")
     commands.add_parser("current", help="alembic current")
     validate = commands.add_parser("validate", help="run the validation queries, print one JSON line")
     validate.add_argument(
@@ -88,14 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
 def run_alembic_command(
     args: argparse.Namespace, credentials: DatabaseLogin, *, environ: dict[str, str], out: TextIO
 ) -> int:
-    env = child_environment(
-        environ,
-        credentials,
-        ca_bundle=args.ca_bundle,
-        connect_timeout=args.connect_timeout,
-        scheme=args.url_scheme,
-        runner_paths=(RUNNER_ROOT, str(Path(RUNNER_ROOT) / "lib")),
-    )
+    try:
+        env = child_environment(
+            environ,
+            credentials,
+            ca_bundle=args.ca_bundle,
+            connect_timeout=args.connect_timeout,
+            scheme=args.url_scheme,
+            runner_paths=(RUNNER_ROOT, str(Path(RUNNER_ROOT) / "lib")),
+        )
+    except (SecretFormatError, ValueError) as exc:
+        print(f"error: {exc}", file=out, flush=True)
+        return EXIT_USAGE
     argv = alembic_argv(args.python, args.alembic_config, args.command, getattr(args, "revision", None))
     print(
         f"running: alembic -c {args.alembic_config} {' '.join(argv[6:] or [args.command])}",
@@ -112,6 +121,7 @@ def pg8000_connector(credentials: DatabaseLogin, *, ca_bundle: Path, timeout: in
     import pg8000.native
 
     context = verify_full_context(ca_bundle)
+    check_host(credentials.host)
 
     def connect() -> Any:
         return pg8000.native.Connection(
@@ -167,7 +177,8 @@ def validate_command(
         )
         counts = run_validation(connect, queries, statement_timeout_ms=args.statement_timeout_ms)
     except Exception as exc:
-        message = str(exc) if isinstance(exc, ValidationError) else f"validation failed: {type(exc).__name__}"
+        known = isinstance(exc, ValidationError | SecretFormatError)  # texts without values
+        message = str(exc) if known else f"validation failed: {type(exc).__name__}"
         for fragment in secret_fragments(credentials):
             message = message.replace(fragment, "***")
         print(message, file=out, flush=True)
@@ -183,7 +194,7 @@ def validate_command(
     return 0
 
 
-def main(
+def _run(
     argv: Sequence[str] | None = None,
     *,
     secretsmanager: Any = None,
@@ -234,3 +245,118 @@ def main(
     return run_alembic_command(
         args, credentials, environ=dict(os.environ if environ is None else environ), out=stream
     )
+
+
+# -- every exit of a validate run reports back (issue 13, item 4) ------------------------------------------
+class _Callback:
+    """The Step Functions client, created on first use, remembering whether the task was reported."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.reported = False
+
+    def _get(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("stepfunctions")
+        return self._client
+
+    def send_task_success(self, **kwargs: Any) -> Any:
+        self.reported = True
+        return self._get().send_task_success(**kwargs)
+
+    def send_task_failure(self, **kwargs: Any) -> Any:
+        self.reported = True
+        return self._get().send_task_failure(**kwargs)
+
+
+class _LastError:
+    """A stream that passes everything on and keeps the last `error: ...` line (they carry no secret)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.last_error = ""
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line.startswith("error: "):
+                self.last_error = line.removeprefix("error: ")
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+class _StoppedError(Exception):
+    """SIGTERM: ECS stops the task (StopTask, the runbook's timeout); reported, then the exit status 143."""
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise _StoppedError
+
+
+def _task_token(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """The validate run's callback token, found even when the command line itself is refused."""
+    for index, argument in enumerate(argv):
+        if argument == "--task-token" and index + 1 < len(argv):
+            return argv[index + 1] or None
+        if argument.startswith("--task-token="):
+            return argument.split("=", 1)[1] or None
+    return environ.get(TASK_TOKEN_ENV_VAR) or None
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    secretsmanager: Any = None,
+    stepfunctions: Any = None,
+    environ: dict[str, str] | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run the command; with a task token (the validate run), any exit without a result sends SendTaskFailure.
+
+    So a missing CA bundle, a malformed secret, a refused argument or an unexpected error fails the
+    runbook's ValidateData state at once with the cause, instead of after its timeout.
+    """
+    stream = out or sys.stdout
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    token = _task_token(arguments, os.environ if environ is None else environ)
+    callback = _Callback(stepfunctions)
+    recorder = _LastError(stream)
+    error, cause = "RunnerFailed", ""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_stopped) if token and in_main_thread else None
+    try:
+        status = _run(
+            arguments,
+            secretsmanager=secretsmanager,
+            stepfunctions=callback if token else stepfunctions,
+            environ=environ,
+            out=recorder,  # type: ignore[arg-type]
+        )
+    except _StoppedError:
+        cause = "the task was stopped (SIGTERM)"
+        print(f"error: {cause}", file=stream, flush=True)
+        status, error = 128 + signal.SIGTERM, "RunnerStopped"
+    except SystemExit as exit_:  # argparse: a usage error (2) or --help (0)
+        status = exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+        error, cause = "RunnerUsageError", "the runner's command line was refused (usage in the task's log)"
+    except Exception as exc:  # nothing of the exception's text: it may quote a value
+        print(f"error: unexpected {type(exc).__name__}", file=stream, flush=True)
+        status = EXIT_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if token and not callback.reported:
+        status = status or EXIT_USAGE  # a validate run that ends without a result has failed
+        cause = cause or recorder.last_error or f"the runner exited with status {status} without a result"
+        try:
+            callback.send_task_failure(taskToken=token, error=error, cause=cause[:1000])
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            print(f"error: could not report the failure to Step Functions: {code}", file=stream, flush=True)
+    return status

@@ -5,13 +5,15 @@ Nothing here logs or formats a secret value: errors name the missing or malforme
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import ssl
 from pathlib import Path
 from urllib.parse import quote
 
 from contract.names import MIGRATION_ROLE
-from contract.secret import DatabaseLogin, parse_app_secret
+from contract.secret import DatabaseLogin, SecretFormatError, parse_app_secret
 
 TLS_MODE = "verify-full"
 
@@ -21,13 +23,42 @@ def parse_migration_login(secret_string: str) -> DatabaseLogin:
     return parse_app_secret(secret_string).login(MIGRATION_ROLE)
 
 
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def check_host(host: str) -> str:
+    """`host` if it is a DNS name or an IP address (an RDS endpoint is one); never URL syntax.
+
+    A host like `h/db?sslmode=disable&x=` would otherwise end the URL's authority early and put its
+    own `sslmode` into DATABASE_URL's query (libpq takes the first one: a plaintext connection).
+    """
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise SecretFormatError("the application secret's 'host' is not a DNS name or an IP address")
+    return host
+
+
 def database_url(credentials: DatabaseLogin, *, scheme: str = "postgresql") -> str:
-    """`scheme://user:password@host:port/database?sslmode=verify-full`, user and password URL-encoded."""
+    """`scheme://user:password@host:port/database?sslmode=verify-full`, every part checked or URL-encoded.
+
+    The host must be a DNS name or an IP address (check_host) and is percent-encoded all the same;
+    user, password and database are percent-encoded with no safe characters, the port is an int,
+    and the query is ours alone: nothing from the secret can add or override a URL parameter.
+    """
+    if not re.fullmatch(r"[a-z][a-z0-9+]*", scheme):
+        raise ValueError(f"URL scheme {scheme!r} is not a SQLAlchemy dialect[+driver] name")
+    host = check_host(credentials.host)
+    host = f"[{host}]" if ":" in host else quote(host, safe="")
     user = quote(credentials.username, safe="")
     password = quote(credentials.password, safe="")
     database = quote(credentials.database, safe="")
-    host = f"[{credentials.host}]" if ":" in credentials.host else credentials.host
-    return f"{scheme}://{user}:{password}@{host}:{credentials.port}/{database}?sslmode={TLS_MODE}"
+    port = int(credentials.port)
+    return f"{scheme}://{user}:{password}@{host}:{port}/{database}?sslmode={TLS_MODE}"
 
 
 def secret_fragments(credentials: DatabaseLogin) -> tuple[str, ...]:

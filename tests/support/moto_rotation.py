@@ -42,3 +42,24 @@ def stage_pending_version(secret_arn: str, *, region: str) -> str:
         "version_stages": ["AWSPENDING"],
     }
     return token
+
+
+def keep_default_version_with_awscurrent(monkeypatch: Any) -> None:
+    """Fix a moto gap: ``UpdateSecretVersionStage`` moving AWSCURRENT leaves moto's default version behind.
+
+    A later ``PutSecretValue`` (stages ``AWSCURRENT``) then relabels that stale default version instead of
+    the one AWSCURRENT is on, leaving two AWSCURRENT versions. Secrets Manager itself has exactly one.
+    """
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(
+        self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str
+    ) -> Any:
+        result = original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].default_version_id = move_to_version_id
+        return result
+
+    monkeypatch.setattr(SecretsManagerBackend, "update_secret_version_stage", update_secret_version_stage)

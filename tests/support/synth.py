@@ -25,6 +25,7 @@ from tools.node_runtime import pinned_node_environment
 if TYPE_CHECKING:
     import aws_cdk as cdk
 
+    from config.deployment import DeploymentConfig
     from config.schema import EnvironmentConfig
 
 # Before aws_cdk is imported anywhere: jsii (and every CLI a test starts) runs on the pinned Node LTS,
@@ -114,21 +115,26 @@ def synthesize_under_gate(app: cdk.App) -> str | None:
     return None
 
 
-def synthesize_app(environments: Iterable[EnvironmentConfig], outdir: Path) -> SynthesizedApp:
-    """The real app (one Stage per environment, every cdk-nag pack) synthesized into `outdir`."""
+def synthesize_app(
+    environments: Iterable[EnvironmentConfig], outdir: Path, deployment: DeploymentConfig | None = None
+) -> SynthesizedApp:
+    """The real app (one Stage per environment, every cdk-nag pack) synthesized into `outdir`.
+
+    With `deployment` (as app.py passes it), also the DeployAccess Stage of the pipeline's roles.
+    """
     import aws_cdk as cdk
 
     from stacks.cdk_app import define_app, require_complete_context
 
     app = cdk.App(context=app_context(), outdir=str(outdir))
-    define_app(app, environments)
+    define_app(app, environments, deployment)
     validation_error = synthesize_under_gate(app)
     require_complete_context(str(outdir))
     return SynthesizedApp(directory=outdir, validation_error=validation_error)
 
 
 if __name__ == "__main__":
-    from config.environments import ENVIRONMENTS
+    from config.environments import DEPLOYMENT, ENVIRONMENTS
 
-    result = synthesize_app(ENVIRONMENTS, Path(sys.argv[1]))
+    result = synthesize_app(ENVIRONMENTS, Path(sys.argv[1]), DEPLOYMENT)
     print(json.dumps({"validation_error": result.validation_error}))

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,13 +21,27 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from contract.names import APP_SCHEMAS_ENV_VAR, CA_BUNDLE_ENV_VAR, MASTER_SECRET_ARN_ENV_VAR
+from contract.names import (
+    APP_SCHEMAS_ENV_VAR,
+    APP_USER_ROLE_NAME_ENV_VAR,
+    CA_BUNDLE_ENV_VAR,
+    MASTER_SECRET_ARN_ENV_VAR,
+    MIGRATION_ROLE_NAME_ENV_VAR,
+)
 from lambdas.common.clients import secretsmanager_client
 from lambdas.common.db import ConnectionFactory, Endpoint, tls_connection_factory
+from lambdas.common.passwords import generate_password
+from lambdas.common.role_guard import RoleNames
 from lambdas.common.secret_store import SecretStore
 from lambdas.common.tls import build_ssl_context
+from lambdas.credentials_check.check import CheckDeps
+from lambdas.secret_rotation.rotation import RotationDeps
 from tests.support.aws import use_fake_aws_credentials
-from tests.support.moto_rotation import enable_rotation, stage_pending_version
+from tests.support.moto_rotation import (
+    enable_rotation,
+    keep_default_version_with_awscurrent,
+    stage_pending_version,
+)
 from tests.support.postgres import (
     PostgresServer,
     RdsLikeDatabase,
@@ -82,7 +97,8 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def secretsmanager() -> Iterator[Any]:
+def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    keep_default_version_with_awscurrent(monkeypatch)
     with mock_aws():
         secretsmanager_client.cache_clear()
         yield boto3.client("secretsmanager", region_name=REGION)
@@ -121,6 +137,37 @@ class Deployment:
 
     def connection_factory(self) -> ConnectionFactory:
         return tls_connection_factory(build_ssl_context(self.server.ca_cert))
+
+    def roles(self) -> RoleNames:
+        return RoleNames(migration=self.migration_role, app_user=self.app_role)
+
+    def rotation_deps(self, **overrides: Any) -> RotationDeps:
+        """What the rotation handler wires in, with this test's roles; ``overrides`` swap collaborators."""
+        values: dict[str, Any] = {
+            "store": self.store,
+            "connect": self.connection_factory(),
+            "new_password": partial(generate_password, self.client),
+            "master_secret_id": self.master_secret_arn,
+            "schemas": ("public",),
+            "roles": self.roles(),
+            "sleep": lambda _seconds: None,
+        }
+        values.update(overrides)
+        return RotationDeps(**values)
+
+    def check_deps(self, **overrides: Any) -> CheckDeps:
+        """What the credentials-check handler wires in, with this test's roles."""
+        values: dict[str, Any] = {
+            "store": self.store,
+            "connect": self.connection_factory(),
+            "app_secret_id": self.app_secret_arn,
+            "master_secret_id": self.master_secret_arn,
+            "schemas": ("public",),
+            "roles": self.roles(),
+            "sleep": lambda _seconds: None,
+        }
+        values.update(overrides)
+        return CheckDeps(**values)
 
     def bootstrap_event(self, request_type: str = "Create", **extra: Any) -> dict[str, Any]:
         properties = {
@@ -194,6 +241,9 @@ def deployment(pg_server: PostgresServer, secretsmanager: Any, monkeypatch: pyte
     monkeypatch.setenv(CA_BUNDLE_ENV_VAR, str(pg_server.ca_cert))
     monkeypatch.setenv(MASTER_SECRET_ARN_ENV_VAR, master_arn)
     monkeypatch.setenv(APP_SCHEMAS_ENV_VAR, "public")
+    # Roles are cluster-wide, so each test has its own names: configure the Lambdas with them.
+    monkeypatch.setenv(MIGRATION_ROLE_NAME_ENV_VAR, migration_role)
+    monkeypatch.setenv(APP_USER_ROLE_NAME_ENV_VAR, app_role)
     return Deployment(
         server=pg_server,
         database=database,

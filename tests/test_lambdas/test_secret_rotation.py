@@ -159,14 +159,7 @@ def test_partial_set_secret_is_completed_on_retry(bootstrapped, lambda_context):
     finally:
         admin.close()
 
-    set_secret(
-        bootstrapped.store,
-        bootstrapped.app_secret_arn,
-        token,
-        master_secret_id=bootstrapped.master_secret_arn,
-        connect=bootstrapped.connection_factory(),
-        schemas=("public",),
-    )
+    set_secret(bootstrapped.rotation_deps(), bootstrapped.app_secret_arn, token)
     for step in ("testSecret", "finishSecret"):
         lambda_handler(bootstrapped.rotation_event(token, step), lambda_context)
     assert bootstrapped.can_login(bootstrapped.app_role, pending["app_user"]["password"])

@@ -12,6 +12,7 @@ import pytest
 
 from lambdas.common.db import DatabaseConnectionError, Endpoint, connect
 from lambdas.common.tls import DEFAULT_CA_BUNDLE, build_ssl_context
+from lambdas.credentials_check.handler import lambda_handler as check_handler
 from lambdas.db_bootstrap.handler import on_event
 from lambdas.secret_rotation.handler import lambda_handler
 from tests.support.postgres import make_tls_files, parameter_group, server_settings
@@ -108,7 +109,7 @@ def test_unverified_context_is_rejected():
                 ssl_context=None)  # type: ignore[arg-type]  # fmt: skip
 
 
-def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
+def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd, monkeypatch):
     caplog.set_level(logging.DEBUG)  # even at DEBUG (botocore would log SecretString if not pinned)
     lambda_logs = io.StringIO()  # the Powertools handlers bound sys.stdout at import: read their output here
     streams = [(h, h.setStream(lambda_logs)) for h in _powertools_handlers()]
@@ -117,6 +118,7 @@ def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
     observed.append(json.dumps(on_event(deployment.bootstrap_event("Create"), lambda_context)))
     observed.append(json.dumps(on_event(deployment.bootstrap_event("Update"), lambda_context)))
     deployment.enable_rotation()
+    monkeypatch.setenv("APP_SECRET_ARN", deployment.app_secret_arn)
     passwords = {deployment.database.master_password}
 
     for _ in range(2):
@@ -138,10 +140,19 @@ def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
                 assert excinfo.value.sqlstate is None and not excinfo.value.is_authentication_failure
                 assert excinfo.value.__cause__ is None and excinfo.value.__suppress_context__
                 observed += [str(excinfo.value), repr(excinfo.value), str(excinfo.getrepr())]
+            observed.append(json.dumps(check_handler({}, lambda_context)))  # fails, alarms
         finally:
             deployment.server.start()
         for step in ("setSecret", "testSecret", "finishSecret"):
             observed.append(repr(lambda_handler(deployment.rotation_event(token, step), lambda_context)))
+        # The check with a lost password to repair (it restores it as the master).
+        admin = deployment.admin()
+        try:
+            admin.run("SET log_statement = 'none'")
+            admin.run(f"ALTER ROLE {deployment.app_role} PASSWORD NULL")
+        finally:
+            admin.close()
+        observed.append(json.dumps(check_handler({}, lambda_context)))
         # A failed login attempt with a wrong password is logged by the server: it must not echo it either.
         assert not deployment.can_login(
             deployment.app_role, "not-" + deployment.current()["app_user"]["password"]
@@ -162,6 +173,8 @@ def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
     assert (
         '"message":"rotation step done"' in haystacks["lambda logs"]
     )  # and the Lambda logs really were captured
+    assert '"message":"credentials check passed"' in haystacks["lambda logs"]
+    assert '"repaired":["restored ' in haystacks["lambda logs"]  # the check did repair something
     assert len(passwords) == 7  # master + 2 bootstrap + 2 x 2 rotated
     for where, text in haystacks.items():
         for password in passwords:
@@ -169,11 +182,13 @@ def test_no_password_leaks_anywhere(deployment, lambda_context, caplog, capfd):
 
 
 def _powertools_handlers() -> list[logging.StreamHandler]:
+    from lambdas.credentials_check.handler import logger as check_logger
     from lambdas.db_bootstrap.handler import logger as bootstrap_logger
     from lambdas.secret_rotation.handler import logger as rotation_logger
 
     handlers = {
-        id(lg.registered_handler): lg.registered_handler for lg in (bootstrap_logger, rotation_logger)
+        id(lg.registered_handler): lg.registered_handler
+        for lg in (bootstrap_logger, rotation_logger, check_logger)
     }
     return [h for h in handlers.values() if isinstance(h, logging.StreamHandler)]
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.support.postgres import require_binaries
+from tools import task_image
 from tools.rehearse import locate_assets, main
 
 pytestmark = pytest.mark.postgres
@@ -31,6 +32,17 @@ EXPECTED_STEPS = (
     "no secret value",
     "teardown",
 )
+# Steps of the rehearsal in the task image (tools/task_image.py): in CI always (REQUIRE_CONTAINERS=1).
+CONTAINER_STEPS = (
+    "task image: base from Debian packages",
+    "task image: stand-in backend",
+    "task image: the synthesized asset's Dockerfile",
+    "task container: user, read-only root filesystem",
+)
+
+
+def _containers_expected():
+    return task_image.containers_required() or task_image.tools_problem() is None
 
 
 @contextlib.contextmanager
@@ -84,7 +96,7 @@ def _rows(output):
     return {
         name: line
         for line in output.splitlines()
-        for name in EXPECTED_STEPS
+        for name in (*EXPECTED_STEPS, *CONTAINER_STEPS)
         if name in line and re.search(r"\s(PASS|FAIL)\s", line)
     }
 
@@ -101,7 +113,8 @@ def test_it_runs_the_synthesized_assets(synthesized_app):
 def test_every_step_passes(rehearsal):
     status, output, _ = rehearsal
     rows = _rows(output)
-    assert set(rows) == set(EXPECTED_STEPS), output
+    expected = {*EXPECTED_STEPS, *(CONTAINER_STEPS if _containers_expected() else ())}
+    assert set(rows) == expected, output
     failed = {name: row for name, row in rows.items() if " PASS " not in row}
     assert not failed, output
     assert status == 0, output
@@ -129,3 +142,19 @@ def test_no_secret_in_the_output(rehearsal):
         for value in secrets:
             assert value not in text
     assert '"password"' not in output
+
+
+def test_the_migration_steps_ran_in_the_task_image(rehearsal):
+    """Upgrade, validate and downgrade ran in the image built from the synthesized asset, as the task."""
+    if not _containers_expected():
+        pytest.skip(
+            f"container tools unusable here ({task_image.tools_problem()}); CI sets REQUIRE_CONTAINERS=1"
+        )
+    _, output, _ = rehearsal
+    rows = _rows(output)
+    for step in ("upgrade head", "validate", "downgrade -1"):
+        assert "migration task in its image" in rows[step], output
+    assert "using the synthesized image asset: " in output
+    probe = rows["task container: user, read-only root filesystem"]
+    assert "uid 10001:10001, root filesystem read-only, /tmp writable" in probe
+    assert "build args BACKEND_IMAGE" in rows["task image: the synthesized asset's Dockerfile"]
