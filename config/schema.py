@@ -42,6 +42,9 @@ ROTATION_INTERVALS_DAYS = (90, 120)
 PHI_LOG_RETENTION_DAYS = 2192
 # EventBridge receives IAM's CloudTrail events (a global service) only in this region.
 IAM_EVENTS_REGION = "us-east-1"
+MASTER_ROTATION_DAYS_RANGE = (1, 90)
+# The credentials check must finish (2-minute timeout) well before the next run starts.
+CREDENTIALS_CHECK_INTERVALS_MINUTES = (5, 60)
 ENVIRONMENT_NAMES = ("staging", "production")
 POSTGRES_RESERVED_ROLE_NAMES = ("postgres", "admin", "rdsadmin", "root", "migration", "app_user")
 
@@ -214,6 +217,12 @@ class DatabaseConfig:
     # Staging can be rebuilt from a production snapshot to rehearse upgrades (ops guide §5).
     restore_from_snapshot_identifier: str | None = None
     secret_rotation_days: int = 90
+    # The RDS-managed master secret (ManageMasterUserPassword) rotates on this schedule (RDS's default is
+    # 7 days); only the credential Lambdas use it. Decision 0005.
+    master_secret_rotation_days: int = 7
+    # The periodic credentials check (lambdas/credentials_check): how often both AWSCURRENT logins are
+    # proven, and half-finished rotations repaired.
+    credentials_check_interval_minutes: int = 15
     # The application secret's name: the ops guide's snippets read `revenuepilot/<env>/database`.
     # Required, per environment: a default would let a new environment collide with production's.
     application_secret_name: str
@@ -388,6 +397,23 @@ class DatabaseConfig:
             self.secret_rotation_days in ROTATION_INTERVALS_DAYS,
             "database.secret_rotation_days",
             f"{self.secret_rotation_days} is not allowed: one of {ROTATION_INTERVALS_DAYS} days (ops guide)",
+        )
+        require(
+            MASTER_ROTATION_DAYS_RANGE[0]
+            <= self.master_secret_rotation_days
+            <= MASTER_ROTATION_DAYS_RANGE[1],
+            "database.master_secret_rotation_days",
+            f"{self.master_secret_rotation_days} must be between {MASTER_ROTATION_DAYS_RANGE[0]} and "
+            f"{MASTER_ROTATION_DAYS_RANGE[1]} days (the master rotates at least as often as the ops guide's 90)",
+        )
+        require(
+            CREDENTIALS_CHECK_INTERVALS_MINUTES[0]
+            <= self.credentials_check_interval_minutes
+            <= CREDENTIALS_CHECK_INTERVALS_MINUTES[1],
+            "database.credentials_check_interval_minutes",
+            f"{self.credentials_check_interval_minutes} must be between {CREDENTIALS_CHECK_INTERVALS_MINUTES[0]} "
+            f"and {CREDENTIALS_CHECK_INTERVALS_MINUTES[1]} minutes (a fault must be repaired or alarmed within "
+            "the hour)",
         )
         require(
             re.match(r"^[A-Za-z0-9/_+=.@-]{1,512}$", self.application_secret_name) is not None,

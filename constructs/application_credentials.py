@@ -33,6 +33,7 @@ from aws_cdk import custom_resources as cr
 from config.schema import DatabaseConfig
 from constructs import Construct
 from constructs.compliance import acknowledge
+from constructs.credentials_check import endpoint_environment
 from constructs.database import POSTGRES_PORT, PostgresDatabase
 from constructs.database_client_function import (
     DatabaseClientFunction,
@@ -150,7 +151,7 @@ class ApplicationCredentials(Construct):
             secret_statements=[
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[database.master_secret.secret_arn],
+                    resources=[database.master_secret_arn],
                 ),
                 iam.PolicyStatement(
                     actions=[
@@ -161,7 +162,7 @@ class ApplicationCredentials(Construct):
                     resources=[self.secret.secret_arn],
                 ),
             ],
-            environment={SERVICE_NAME_ENV_VAR: "db-bootstrap"},
+            environment={SERVICE_NAME_ENV_VAR: "db-bootstrap", **endpoint_environment(database)},
         )
         self.bootstrap_function: lambda_.IFunction = bootstrap.function
         self.bootstrap_policy: iam.IManagedPolicy = bootstrap.policy
@@ -174,7 +175,7 @@ class ApplicationCredentials(Construct):
             service_token=provider.service_token,
             resource_type="Custom::DatabaseRoles",
             properties={
-                "MasterSecretArn": database.master_secret.secret_arn,
+                "MasterSecretArn": database.master_secret_arn,
                 "AppSecretArn": self.secret.secret_arn,
                 "Schemas": list(config.application_schemas),
                 # A new endpoint means a new (restored or replaced) database: run again, and write the
@@ -210,13 +211,14 @@ class ApplicationCredentials(Construct):
                 ),
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"],
-                    resources=[database.master_secret.secret_arn],
+                    resources=[database.master_secret_arn],
                 ),
             ],
             environment={
-                MASTER_SECRET_ARN_ENV_VAR: database.master_secret.secret_arn,
+                MASTER_SECRET_ARN_ENV_VAR: database.master_secret_arn,
                 APP_SCHEMAS_ENV_VAR: ",".join(config.application_schemas),
                 SERVICE_NAME_ENV_VAR: "secret-rotation",
+                **endpoint_environment(database),
             },
         )
         self.rotation_function: lambda_.IFunction = rotation.function

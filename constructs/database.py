@@ -6,8 +6,14 @@ log groups (CMK, retention, RETAIN; created here so their retention and key are 
 why the instance identifier is fixed), the Enhanced Monitoring role, and the Multi-AZ instance
 (or, for staging, an instance restored from a production snapshot).
 
-Exposes `instance`, `master_secret`, `security_group`, `parameter_group`, `subnet_group`,
-`log_groups` (by export name) and `allow_connections_from()` for consumers in other stacks.
+The master password is managed by RDS (`ManageMasterUserPassword`): RDS generates it, stores
+`{"username", "password"}` in a Secrets Manager secret (`rds!db-...`) encrypted with the database CMK
+and rotates it itself; no CloudFormation-owned secret and no rotation Lambda exist for it (decision
+0005). Its rotation schedule is set by `MasterSecretRotationSchedule` (constructs/master_secret_rotation.py).
+
+Exposes `instance`, `master_secret` (the RDS-managed secret, read-only reference), `master_secret_arn`
+(`MasterUserSecret.SecretArn`), `security_group`, `parameter_group`, `subnet_group`, `log_groups` (by
+export name) and `allow_connections_from()` for consumers in other stacks.
 """
 
 from __future__ import annotations
@@ -28,19 +34,19 @@ from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from contract.compliance import REGULATORY_PACKS
-from contract.names import PASSWORD_EXCLUDED_CHARACTERS
 
 POSTGRES_PORT = 5432
 # RDS for PostgreSQL exports only these two logs. There is no `slowquery` export (that is MySQL):
 # slow statements land in the `postgresql` log through log_min_duration_statement.
 LOG_EXPORTS = ("postgresql", "upgrade")
+# RDS names the secret of an instance's managed master password `rds!db-<uuid>`.
+MANAGED_MASTER_SECRET_NAME_PATTERN = "rds!db-*"  # noqa: S105 - a name pattern, not a secret
 # Construct id of each family's parameter group: literals, never derived (17's is the deployed original).
 PARAMETER_GROUP_IDS = {
     "16": "ParameterGroupPostgres16",
     "17": "ParameterGroup",
     "18": "ParameterGroupPostgres18",
 }
-# Characters that break connection URLs, shell snippets or JSON when they appear in a password.
 
 
 class PostgresDatabase(Construct):
@@ -73,7 +79,7 @@ class PostgresDatabase(Construct):
         )
         for log_group in self.log_groups.values():
             self.instance.node.add_dependency(log_group)
-        self._retain_master_secret()
+        self._expose_master_secret()
         self._explain_major_only_version()
 
     def _explain_major_only_version(self) -> None:
@@ -227,17 +233,17 @@ class PostgresDatabase(Construct):
     def _instance(
         self, common: dict[str, Any], *, encryption_key: kms.IKey
     ) -> rds.DatabaseInstance | rds.DatabaseInstanceFromSnapshot:
-        """A new instance with generated master credentials, or one restored from a snapshot."""
+        """A new instance, or one restored from a snapshot; either way RDS manages the master password."""
         config = self._config
         if config.restore_from_snapshot_identifier is None:
             return rds.DatabaseInstance(
                 self,
                 "Instance",
                 database_name=config.database_name,
-                credentials=rds.Credentials.from_generated_secret(
-                    config.master_username,
-                    encryption_key=encryption_key,
-                    exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
+                # RDS generates, stores (under the CMK) and rotates the master password: decision 0005.
+                manage_master_user_password=True,
+                credentials=rds.Credentials.from_username(
+                    config.master_username, encryption_key=encryption_key
                 ),
                 **common,
             )
@@ -246,15 +252,15 @@ class PostgresDatabase(Construct):
             # re-encrypted with this environment's CMK first (README, "Staging from a production snapshot").
             del common["storage_encrypted"], common["storage_encryption_key"]
             instance = rds.DatabaseInstanceFromSnapshot(
-                self,
-                "Instance",
-                snapshot_identifier=config.restore_from_snapshot_identifier,
-                credentials=rds.SnapshotCredentials.from_generated_secret(
-                    config.master_username,
-                    encryption_key=encryption_key,
-                    exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
-                ),
-                **common,
+                self, "Instance", snapshot_identifier=config.restore_from_snapshot_identifier, **common
+            )
+            # The L2 has no manageMasterUserPassword for a restore: RDS replaces the snapshot's master
+            # password with a managed one in a new secret under this environment's CMK.
+            restored = instance.node.default_child
+            assert isinstance(restored, rds.CfnDBInstance)
+            restored.manage_master_user_password = True
+            restored.master_user_secret = rds.CfnDBInstance.MasterUserSecretProperty(
+                kms_key_id=encryption_key.key_arn
             )
             for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in REGULATORY_PACKS)):
                 acknowledge(
@@ -265,14 +271,15 @@ class PostgresDatabase(Construct):
                 )
         return instance
 
-    def _retain_master_secret(self) -> None:
-        secret = self.instance.secret
-        assert secret is not None, "generated credentials always create a secret"
-        self.master_secret: secretsmanager.ISecret = secret
-        # A deleted master secret would lock us out of a retained instance or snapshot.
-        generated_secret = self.instance.node.find_child("Secret")
-        assert isinstance(generated_secret, secretsmanager.Secret)
-        generated_secret.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+    def _expose_master_secret(self) -> None:
+        cfn_instance = self.instance.node.default_child
+        assert isinstance(cfn_instance, rds.CfnDBInstance)
+        # `MasterUserSecret.SecretArn`: the RDS-managed secret, {"username", "password"} only. RDS owns
+        # it (and deletes it only with the instance or when management is turned off).
+        self.master_secret_arn: str = cfn_instance.attr_master_user_secret_secret_arn
+        self.master_secret: secretsmanager.ISecret = secretsmanager.Secret.from_secret_complete_arn(
+            self, "MasterSecret", self.master_secret_arn
+        )
         acknowledge(
             self.instance,
             "AwsSolutions-RDS11",

@@ -1,7 +1,8 @@
 """Data stack: everything stateful. Termination-protected; every resource in it is RETAIN or SNAPSHOT.
 
 The database CMK, the PostgreSQL instance with its parameter and subnet groups and log groups,
-the master credentials, the daily snapshot plan.
+the RDS-managed master secret's rotation schedule, the application credentials with their periodic
+check, the daily snapshot plan.
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.application_credentials import ApplicationCredentials
 from constructs.backup import CopyDestination, DailySnapshotPlan
+from constructs.credentials_check import CredentialsCheck
 from constructs.database import PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
+from constructs.master_secret_rotation import MasterSecretRotationSchedule
 from constructs.network import DatabaseNetwork
-from contract.names import PASSWORD_EXCLUDED_CHARACTERS
 from stacks.disaster_recovery_stack import dr_vault_arn
-
-# The master password is rotated by AWS's single-user rotation application, often: only the
-# bootstrap and rotation Lambdas ever use it.
-MASTER_ROTATION_DAYS = 30
 
 
 class DataStack(cdk.Stack):
-    """Exposes `key`, `database`, `daily_snapshot`."""
+    """Exposes `key`, `database`, `credentials`, `app_secret`, `credentials_check`, `daily_snapshot`."""
 
     def __init__(
         self,
@@ -80,7 +78,16 @@ class DataStack(cdk.Stack):
                 retention_days=config.recovery.dr_copy_retention_days,
             ),
         )
-        self._rotate_master_secret(network)
+        # RDS rotates the master password itself; only its schedule is ours (decision 0005).
+        MasterSecretRotationSchedule(
+            self,
+            "MasterSecretRotation",
+            master_secret_arn=self.database.master_secret_arn,
+            rotation_days=config.database.master_secret_rotation_days,
+            network=network,
+            encryption_key=self.key,
+            log_retention_days=config.database.log_retention_days,
+        )
         self.credentials = ApplicationCredentials(
             self,
             "ApplicationCredentials",
@@ -93,6 +100,17 @@ class DataStack(cdk.Stack):
             lambda_runtime=LAMBDA_RUNTIME,
         )
         self.app_secret: secretsmanager.ISecret = self.credentials.secret
+        self.credentials_check = CredentialsCheck(
+            self,
+            "CredentialsCheck",
+            config=config.database,
+            network=network,
+            database=self.database,
+            app_secret=self.app_secret,
+            encryption_key=self.key,
+            code=python_lambda_code(function_package="credentials_check", region=self.region),
+            runtime=LAMBDA_RUNTIME,
+        )
 
         cdk.CfnOutput(
             self,
@@ -104,8 +122,8 @@ class DataStack(cdk.Stack):
         cdk.CfnOutput(
             self,
             "MasterSecretArn",
-            value=self.database.master_secret.secret_arn,
-            description="Master credentials (used only by the bootstrap and rotation Lambdas)",
+            value=self.database.master_secret_arn,
+            description="RDS-managed master credentials (read only by the credential Lambdas)",
         )
         cdk.CfnOutput(
             self,
@@ -118,31 +136,4 @@ class DataStack(cdk.Stack):
             "DatabaseSecurityGroupId",
             value=self.database.security_group.security_group_id,
             description="Grant consumers 5432 on this group from their own stack",
-        )
-
-    def _rotate_master_secret(self, network: DatabaseNetwork) -> None:
-        """AWS's hosted single-user rotation for the master secret, in the Operations subnets."""
-        security_group = self.database.client_security_group(
-            self,
-            "MasterRotationSecurityGroup",
-            vpc=network.vpc,
-            description="Master secret rotation: PostgreSQL and AWS API endpoints only",
-            rule_id="DatabaseIngressFromMasterRotation",
-        )
-        network.allow_https_to_endpoints(
-            security_group, purpose="Secrets Manager through its interface endpoint"
-        )
-        self.database.master_secret.add_rotation_schedule(
-            "MasterRotation",
-            automatically_after=cdk.Duration.days(MASTER_ROTATION_DAYS),
-            # Not at creation: the bootstrap logs in as master right then (it also copes with a
-            # rotation in progress, but there is no reason to race it).
-            rotate_immediately_on_update=False,
-            hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(
-                function_name=None,
-                vpc=network.vpc,
-                vpc_subnets=network.operations_subnets,
-                security_groups=[security_group],
-                exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
-            ),
         )

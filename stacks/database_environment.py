@@ -73,6 +73,7 @@ class DatabaseEnvironment(cdk.Stage):
             functions={
                 "BootstrapFunction": self.data_stack.credentials.bootstrap_function,
                 "RotationFunction": self.data_stack.credentials.rotation_function,
+                "CredentialsCheckFunction": self.data_stack.credentials_check.function,
             },
             # The name from config, never derived from the ARN (no Fn::Split over a cross-stack reference).
             secrets=[
@@ -95,6 +96,7 @@ class DatabaseEnvironment(cdk.Stage):
                 self.data_stack.credentials.rotation_policy,
                 self.application_access_stack.runtime_contract.read_policy,
             ],
+            credentials_check=self.data_stack.credentials_check,
             tags=tags,
             description=f"RevenuePilot {config.name}: alerts, audit alarms, dashboard",
         )

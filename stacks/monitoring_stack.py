@@ -30,6 +30,8 @@ from constructs.audit_alerts import (
     database_hardening_rules,
     role_policy_rules,
 )
+from constructs.credentials_check import CredentialsCheck
+from constructs.credentials_check_alarms import CredentialsCheckAlarms
 from constructs.database import PostgresDatabase
 from constructs.database_alarms import DatabaseAlarms
 from constructs.database_dashboard import DatabaseDashboard
@@ -47,6 +49,7 @@ class MonitoringStack(cdk.Stack):
     secret is always included: by ARN, and by the name prefix of an RDS-managed master secret).
     `secret_reader_roles` (and the managed `secret_reader_policies` attached to them) are watched for IAM
     policy changes; the Migration stack watches its own role.
+    `credentials_check` gets its failure and not-running alarms and a dashboard row.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class MonitoringStack(cdk.Stack):
         secrets: Sequence[WatchedSecret] = (),
         secret_reader_roles: Sequence[iam.IRole] = (),
         secret_reader_policies: Sequence[iam.IManagedPolicy] = (),
+        credentials_check: CredentialsCheck | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -97,6 +101,14 @@ class MonitoringStack(cdk.Stack):
             secret_reader_policies=secret_reader_policies,
         )
         self._database_alarms(config, database=database, functions=functions)
+        if credentials_check is not None:
+            CredentialsCheckAlarms(
+                self,
+                "CredentialsCheckAlarms",
+                check=credentials_check,
+                topic=self.topic,
+                dashboard=self.dashboard,
+            )
 
         if alerting.central_log_destination_arn is not None:
             CentralLogShipping(
@@ -118,9 +130,7 @@ class MonitoringStack(cdk.Stack):
     ) -> None:
         """Sensitive API calls: CloudTrail metric filters when a trail log group is configured, else EventBridge."""
         alerting = config.alerting
-        master = WatchedSecret(
-            arn=database.master_secret.secret_arn, name_prefix=RDS_MANAGED_SECRET_NAME_PREFIX
-        )
+        master = WatchedSecret(arn=database.master_secret_arn, name_prefix=RDS_MANAGED_SECRET_NAME_PREFIX)
         rules = audit_rules(encryption_key=encryption_key, secrets=[master, *secrets])
         rules += database_hardening_rules(backup_retention_days=config.database.backup_retention_days)
         if secret_reader_roles:

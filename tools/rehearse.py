@@ -505,6 +505,10 @@ class Rehearsal:
             for name, value in asset.environment.items():
                 if name == "MASTER_SECRET_ARN":
                     env[name] = master_arn
+                elif name == "DB_HOST":  # the instance's endpoint in the template: this server's
+                    env[name] = "localhost"
+                elif name == "DB_PORT":
+                    env[name] = str(server.port)
                 elif isinstance(value, str):
                     env[name] = value
                 else:

@@ -60,6 +60,12 @@ GUARD_EXEMPTIONS: dict[tuple[str, str], str] = {
         "lambda_inside_vpc_check",
         "ApplicationCredentialsRotationFunction4B092B46",
     ): _IN_VPC_VIA_CROSS_STACK_REFERENCE,
+    ("lambda_inside_vpc_check", "CredentialsCheckFunction42798E67"): _IN_VPC_VIA_CROSS_STACK_REFERENCE,
+    # CDK's AwsCustomResource function that sets the master secret's rotation schedule (MasterSecretRotation).
+    (
+        "lambda_inside_vpc_check",
+        "AWS679f53fac002430cb0da5b7982bd22872D164C4C",
+    ): _IN_VPC_VIA_CROSS_STACK_REFERENCE,
     ("lambda_inside_vpc_check", "CustomVpcRestrictDefaultSGCustomResourceProviderHandlerDC833E5E"): (
         "CT.LAMBDA.PR.3: CDK's own handler for restrictDefaultSecurityGroup; it only calls the EC2 API to "
         "strip the default security group, and CDK offers no way to place it in the VPC."

@@ -8,6 +8,9 @@ from aws_cdk.assertions import Match
 
 from assets.lambda_bundle import CA_BUNDLE_PATH
 
+# `MasterUserSecret.SecretArn` of the instance: the RDS-managed master secret.
+MASTER_SECRET_ARN = {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "MasterUserSecret.SecretArn"]}
+
 
 def _one(env, stack_id, resource_type, prefix):
     matches = {k: v for k, v in env.resources(stack_id, resource_type).items() if k.startswith(prefix)}
@@ -86,7 +89,7 @@ def test_bootstrap_custom_resource_gets_both_secrets_and_the_schemas(env):
     _, resource = _one(env, "Data", "Custom::DatabaseRoles", "ApplicationCredentialsBootstrapResource")
     props = resource["Properties"]
     assert props["AppSecretArn"] == {"Ref": secret_id}
-    assert props["MasterSecretArn"] == {"Ref": "DatabaseInstanceSecretAttachmentFCA06D38"}
+    assert props["MasterSecretArn"] == MASTER_SECRET_ARN
     assert props["Schemas"] == list(env.config.database.application_schemas)
     assert props["Endpoint"] == {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "Endpoint.Address"]}
     assert props["Port"] == {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "Endpoint.Port"]}
@@ -115,9 +118,16 @@ def test_credential_functions_are_isolated_concurrency_one_on_the_newest_runtime
             "password" in key.lower() for key in props["Environment"]["Variables"]
         )
     _, rotation = _one(env, "Data", "AWS::Lambda::Function", "ApplicationCredentialsRotationFunction")
-    assert rotation["Properties"]["Environment"]["Variables"]["MASTER_SECRET_ARN"] == {
-        "Ref": "DatabaseInstanceSecretAttachmentFCA06D38"
-    }
+    assert rotation["Properties"]["Environment"]["Variables"]["MASTER_SECRET_ARN"] == MASTER_SECRET_ARN
+    for prefix in ("ApplicationCredentialsRotationFunction", "ApplicationCredentialsBootstrapFunction"):
+        _, function = _one(env, "Data", "AWS::Lambda::Function", prefix)
+        # The endpoint comes from the instance, never from a (possibly stale) secret value.
+        assert {
+            k: v for k, v in function["Properties"]["Environment"]["Variables"].items() if k.startswith("DB_")
+        } == {
+            "DB_HOST": {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "Endpoint.Address"]},
+            "DB_PORT": {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "Endpoint.Port"]},
+        }
 
 
 def _endpoints_security_group_id(env):
@@ -182,6 +192,7 @@ def test_only_the_credential_functions_and_application_tasks_read_the_applicatio
     expected = {
         ("Data", "ApplicationCredentialsBootstrapPolicy"),
         ("Data", "ApplicationCredentialsRotationPolicy"),
+        ("Data", "CredentialsCheckPolicy"),
         ("ApplicationAccess", "RuntimeContractReadPolicy"),
         ("Migration", "MigrationTaskSecretReadPolicy"),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from aws_cdk.assertions import Match
@@ -16,7 +17,7 @@ SLOW_STATEMENT_MS = 500
 IDLE_SESSION_TIMEOUT_MS = 3_600_000  # README: application pools recycle before this (3600 s)
 ENGINE_MAJOR_VERSION = "17"  # the engine version production runs
 LOG_RETENTION_DAYS = {"staging": 365, "production": 2192}  # HIPAA: >= 1 year; production 6 years
-MASTER_ROTATION = "rate(30 days)"
+MASTER_ROTATION = "rate(7 days)"  # decision 0005: RDS's default for the managed master secret
 
 
 def _instance(env):
@@ -247,29 +248,90 @@ def test_database_has_its_own_subnet_group_in_the_isolated_subnets(env):
     assert _instance(env)["Properties"]["DBSubnetGroupName"] == {"Ref": group_id}
 
 
-def test_master_credentials_are_generated_encrypted_retained_and_rotated(env):
-    db = env.config.database
-    assert _instance(env)["Properties"]["MasterUsername"] != "postgres"
-    env["Data"].has_resource(
-        "AWS::SecretsManager::Secret",
-        {
-            "Properties": {
-                "KmsKeyId": {"Fn::GetAtt": [_key_ref(env), "Arn"]},
-                "GenerateSecretString": Match.object_like(
-                    {"SecretStringTemplate": f'{{"username":"{db.master_username}"}}'}
-                ),
-            },
-            "DeletionPolicy": "Retain",
-        },
+def test_master_password_is_managed_by_rds_under_the_cmk(env):
+    props = _instance(env)["Properties"]
+    assert props["MasterUsername"] == env.config.database.master_username != "postgres"
+    assert props["ManageMasterUserPassword"] is True
+    assert props["MasterUserSecret"] == {"KmsKeyId": {"Fn::GetAtt": [_key_ref(env), "Arn"]}}
+    # No password of ours anywhere: not in the instance, not in a CloudFormation-owned secret.
+    assert "MasterUserPassword" not in props
+    generated = [
+        logical_id
+        for logical_id, secret in env.resources("Data", "AWS::SecretsManager::Secret").items()
+        if "GenerateSecretString" in secret["Properties"]
+    ]
+    assert generated == []
+    assert env.resources("Data", "AWS::SecretsManager::SecretTargetAttachment") == {}
+
+
+def test_no_hosted_rotation_and_no_secrets_manager_transform_in_any_template(env):
+    for stack_id, template in env.raw.items():
+        assert "Transform" not in template, stack_id
+        assert "HostedRotationLambda" not in json.dumps(template), stack_id
+        assert "AWS::Serverless" not in json.dumps(template), stack_id
+    # The one rotation schedule left is the application secret's, with our own function.
+    (schedule,) = env.resources("Data", "AWS::SecretsManager::RotationSchedule").values()
+    assert schedule["Properties"]["RotationLambdaARN"]["Fn::GetAtt"][0].startswith(
+        "ApplicationCredentialsRotationFunction"
     )
-    env["Data"].has_resource_properties(
-        "AWS::SecretsManager::RotationSchedule",
-        {
-            "HostedRotationLambda": Match.object_like({"RotationType": "PostgreSQLSingleUser"}),
-            "RotationRules": {"ScheduleExpression": MASTER_ROTATION},
-            "RotateImmediatelyOnUpdate": False,
-        },
+
+
+def test_master_secret_rotation_schedule_comes_from_config(env):
+    (resource,) = env.resources("Data", "Custom::MasterSecretRotationSchedule").values()
+    for event in ("Create", "Update"):
+        call = json.loads(_join_with_placeholders(resource["Properties"][event]))
+        assert call["service"] == "SecretsManager" and call["action"] == "rotateSecret"
+        assert call["parameters"] == {
+            "SecretId": "<DatabaseInstanceAA8A5FDE.MasterUserSecret.SecretArn>",
+            "RotationRules": {"ScheduleExpression": MASTER_ROTATION, "Duration": "2h"},
+            # Never rotate during a deploy: only the schedule is set.
+            "RotateImmediately": False,
+        }
+    assert "Delete" not in resource["Properties"]
+    # Its role may set the schedule of the master secret and nothing else in Secrets Manager.
+    (function_id, function) = next(
+        (k, v)
+        for k, v in env.resources("Data", "AWS::Lambda::Function").items()
+        if k.startswith("AWS679f53fac")
     )
+    assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert role_id.startswith("MasterSecretRotationRole")
+    (policy_ref,) = env.raw["Data"]["Resources"][role_id]["Properties"]["ManagedPolicyArns"]
+    policy = env.raw["Data"]["Resources"][policy_ref["Ref"]]
+    secrets_statements = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
+    ]
+    assert secrets_statements == [
+        {
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:RotateSecret"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": ["DatabaseInstanceAA8A5FDE", "MasterUserSecret.SecretArn"]},
+        }
+    ]
+    # In the Operations subnets, HTTPS to the interface endpoints only, one execution at a time.
+    props = function["Properties"]
+    assert all("OperationsSubnet" in str(s) for s in props["VpcConfig"]["SubnetIds"])
+    assert props["ReservedConcurrentExecutions"] == 1
+    (group_ref,) = props["VpcConfig"]["SecurityGroupIds"]
+    group = env.raw["Data"]["Resources"][group_ref["Fn::GetAtt"][0]]
+    (egress,) = group["Properties"]["SecurityGroupEgress"]
+    assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", 443, 443)
+    assert "EndpointsSecurityGroup" in json.dumps(egress["DestinationSecurityGroupId"])
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _join_with_placeholders(value):
+    """An `Fn::Join` of strings and `Fn::GetAtt`s, with each GetAtt written as `<Id.Attribute>`."""
+    if isinstance(value, str):
+        return value
+    separator, parts = value["Fn::Join"]
+    return separator.join(p if isinstance(p, str) else "<{}.{}>".format(*p["Fn::GetAtt"]) for p in parts)
 
 
 def test_daily_snapshot_runs_outside_the_maintenance_window_into_an_encrypted_locked_vault(env):

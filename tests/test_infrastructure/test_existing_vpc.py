@@ -61,6 +61,7 @@ def imported(tmp_path_factory):
     from aws_cdk.assertions import Template
 
     from constructs.database import PostgresDatabase
+    from constructs.master_secret_rotation import MasterSecretRotationSchedule
     from constructs.network import DatabaseNetwork
     from stacks.cdk_app import require_complete_context
 
@@ -70,13 +71,22 @@ def imported(tmp_path_factory):
     network = DatabaseNetwork(
         stack, "Network", config=NetworkConfig(existing_vpc_id=VPC_ID), flow_log_key=key
     )
-    PostgresDatabase(
+    database = PostgresDatabase(
         stack,
         "Database",
         config=STAGING.database,
         vpc=network.vpc,
         database_subnets=network.database_subnets,
         encryption_key=key,
+    )
+    MasterSecretRotationSchedule(
+        stack,
+        "MasterSecretRotation",
+        master_secret_arn=database.master_secret_arn,
+        rotation_days=STAGING.database.master_secret_rotation_days,
+        network=network,
+        encryption_key=key,
+        log_retention_days=STAGING.database.log_retention_days,
     )
     client = ec2.SecurityGroup(stack, "Client", vpc=network.vpc, allow_all_outbound=False)
     network.allow_https_to_endpoints(client, purpose="AWS APIs")
@@ -114,6 +124,24 @@ def test_https_egress_goes_to_the_imported_vpc_cidr_not_the_internet(imported):
     )
     assert client["Properties"]["SecurityGroupEgress"] == [
         {"CidrIp": VPC_CIDR, "Description": "AWS APIs", "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}
+    ]
+
+
+def test_master_rotation_schedule_function_reaches_only_the_imported_vpc_cidr_over_https(imported):
+    _, template = imported
+    (group,) = [
+        resource
+        for logical_id, resource in template.find_resources("AWS::EC2::SecurityGroup").items()
+        if logical_id.startswith("AWS679f53fac")
+    ]
+    assert group["Properties"]["SecurityGroupEgress"] == [
+        {
+            "CidrIp": VPC_CIDR,
+            "Description": "AWS APIs (Secrets Manager) through the interface endpoints",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
     ]
 
 

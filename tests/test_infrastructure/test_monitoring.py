@@ -22,7 +22,8 @@ KEY_ID_OUTPUT = "PublishOutputRefDatabaseKey7998E78F07142177"
 KEY_ARN_OUTPUT = "PublishOutputFnGetAttDatabaseKey7998E78FArnA3520947"
 INSTANCE_OUTPUT = "PublishOutputRefDatabaseInstanceAA8A5FDE96074C11"
 PARAMETER_GROUP_OUTPUT = "PublishOutputRefDatabaseParameterGroup2A9210268AF3E880"
-SECRET_ARN_OUTPUT = "PublishOutputRefDatabaseInstanceSecretAttachmentFCA06D38F8F98D00"
+# The RDS-managed master secret (`MasterUserSecret.SecretArn`), exported by the Data stack.
+SECRET_ARN_OUTPUT = "PublishOutputFnGetAttDatabaseInstanceAA8A5FDEMasterUserSecretSecretArnC6E752AD"
 
 DATABASE_ALARMS = {
     "CpuUtilization": ("CPUUtilization", "GreaterThanThreshold"),
@@ -33,6 +34,7 @@ DATABASE_ALARMS = {
     "DiskQueueDepth": ("DiskQueueDepth", "GreaterThanThreshold"),
     "SwapUsage": ("SwapUsage", "GreaterThanThreshold"),
 }
+CREDENTIALS_CHECK_ALARMS = ("CredentialsCheckFailed", "CredentialsCheckNotRunning")
 AUDIT_RULES = (
     "ParameterGroupChanges",
     "SnapshotSharing",
@@ -344,14 +346,21 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok(env):
     lambda_error_alarms = {
         k
         for k in alarms
-        if k.startswith(("DatabaseAlarmsBootstrapFunction", "DatabaseAlarmsRotationFunction"))
+        if k.startswith(
+            (
+                "DatabaseAlarmsBootstrapFunction",
+                "DatabaseAlarmsRotationFunction",
+                "DatabaseAlarmsCredentialsCheckFunction",
+            )
+        )
     }
-    assert len(lambda_error_alarms) == 2, sorted(alarms)
+    assert len(lambda_error_alarms) == 3, sorted(alarms)
     expected = (
         len(DATABASE_ALARMS)
         + 1
         + EXHAUSTION_ALARMS
         + len(lambda_error_alarms)
+        + len(CREDENTIALS_CHECK_ALARMS)
         + (len(AUDIT_RULES) if env.config.alerting.cloudtrail_log_group_name else 0)
     )
     assert len(alarms) == expected

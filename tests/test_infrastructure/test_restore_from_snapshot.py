@@ -49,12 +49,16 @@ def test_instance_is_restored_from_the_snapshot_with_the_same_safety_settings(re
     assert instance["DeletionPolicy"] == "Snapshot"
 
 
-def test_restored_instance_gets_a_new_master_secret_under_the_cmk(restored_data_template):
+def test_restored_instance_gets_a_new_rds_managed_master_secret_under_the_cmk(restored_data_template):
     template = restored_data_template
+    (instance,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::RDS::DBInstance"]
+    props = instance["Properties"]
+    # RDS replaces the snapshot's master password with a managed one, in a new secret under our CMK.
+    assert props["ManageMasterUserPassword"] is True
+    assert props["MasterUserSecret"] == {"KmsKeyId": {"Fn::GetAtt": ["DatabaseKey7998E78F", "Arn"]}}
+    assert "MasterUserPassword" not in props
     secrets = [r for r in template["Resources"].values() if r["Type"] == "AWS::SecretsManager::Secret"]
-    master = [s for s in secrets if "GenerateSecretString" in s["Properties"]]
-    assert len(master) == 1
-    assert master[0]["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DatabaseKey7998E78F", "Arn"]}
+    assert [s for s in secrets if "GenerateSecretString" in s["Properties"]] == []
 
 
 def test_restored_configuration_passes_the_compliance_gate(restored):

@@ -21,7 +21,10 @@ PINNED_STATEFUL_LOGICAL_IDS = {
         "NetworkVpc7FB7348F": "AWS::EC2::VPC",
     },
 }
-MASTER_SECRET_LOGICAL_IDS = {
+# The CloudFormation-owned master secret before RDS managed the master password (decision 0005). Its
+# removal from the template orphans it (DeletionPolicy Retain) on the switch-over deploy; it must never
+# come back under these ids, or CloudFormation would "create" a secret that still exists.
+RETIRED_MASTER_SECRET_LOGICAL_IDS = {
     "staging": "StagingDataDatabaseInstanceSecret581AA06781393b1af1ad9f15943eb2d308d1fba5",
     "production": "ProductionDataDatabaseInstanceSecretD441023E81393b1af1ad9f15943eb2d308d1fba5",
 }
@@ -35,9 +38,10 @@ def test_stateful_logical_ids_are_pinned(env, stack_id):
         assert resources[logical_id]["Type"] == resource_type
 
 
-def test_master_secret_logical_id_is_pinned(env):
-    secret_id = MASTER_SECRET_LOGICAL_IDS[env.config.name]
-    assert env.raw["Data"]["Resources"][secret_id]["Type"] == "AWS::SecretsManager::Secret"
+def test_retired_master_secret_is_not_in_the_template_and_rds_manages_the_password(env):
+    resources = env.raw["Data"]["Resources"]
+    assert RETIRED_MASTER_SECRET_LOGICAL_IDS[env.config.name] not in resources
+    assert resources["DatabaseInstanceAA8A5FDE"]["Properties"]["ManageMasterUserPassword"] is True
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,9 @@ def test_every_5432_ingress_rule_on_the_database_is_drawn(synthesized_app, stagi
     drawn = {_label(staging, edge.source) for edge in access}
     assert any("Migration/MigrationTask/TaskDefinition" in label for label in drawn)
     assert any("ApplicationAccess/ApplicationSecurityGroup" in label for label in drawn)
-    assert any("AWS hosted rotation Lambda" in label for label in drawn)
+    assert any("Data/CredentialsCheck/Check/Function" in label for label in drawn)
+    # The master password is RDS-managed (decision 0005): no hosted rotation Lambda reaches the database.
+    assert not any("AWS hosted rotation Lambda" in label for label in drawn)
 
 
 def test_credentials_flow_from_the_application_secret_to_its_readers(staging):
