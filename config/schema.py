@@ -218,7 +218,7 @@ class DatabaseConfig:
     restore_from_snapshot_identifier: str | None = None
     secret_rotation_days: int = 90
     # The RDS-managed master secret (ManageMasterUserPassword) rotates on this schedule (RDS's default is
-    # 7 days); only the credential Lambdas use it. Decision 0005.
+    # 7 days); only the credential Lambdas use it. decision 0008.
     master_secret_rotation_days: int = 7
     # The periodic credentials check (lambdas/credentials_check): how often both AWSCURRENT logins are
     # proven, and half-finished rotations repaired.

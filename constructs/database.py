@@ -9,7 +9,7 @@ why the instance identifier is fixed), the Enhanced Monitoring role, and the Mul
 The master password is managed by RDS (`ManageMasterUserPassword`): RDS generates it, stores
 `{"username", "password"}` in a Secrets Manager secret (`rds!db-...`) encrypted with the database CMK
 and rotates it itself; no CloudFormation-owned secret and no rotation Lambda exist for it (decision
-0005). Its rotation schedule is set by `MasterSecretRotationSchedule` (constructs/master_secret_rotation.py).
+0008). Its rotation schedule is set by `MasterSecretRotationSchedule` (constructs/master_secret_rotation.py).
 
 Exposes `instance`, `master_secret` (the RDS-managed secret, read-only reference), `master_secret_arn`
 (`MasterUserSecret.SecretArn`), `security_group`, `parameter_group`, `subnet_group`, `log_groups` (by
@@ -240,7 +240,7 @@ class PostgresDatabase(Construct):
                 self,
                 "Instance",
                 database_name=config.database_name,
-                # RDS generates, stores (under the CMK) and rotates the master password: decision 0005.
+                # RDS generates, stores (under the CMK) and rotates the master password: decision 0008.
                 manage_master_user_password=True,
                 credentials=rds.Credentials.from_username(
                     config.master_username, encryption_key=encryption_key

@@ -5,7 +5,7 @@ Neither RDS (`CreateDBInstance`/`ModifyDBInstance` take no rotation settings) no
 (`AWS::RDS::DBInstance.MasterUserSecret` has only `KmsKeyId`/`SecretArn`;
 `AWS::SecretsManager::RotationSchedule` documents a hosted or an own rotation Lambda, not managed
 rotation) can set its schedule. Secrets Manager's `RotateSecret` can: for a secret with managed
-rotation it takes `RotationRules` and no `RotationLambdaARN` (decision 0005).
+rotation it takes `RotationRules` and no `RotationLambdaARN` (decision 0008).
 
 Creates a custom resource (CDK's `AwsCustomResource`, an AWS SDK call from a singleton function in
 the Operations subnets, HTTPS to the interface endpoints only) that calls

@@ -78,7 +78,7 @@ class DataStack(cdk.Stack):
                 retention_days=config.recovery.dr_copy_retention_days,
             ),
         )
-        # RDS rotates the master password itself; only its schedule is ours (decision 0005).
+        # RDS rotates the master password itself; only its schedule is ours (decision 0008).
         MasterSecretRotationSchedule(
             self,
             "MasterSecretRotation",

@@ -17,7 +17,7 @@ SLOW_STATEMENT_MS = 500
 IDLE_SESSION_TIMEOUT_MS = 3_600_000  # README: application pools recycle before this (3600 s)
 ENGINE_MAJOR_VERSION = "17"  # the engine version production runs
 LOG_RETENTION_DAYS = {"staging": 365, "production": 2192}  # HIPAA: >= 1 year; production 6 years
-MASTER_ROTATION = "rate(7 days)"  # decision 0005: RDS's default for the managed master secret
+MASTER_ROTATION = "rate(7 days)"  # decision 0008: RDS's default for the managed master secret
 
 
 def _instance(env):

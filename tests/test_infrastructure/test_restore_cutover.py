@@ -1,4 +1,4 @@
-"""The cutover procedure of docs/decisions/0006: a restored instance becomes staging's instance again
+"""The cutover procedure of docs/decisions/0007: a restored instance becomes staging's instance again
 through a CloudFormation deploy from its snapshot, and the replacement guard's verdict on that deploy.
 
 Base: the session's synth (the deployed state). New: a variant synth with the cutover snapshot set.

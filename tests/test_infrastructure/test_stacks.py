@@ -21,7 +21,7 @@ PINNED_STATEFUL_LOGICAL_IDS = {
         "NetworkVpc7FB7348F": "AWS::EC2::VPC",
     },
 }
-# The CloudFormation-owned master secret before RDS managed the master password (decision 0005). Its
+# The CloudFormation-owned master secret before RDS managed the master password (decision 0008). Its
 # removal from the template orphans it (DeletionPolicy Retain) on the switch-over deploy; it must never
 # come back under these ids, or CloudFormation would "create" a secret that still exists.
 RETIRED_MASTER_SECRET_LOGICAL_IDS = {

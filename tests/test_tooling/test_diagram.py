@@ -50,7 +50,7 @@ def test_every_5432_ingress_rule_on_the_database_is_drawn(synthesized_app, stagi
     assert any("Migration/MigrationTask/TaskDefinition" in label for label in drawn)
     assert any("ApplicationAccess/ApplicationSecurityGroup" in label for label in drawn)
     assert any("Data/CredentialsCheck/Check/Function" in label for label in drawn)
-    # The master password is RDS-managed (decision 0005): no hosted rotation Lambda reaches the database.
+    # The master password is RDS-managed (decision 0008): no hosted rotation Lambda reaches the database.
     assert not any("AWS hosted rotation Lambda" in label for label in drawn)
 
 
