@@ -12,10 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.support.synth import REPO_ROOT
-
 DOCUMENTED_FUNCTIONS = frozenset({"Fn::Join", "Fn::If", "Fn::Select", "Fn::Sub", "Fn::Base64"})
 # Transform (name without its version date) -> (resource type, property) it rewrites before intrinsic
 # functions are resolved; any other transform (AWS::Serverless) -> its AWS::Serverless:: resources, whole.
@@ -97,11 +93,7 @@ def test_no_stack_output_reference_in_an_undocumented_position(env) -> None:
 
 
 # The hosted rotation of the master secret (its transform's VpcSubnetIds read the Network stack's subnets)
-# goes away with the RDS-managed master secret (issue 11); from then on this test runs for real.
-_HOSTED_ROTATION = "HostedRotation." in (REPO_ROOT / "stacks" / "data_stack.py").read_text()
-
-
-@pytest.mark.xfail(_HOSTED_ROTATION, reason="issue 11 removes the hosted master rotation", strict=True)
+# is gone with the RDS-managed master secret (issue 11); this fails if a transform comes back with one.
 def test_no_stack_output_reference_in_a_transform_processed_property(env) -> None:
     problems = {stack: transform_processed_positions(template) for stack, template in env.raw.items()}
     assert {stack: paths for stack, paths in problems.items() if paths} == {}
