@@ -101,7 +101,9 @@ def check_credentials(lambda_client: Any, data_outputs: dict[str, str]) -> Check
     except ValueError:
         payload = None
     if isinstance(payload, dict) and (
-        payload.get("ok") is False or str(payload.get("status", "")).lower() in ("failed", "failure", "error")
+        payload.get("ok") is False
+        or payload.get("healthy") is False  # lambdas/credentials_check: {"healthy", "repaired", "problems"}
+        or str(payload.get("status", "")).lower() in ("failed", "failure", "error")
     ):
         return CheckResult(name, FAILED, f"{function} reported a failure: {_short(body)}")
     return CheckResult(name, PASSED, f"{function} answered {_short(body) or '(no payload)'}")

@@ -159,6 +159,11 @@ class _FailingLambda:
         ("Unhandled", b'{"errorMessage": "timeout"}', "raised Unhandled"),
         (None, b'{"ok": false, "failed": ["app_user"]}', "reported a failure"),
         (None, b'{"status": "FAILED"}', "reported a failure"),
+        (
+            None,
+            b'{"healthy": false, "repaired": [], "problems": ["app_user: AWSCURRENT refused"]}',
+            "reported a failure",
+        ),
     ],
 )
 def test_a_red_credentials_check_fails(error, body, expected):
