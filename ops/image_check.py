@@ -39,12 +39,31 @@ def _strings(node: Any) -> Iterator[str]:
             yield from _strings(value)
 
 
+def _task_definition_fields(node: Any) -> Iterator[str]:
+    """Values of every `TaskDefinition` argument of the definition's ECS task states."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "TaskDefinition" and isinstance(value, str):
+                yield value
+            else:
+                yield from _task_definition_fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _task_definition_fields(value)
+
+
 def deployed_task_definitions(stepfunctions: Any, plan: Plan) -> list[str]:
-    """The task definition ARNs the deployed runbook runs (one: upgrade, downgrade and validate share it)."""
+    """The task definitions the deployed runbook runs (one: upgrade, downgrade and validate share it).
+
+    CDK's RunTask states name the task definition by family (ECS then runs its latest ACTIVE revision,
+    which is what DescribeTaskDefinition returns for a family), a hand-written one may use the ARN.
+    """
     definition = json.loads(
         stepfunctions.describe_state_machine(stateMachineArn=plan.state_machine_arn)["definition"]
     )
-    return sorted({value for value in _strings(definition) if _TASK_DEFINITION_ARN.match(value)})
+    named = set(_task_definition_fields(definition))
+    named |= {value for value in _strings(definition) if _TASK_DEFINITION_ARN.match(value)}
+    return sorted(named)
 
 
 def check_backend_image(stepfunctions: Any, ecs: Any, plan: Plan) -> None:

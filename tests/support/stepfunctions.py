@@ -438,6 +438,10 @@ class Runbook:
                     "image": "runner:local",
                     "essential": True,
                     "memory": c.get("Memory", 512),
+                    # The label ops checks before a migration (ops/image_check.py): the configured release.
+                    "dockerLabels": {
+                        k: v for k, v in c.get("DockerLabels", {}).items() if isinstance(v, str)
+                    },
                 }
                 for c in task_definition["ContainerDefinitions"]
             ],

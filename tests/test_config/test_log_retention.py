@@ -70,6 +70,6 @@ def test_production_cannot_shorten_its_log_retention():
 def test_eventbridge_audit_path_needs_the_iam_events_region():
     with pytest.raises(ConfigError) as raised:
         dataclasses.replace(STAGING, region="eu-west-1")
-    assert raised.value.field_path == "alerting.cloudtrail_log_group_name"
+    assert raised.value.field_path == "staging.alerting.cloudtrail_log_group_name"
     assert "us-east-1" in str(raised.value)
     assert dataclasses.replace(PRODUCTION, region="eu-west-1").region == "eu-west-1"  # CloudTrail path: fine

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from config.environments import STAGING
+from config.schema import PHI_LOG_RETENTION_DAYS
 from ops.restore import INSTANCE_LOGICAL_ID, RestoreRequest, cutover_allow_key, next_steps
 from tests.support.synth import modified, synthesize_app
 from tools.replacement_guard import compare_stack, report
@@ -18,7 +19,16 @@ CUTOVER_SNAPSHOT = "revenuepilot-staging-restored-202612030910-cutover"
 
 @pytest.fixture(scope="module")
 def cutover(tmp_path_factory):
-    config = modified(STAGING, database={"restore_from_snapshot_identifier": CUTOVER_SNAPSHOT})
+    # Any environment built from a snapshot may hold patient data: it keeps every log as long as production.
+    config = modified(
+        STAGING,
+        database={
+            "restore_from_snapshot_identifier": CUTOVER_SNAPSHOT,
+            "log_retention_days": PHI_LOG_RETENTION_DAYS,
+        },
+        network={"flow_log_retention_days": PHI_LOG_RETENTION_DAYS},
+        migration={"log_retention_days": PHI_LOG_RETENTION_DAYS},
+    )
     return synthesize_app([config], tmp_path_factory.mktemp("cutover"))
 
 

@@ -49,6 +49,7 @@ def test_secret_readers_from_the_synthesized_templates(synthesized_app, config) 
         f"{stage}-ApplicationAccess/TaskRole",
         f"{stage}-Data/ApplicationCredentialsBootstrapRole",
         f"{stage}-Data/ApplicationCredentialsRotationRole",
+        f"{stage}-Data/CredentialsCheckRole",
         f"{stage}-Migration/MigrationTaskTaskRole",
     ]
     for grant in found:

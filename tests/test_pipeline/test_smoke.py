@@ -129,7 +129,9 @@ def test_missing_stacks_and_outputs_fail(aws, synthesized_app):
     }
     aws("cloudformation").create_stack(StackName="Staging-Data", TemplateBody=json.dumps(template))
     result, _ = smoke.check_outputs(aws("cloudformation"), stacks)
-    assert "Staging-Data lacks DatabaseSecurityGroupId, EndpointAddress," in result.detail
+    assert (
+        "Staging-Data lacks ApplicationSecretArn, DatabaseSecurityGroupId, EndpointAddress," in result.detail
+    )
 
 
 def test_a_runbook_that_differs_from_the_synthesized_one_fails(aws, synthesized_app):
