@@ -18,7 +18,8 @@ UpdateSecretVersionStage), GetSecretValue on the RDS-managed master secret, the 
 through Secrets Manager. No GetRandomPassword: a repair completes or undoes a rotation, it never
 invents passwords.
 
-Exposes `function`, `rule`, `metric_namespace`, `secret_name`, `interval_minutes`, `metric_failed()`,
+Exposes `function`, `role`, `policy` (the role's one customer-managed policy, watched by the IAM-change
+alerts with the other secret readers), `rule`, `metric_namespace`, `secret_name`, `interval_minutes`, `metric_failed()`,
 `metric_repaired()`.
 """
 
@@ -128,6 +129,8 @@ class CredentialsCheck(Construct):
             reserved_concurrency=1,
         )
         self.function: lambda_.IFunction = check.function
+        self.role: iam.IRole = check.role
+        self.policy: iam.ManagedPolicy = check.policy
         reason = (
             "A failed scheduled check is never replayed: the next run is due within one interval, and a failure "
             "raises the CredentialsCheckFailed or Errors alarm, a missing run the NotRunning alarm."

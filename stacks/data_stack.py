@@ -137,3 +137,9 @@ class DataStack(cdk.Stack):
             value=self.database.security_group.security_group_id,
             description="Grant consumers 5432 on this group from their own stack",
         )
+        cdk.CfnOutput(
+            self,
+            "CredentialsCheckFunctionName",
+            value=self.credentials_check.function.function_name,
+            description="Invoke to prove both application logins now (the post-deploy smoke check does)",
+        )

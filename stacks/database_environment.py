@@ -87,6 +87,7 @@ class DatabaseEnvironment(cdk.Stage):
                 for role in (
                     self.data_stack.credentials.bootstrap_function.role,
                     self.data_stack.credentials.rotation_function.role,
+                    self.data_stack.credentials_check.role,
                     self.application_access_stack.task_role,
                 )
                 if role is not None
@@ -94,6 +95,7 @@ class DatabaseEnvironment(cdk.Stage):
             secret_reader_policies=[
                 self.data_stack.credentials.bootstrap_policy,
                 self.data_stack.credentials.rotation_policy,
+                self.data_stack.credentials_check.policy,
                 self.application_access_stack.runtime_contract.read_policy,
             ],
             credentials_check=self.data_stack.credentials_check,

@@ -5,10 +5,10 @@ Needs no database access from the runner, only the environment's smoke-check rol
 
 1. **Stack outputs**: every stack of the environment in the synthesized assembly is deployed and has
    every output its template declares (`cloudformation:DescribeStacks`).
-2. **Credentials check**: when the Data stack has an output `CredentialsCheckFunctionName` (or
-   `...Arn`), that Lambda is invoked and must answer without a function error and without reporting a
-   failure (`"ok": false` or a `status` of failed/error). Without the output the check is skipped
-   with a notice: the function arrives with the credentials issue.
+2. **Credentials check**: the Data stack's output `CredentialsCheckFunctionName` names the Lambda
+   (`lambdas/credentials_check`); it is invoked and must answer without a function error and without
+   reporting a failure (`"healthy": false`, `"ok": false` or a `status` of failed/error). A missing
+   output or function is a failure: the check proves both application logins right after the deploy.
 3. **Runbook definition**: the deployed definition of `revenuepilot-<env>-migration-runbook`
    (`states:DescribeStateMachine`) equals the synthesized one, where each value CloudFormation
    resolves at deploy time (`Ref`, `Fn::GetAtt`, imports, pseudo parameters) matches any text.
@@ -31,12 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from config.schema import EnvironmentConfig
 from contract.names import state_machine_name
 from tools.assembly import StackArtifact, stack_artifacts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CREDENTIALS_CHECK_OUTPUTS = ("CredentialsCheckFunctionName", "CredentialsCheckFunctionArn")
+CREDENTIALS_CHECK_OUTPUT = "CredentialsCheckFunctionName"
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 _ICONS = {PASSED: "✅", FAILED: "❌", SKIPPED: "⚠️"}
 
@@ -87,12 +89,19 @@ def check_outputs(
 
 def check_credentials(lambda_client: Any, data_outputs: dict[str, str]) -> CheckResult:
     name = "Credentials check"
-    function = next((data_outputs[k] for k in CREDENTIALS_CHECK_OUTPUTS if data_outputs.get(k)), None)
-    if function is None:
+    function = data_outputs.get(CREDENTIALS_CHECK_OUTPUT)
+    if not function:
         return CheckResult(
-            name, SKIPPED, f"the Data stack has no output {CREDENTIALS_CHECK_OUTPUTS[0]} (yet): not invoked"
+            name, FAILED, f"the Data stack has no output {CREDENTIALS_CHECK_OUTPUT}: not invoked"
         )
-    response = lambda_client.invoke(FunctionName=function, InvocationType="RequestResponse", Payload=b"{}")
+    try:
+        response = lambda_client.invoke(
+            FunctionName=function, InvocationType="RequestResponse", Payload=b"{}"
+        )
+    except ClientError as error:
+        return CheckResult(
+            name, FAILED, f"{function} could not be invoked: {error.response['Error']['Code']}"
+        )
     body = response["Payload"].read().decode(errors="replace")
     if response.get("FunctionError"):
         return CheckResult(name, FAILED, f"{function} raised {response['FunctionError']}: {_short(body)}")

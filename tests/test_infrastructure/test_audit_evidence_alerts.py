@@ -187,7 +187,12 @@ def test_secret_reader_roles_are_the_ones_that_can_read_the_secret(staging):
         "EventPattern"
     ]
     names = json.dumps(pattern["detail"]["requestParameters"]["roleName"])
-    for role in ("ApplicationCredentialsBootstrapRole", "ApplicationCredentialsRotationRole", "TaskRole"):
+    for role in (
+        "ApplicationCredentialsBootstrapRole",
+        "ApplicationCredentialsRotationRole",
+        "CredentialsCheckRole",
+        "TaskRole",
+    ):
         assert role in names
     migration = _one(
         staging, "Migration", "AWS::Events::Rule", "EventBridgeAuditMigrationSecretReaderRoleChanges"
@@ -224,8 +229,16 @@ def test_hardening_metric_filter_patterns_are_pinned(production, rule):
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("RevenuePilot/Audit", rule, 1)
 
 
-# Longest possible values: IAM role names are at most 64 characters, managed policy names 128.
-_LONGEST_VALUE = len("arn:aws-us-gov:iam::123456789012:policy/") + 128
+# Longest possible values: IAM role names are at most 64 characters, managed policy ARNs carry a name of
+# at most 128; a value is bounded by the field it fills (the literal text before it names the field).
+_LONGEST_ROLE_NAME = 64
+_LONGEST_POLICY_ARN = len("arn:aws-us-gov:iam::123456789012:policy/") + 128
+
+
+def _longest_value(preceding_text: str) -> int:
+    if preceding_text.endswith('$.requestParameters.roleName = "'):
+        return _LONGEST_ROLE_NAME
+    return _LONGEST_POLICY_ARN
 
 
 @pytest.mark.parametrize("stack", ["Monitoring", "Migration"])
@@ -236,8 +249,16 @@ def test_every_filter_pattern_fits_cloudwatch_logs_limit(production, stack):
             assert len(pattern) <= 1024, logical_id
             continue
         parts = pattern["Fn::Join"][1]
-        longest = sum(len(p) if isinstance(p, str) else _LONGEST_VALUE for p in parts)
+        longest = sum(
+            len(part) if isinstance(part, str) else _longest_value(str(parts[index - 1]))
+            for index, part in enumerate(parts)
+        )
         assert longest <= 1024, (logical_id, longest)
+
+
+def test_a_role_name_value_is_bounded_by_the_role_name_limit():
+    assert _longest_value('... && (($.requestParameters.roleName = "') == 64
+    assert _longest_value('... && (($.requestParameters.policyArn = "') == _LONGEST_POLICY_ARN
 
 
 def test_iam_role_filter_pattern_is_pinned(production):

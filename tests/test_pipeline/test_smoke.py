@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from config.environments import STAGING
@@ -84,10 +85,9 @@ def by_name(results: list[smoke.CheckResult]) -> dict[str, smoke.CheckResult]:
     return {r.name: r for r in results}
 
 
-def test_a_healthy_deploy_passes_and_skips_the_missing_credentials_check(
-    aws, synthesized_app, tmp_path: Path
-):
-    deploy_outputs(aws, synthesized_app)
+def test_a_healthy_deploy_passes_every_check(aws, synthesized_app, tmp_path: Path):
+    function = credentials_check_function(aws)
+    deploy_outputs(aws, synthesized_app, {"Data": {"CredentialsCheckFunctionName": function}})
     deploy_runbook(aws, synthesized_app)
     summary = tmp_path / "summary.md"
     code = smoke.main(["--env", "staging", "--assembly", str(synthesized_app.directory), "--summary", str(summary)],
@@ -98,20 +98,39 @@ def test_a_healthy_deploy_passes_and_skips_the_missing_credentials_check(
 
     staging_stacks = [n for n in stack_artifacts(synthesized_app.directory) if n.startswith("Staging/")]
     assert f"| Stack outputs | ✅ passed | {len(staging_stacks)} stacks" in text
-    assert (
-        "| Credentials check | ⚠️ skipped | the Data stack has no output CredentialsCheckFunctionName" in text
-    )
+    assert f"| Credentials check | ✅ passed | {function} answered" in text
     assert "| Runbook definition | ✅ passed |" in text
     assert "| `ops migrate --dry-run` | ✅ passed | state machine: arn:aws:states:" in text
 
 
-def test_the_credentials_check_is_invoked_when_the_data_stack_names_it(aws, synthesized_app):
-    function = credentials_check_function(aws)
-    deploy_outputs(aws, synthesized_app, {"Data": {"CredentialsCheckFunctionName": function}})
-    deploy_runbook(aws, synthesized_app)
-    results = by_name(smoke.run_checks(STAGING, synthesized_app.directory, aws))
-    assert results["Credentials check"].status == smoke.PASSED, results["Credentials check"]
-    assert function in results["Credentials check"].detail
+def test_the_data_stack_names_the_credentials_check(synthesized_app):
+    data = next(a for a in smoke.environment_stacks(synthesized_app.directory, STAGING) if a.stack == "Data")
+    output = data.template()["Outputs"][smoke.CREDENTIALS_CHECK_OUTPUT]
+    function_ids = [
+        k for k, v in data.template()["Resources"].items() if v["Type"] == "AWS::Lambda::Function"
+    ]
+    assert output["Value"]["Ref"] in function_ids
+    assert output["Value"]["Ref"].startswith("CredentialsCheck")
+
+
+def test_a_missing_credentials_check_output_fails(aws):
+    result = smoke.check_credentials(aws("lambda"), {})
+    assert result.status == smoke.FAILED
+    assert "no output CredentialsCheckFunctionName" in result.detail
+
+
+class _MissingFunction:
+    """moto's docker-free Lambda answers for any function name, so the missing function is a fake."""
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        error = {"Error": {"Code": "ResourceNotFoundException", "Message": "Function not found"}}
+        raise ClientError(error, "Invoke")
+
+
+def test_an_uninvocable_credentials_check_fails_with_the_error_code():
+    result = smoke.check_credentials(_MissingFunction(), {"CredentialsCheckFunctionName": "Staging-Data-X"})
+    assert result.status == smoke.FAILED
+    assert result.detail == "Staging-Data-X could not be invoked: ResourceNotFoundException"
 
 
 def test_missing_stacks_and_outputs_fail(aws, synthesized_app):
@@ -130,7 +149,8 @@ def test_missing_stacks_and_outputs_fail(aws, synthesized_app):
     aws("cloudformation").create_stack(StackName="Staging-Data", TemplateBody=json.dumps(template))
     result, _ = smoke.check_outputs(aws("cloudformation"), stacks)
     assert (
-        "Staging-Data lacks ApplicationSecretArn, DatabaseSecurityGroupId, EndpointAddress," in result.detail
+        "Staging-Data lacks ApplicationSecretArn, CredentialsCheckFunctionName, DatabaseSecurityGroupId,"
+        in result.detail
     )
 
 
