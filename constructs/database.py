@@ -34,6 +34,7 @@ from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from contract.compliance import REGULATORY_PACKS
+from contract.names import RESTORE_CUTOVER_METADATA
 
 POSTGRES_PORT = 5432
 # RDS for PostgreSQL exports only these two logs. There is no `slowquery` export (that is MySQL):
@@ -262,6 +263,18 @@ class PostgresDatabase(Construct):
             restored.master_user_secret = rds.CfnDBInstance.MasterUserSecretProperty(
                 kms_key_id=encryption_key.key_arn
             )
+            cutover = config.restore_cutover
+            if cutover is not None:
+                # The approval travels with the template (CloudFormation keeps it in the stack's history) and
+                # the replacement guard reads it: a later snapshot change under the same ticket is refused.
+                restored.add_metadata(
+                    RESTORE_CUTOVER_METADATA,
+                    {
+                        "SnapshotIdentifier": cutover.snapshot_identifier,
+                        "ChangeTicket": cutover.change_ticket,
+                        "ApprovedBy": list(cutover.approved_by),
+                    },
+                )
             for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in REGULATORY_PACKS)):
                 acknowledge(
                     instance,

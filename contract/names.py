@@ -45,3 +45,8 @@ PASSWORD_EXCLUDED_CHARACTERS = "".join(c for c in string.punctuation if c not in
 def state_machine_name(environment_name: str) -> str:
     """The migration runbook's state machine name (the ops CLI finds it by this name)."""
     return f"revenuepilot-{environment_name}-migration-runbook"
+
+
+# The Data stack instance's template metadata recording an approved restore cutover (decision 0007):
+# written by constructs/database.py, read by the replacement guard (tools/replacement_guard.py).
+RESTORE_CUTOVER_METADATA = "RevenuePilot::RestoreCutover"
