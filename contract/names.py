@@ -23,6 +23,10 @@ CA_BUNDLE_ENV_VAR = "PGSSLROOTCERT"
 # The credentials check (and, for the endpoint and role names, the bootstrap and rotation functions too).
 APP_SECRET_ARN_ENV_VAR = "APP_SECRET_ARN"  # noqa: S105 - a variable name, not a password
 METRIC_NAMESPACE_ENV_VAR = "METRIC_NAMESPACE"
+# The DR restore validation (decision 0010): it logs in as LOGIN_ROLE with the application secret's replica
+# (by name: the replica's ARN suffix is not known to the DR stack) instead of the master secret.
+LOGIN_SECRET_ID_ENV_VAR = "LOGIN_SECRET_ID"  # noqa: S105 - a variable name, not a secret
+LOGIN_ROLE_ENV_VAR = "LOGIN_ROLE"
 # Optional: the instance endpoint as CloudFormation knows it (follows a replaced or restored instance).
 DB_HOST_ENV_VAR = "DB_HOST"
 DB_PORT_ENV_VAR = "DB_PORT"
