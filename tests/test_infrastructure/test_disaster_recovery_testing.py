@@ -81,7 +81,9 @@ def test_the_validation_function_reaches_only_the_endpoints_it_calls(dr_testing)
     assert services == ["backup", "monitoring", "rds", "secretsmanager"], services
     assert all(e["Properties"]["PrivateDnsEnabled"] is True for e in endpoints)
     groups = _resources(dr_testing, "AWS::EC2::SecurityGroup")
-    (endpoint_group,) = [g for g in groups.values() if "endpoints" in g["Properties"]["GroupDescription"]]
+    (endpoint_group,) = [
+        g for g in groups.values() if "HTTPS from inside the VPC only" in g["Properties"]["GroupDescription"]
+    ]
     (ingress,) = endpoint_group["Properties"]["SecurityGroupIngress"]
     assert (ingress["CidrIp"], ingress["FromPort"], ingress["ToPort"]) == (
         PRODUCTION.recovery.dr_network_cidr,
@@ -97,9 +99,9 @@ def test_copies_of_the_dr_vault_are_restored_small_private_single_az_into_the_dr
     assert props["RestoreTestingPlanName"] == "revenuepilot_production_dr_restore_test"
     assert props["ScheduleExpression"] == recovery.dr_restore_test_schedule
     selection = props["RecoveryPointSelection"]
-    # Only the DR vault (imported from the DR stack, same region): its copies are all the plan can pick.
+    # Only the DR vault (the DR stack's output, same region): its copies are all the plan can pick.
     (vault,) = selection["IncludeVaults"]
-    assert "Fn::ImportValue" in json.dumps(vault) and "DisasterRecoveryVault" in json.dumps(vault)
+    assert "Fn::GetStackOutput" in json.dumps(vault) and "DisasterRecoveryVault" in json.dumps(vault)
     assert selection["RecoveryPointTypes"] == ["SNAPSHOT"]
     (selection_resource,) = _resources(dr_testing, "AWS::Backup::RestoreTestingSelection").values()
     chosen = selection_resource["Properties"]
@@ -139,21 +141,14 @@ def test_the_dr_validation_logs_in_as_migration_with_the_replicated_application_
     (statements,) = policies
     read = next(s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"]))
     region, account = PRODUCTION.recovery.dr_region, PRODUCTION.account
-    assert read["Resource"] == {
-        "Fn::Join": [
-            "",
-            [
-                "arn:",
-                {"Ref": "AWS::Partition"},
-                f":secretsmanager:{region}:{account}:secret:{PRODUCTION.database.application_secret_name}-??????",
-            ],
-        ]
-    }
+    assert read["Resource"] == (
+        f"arn:aws:secretsmanager:{region}:{account}:secret:{PRODUCTION.database.application_secret_name}-??????"
+    )
     decrypt = next(s for s in statements if s["Action"] == "kms:Decrypt")
     assert decrypt["Condition"] == {
         "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
     }
-    assert "Fn::ImportValue" in json.dumps(decrypt["Resource"])  # the DR vault's key
+    assert "DisasterRecoveryVaultKey" in json.dumps(decrypt["Resource"])  # the DR vault's key
     assert function_id
 
 
