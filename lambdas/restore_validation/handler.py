@@ -2,6 +2,8 @@
 
 Three events: `{"validate_instance": "<id>"}` from `python -m ops restore`; AWS Backup's "Restore Job State Change" (status COMPLETED) validates the restored
 instance; the daily schedule (``{"check": "freshness"}``) publishes how long ago a test last passed.
+Credentials: the master secret (MASTER_SECRET_ARN, primary region) or, in the DR region, LOGIN_ROLE's login
+from the application secret's replica (LOGIN_SECRET_ID; decision 0010), AWSCURRENT then AWSPREVIOUS.
 The event is never logged; the evidence record is (one JSON line in the function's CMK-encrypted,
 retained log group).
 """
