@@ -276,7 +276,8 @@ def _restore_source_findings(
     - Removed: CloudFormation creates an EMPTY instance and deletes the restored one ("if you don't
       specify the DBSnapshotIdentifier property, an empty DB instance is created, and the original DB
       instance is deleted": AWS::RDS::DBInstance, DBSnapshotIdentifier, CloudFormation template reference).
-      Never what a PR means: refused.
+      After an approved cutover never what a PR means: refused. Otherwise (staging) a warning beside the
+      blocking replacement.
     - Changed under an approved cutover whose change ticket did not change: a new snapshot reusing an old
       approval. Refused: the cutover record must be a new one.
     """
@@ -284,17 +285,19 @@ def _restore_source_findings(
     new_snapshot = new.get("Properties", {}).get("DBSnapshotIdentifier")
     if old_snapshot == new_snapshot:
         return []
+    old_approval = old.get("Metadata", {}).get(RESTORE_CUTOVER_METADATA) or {}
+    new_approval = new.get("Metadata", {}).get(RESTORE_CUTOVER_METADATA) or {}
     if new_snapshot is None:
+        # An approved (production) cutover: never. Elsewhere (a staging reset) the replacement finding
+        # blocks until allowed; this says what the replacement would bring.
         return [
             Finding(
-                environment, stack, logical_id, "AWS::RDS::DBInstance", "refuse",
+                environment, stack, logical_id, "AWS::RDS::DBInstance", "refuse" if old_approval else "warning",
                 f"DBSnapshotIdentifier {old_snapshot!r} removed: CloudFormation would create an EMPTY instance "
                 "and delete the restored one. Keep database.restore_from_snapshot_identifier (and its "
                 "restore_cutover) in config for as long as this instance lives",
             )
         ]  # fmt: skip
-    old_approval = old.get("Metadata", {}).get(RESTORE_CUTOVER_METADATA) or {}
-    new_approval = new.get("Metadata", {}).get(RESTORE_CUTOVER_METADATA) or {}
     if old_approval and new_approval.get("ChangeTicket") == old_approval.get("ChangeTicket"):
         return [
             Finding(

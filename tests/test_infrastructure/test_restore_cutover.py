@@ -180,3 +180,16 @@ def test_a_new_snapshot_under_the_old_approval_is_refused(production_cutover):
     assert not any(f.action == "refuse" for f in findings)
     _, passed = report(findings, allowed=[cutover_allow_key(PRODUCTION)])
     assert passed
+
+
+def test_resetting_a_restored_staging_stays_an_allowable_replacement(synthesized_app, cutover):
+    # Without an approved cutover (staging), removing the identifier is a deliberate reset the PR can allow.
+    restored = cutover.template_json("Staging", "Data")
+    fresh = synthesized_app.template_json("Staging", "Data")
+    findings = compare_stack("Staging", "Data", restored, fresh)
+    assert not any(f.action == "refuse" for f in findings)
+    assert any(f.action == "warning" and "EMPTY instance" in f.detail for f in findings)
+    _, passed = report(findings)
+    assert not passed
+    _, passed = report(findings, allowed=[cutover_allow_key(STAGING)])
+    assert passed
