@@ -99,13 +99,17 @@ PRODUCTION = EnvironmentConfig(
         cloudtrail_log_group_name="/aws/cloudtrail/revenuepilot-production",
     ),
     # Production: a compliance lock (immutable once its 7-day grace period has passed), monthly restore
-    # tests (1st of the month).
+    # tests (1st of the month), and quarterly restore tests of the DR copies in the DR region (15th).
     recovery=RecoveryConfig(
         dr_region=DR_REGION,
         vault_lock_mode="compliance",
         vault_lock_changeable_for_days=7,
         restore_test_schedule="cron(0 9 1 * ? *)",
         restore_test_max_interval_days=32,
+        dr_restore_test_schedule="cron(0 9 15 1,4,7,10 ? *)",
+        dr_restore_test_max_interval_days=95,
+        dr_network_cidr="10.90.0.0/24",
+        dr_availability_zones=(f"{DR_REGION}a", f"{DR_REGION}b"),
     ),
 )
 

@@ -30,6 +30,46 @@ _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # An EventBridge/AWS Backup cron: six fields.
 _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
+# The DR network: two isolated tiers (database, validation function) in each AZ, one /26 per subnet.
+_DR_CIDR = re.compile(r"^\d+\.\d+\.\d+\.\d+/(1[6-9]|2[0-4])$")
+MIN_DR_AVAILABILITY_ZONES = 2
+# A change ticket of the organisation's change process ("CHG-1234", "INC-42").
+_CHANGE_TICKET = re.compile(r"^[A-Z][A-Z0-9]{1,9}-\d{1,10}$")
+_APPROVER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+MIN_CUTOVER_APPROVERS = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreCutover:
+    """The approval of rebuilding production's instance from one snapshot (docs/decisions/0007).
+
+    Set together with `database.restore_from_snapshot_identifier` (the same snapshot) in the cutover PR;
+    production refuses the identifier without it. Both stay afterwards: CloudFormation must keep seeing
+    the identifier (removing it would replace the restored instance with an empty one), and this record
+    says who approved it. A later cutover needs a new change ticket: the replacement guard refuses a
+    changed snapshot under the old ticket (tools/replacement_guard.py).
+    """
+
+    snapshot_identifier: str
+    change_ticket: str
+    # At least two people: the incident lead and a second reviewer of the PR.
+    approved_by: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        require(
+            _CHANGE_TICKET.match(self.change_ticket) is not None,
+            "database.restore_cutover.change_ticket",
+            f"{self.change_ticket!r} must be a change ticket id such as 'CHG-1234'",
+        )
+        require(
+            len(set(self.approved_by)) >= MIN_CUTOVER_APPROVERS
+            and len(set(self.approved_by)) == len(self.approved_by)
+            and all(_APPROVER.match(name) for name in self.approved_by),
+            "database.restore_cutover.approved_by",
+            f"{self.approved_by!r} must name at least {MIN_CUTOVER_APPROVERS} different approvers "
+            "(user names or e-mail addresses)",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,12 +100,26 @@ class RecoveryConfig:
     # The DR region receives a copy of every daily snapshot, kept this long.
     dr_region: str
     dr_copy_retention_days: int = 35
+    # Restore tests of the DR copies, in the DR region (decision 0010). None: off. Less often than the
+    # primary tests: the overdue alarm allows `dr_restore_test_max_interval_days` (at least the primary's).
+    dr_restore_test_schedule: str | None = None
+    dr_restore_test_max_interval_days: int = 95
+    dr_restore_test_instance_class: str = "t4g.medium"
+    # The isolated network the copies are restored into (no internet gateway, no NAT): its CIDR and its
+    # AZs in dr_region (explicit, so synthesis needs no lookup there). Required with a schedule.
+    dr_network_cidr: str = "10.90.0.0/24"
+    dr_availability_zones: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self._check_targets()
         self._check_vault_lock()
         self._check_restore_tests()
         self._check_dr()
+        self._check_dr_restore_tests()
+
+    @property
+    def tests_dr_copies(self) -> bool:
+        return self.dr_restore_test_schedule is not None
 
     def _check_targets(self) -> None:
         require(
@@ -157,6 +211,41 @@ class RecoveryConfig:
             f"({self.vault_lock_min_retention_days}-{self.vault_lock_max_retention_days} days)",
         )
 
+    def _check_dr_restore_tests(self) -> None:
+        if self.dr_restore_test_schedule is None:
+            return
+        require(
+            _CRON.match(self.dr_restore_test_schedule) is not None,
+            "recovery.dr_restore_test_schedule",
+            f"{self.dr_restore_test_schedule!r} must be a six-field cron expression, e.g. "
+            "'cron(0 9 15 1,4,7,10 ? *)' (quarterly), or None (no DR restore tests)",
+        )
+        require(
+            self.restore_test_max_interval_days <= self.dr_restore_test_max_interval_days <= 95,
+            "recovery.dr_restore_test_max_interval_days",
+            f"{self.dr_restore_test_max_interval_days} must be between restore_test_max_interval_days "
+            f"({self.restore_test_max_interval_days}: DR copies are tested less often, never more) and 95 days",
+        )
+        require(
+            self.dr_restore_test_instance_class in RESTORE_TEST_INSTANCE_CLASSES,
+            "recovery.dr_restore_test_instance_class",
+            f"{self.dr_restore_test_instance_class!r} is not one of {RESTORE_TEST_INSTANCE_CLASSES}",
+        )
+        require(
+            _DR_CIDR.match(self.dr_network_cidr) is not None,
+            "recovery.dr_network_cidr",
+            f"{self.dr_network_cidr!r} must be an IPv4 CIDR with a prefix between /16 and /24 (four /26 subnets)",
+        )
+        zones = self.dr_availability_zones or ()
+        require(
+            len(zones) >= MIN_DR_AVAILABILITY_ZONES
+            and len(set(zones)) == len(zones)
+            and all(_AVAILABILITY_ZONE.match(zone) and zone[:-1] == self.dr_region for zone in zones),
+            "recovery.dr_availability_zones",
+            f"{self.dr_availability_zones!r} must name at least {MIN_DR_AVAILABILITY_ZONES} distinct zones of "
+            f"dr_region {self.dr_region!r} ('{self.dr_region}a', ...): a DB subnet group spans two AZs",
+        )
+
     def check_against_environment(
         self, *, env_name: str, region: str, daily_snapshot_retention_days: int
     ) -> None:
@@ -187,4 +276,10 @@ class RecoveryConfig:
                 self.vault_lock_mode == "compliance",
                 "production.recovery.vault_lock_mode",
                 f"{self.vault_lock_mode!r} must be 'compliance' in production (no one may delete recovery points)",
+            )
+            require(
+                self.tests_dr_copies,
+                "production.recovery.dr_restore_test_schedule",
+                "must be set in production: the DR copies are restored and validated on a schedule "
+                "(e.g. 'cron(0 9 15 1,4,7,10 ? *)', quarterly)",
             )

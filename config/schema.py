@@ -25,7 +25,7 @@ from config.aws_limits import (
     VERIFYING_SSLMODES,
     default_max_connections,
 )
-from config.recovery import RecoveryConfig
+from config.recovery import RecoveryConfig, RestoreCutover
 from config.validation import (
     MINUTES_PER_DAY,
     config_section,
@@ -216,6 +216,9 @@ class DatabaseConfig:
     slow_statement_threshold_ms: int = 500
     # Staging can be rebuilt from a production snapshot to rehearse upgrades (ops guide §5).
     restore_from_snapshot_identifier: str | None = None
+    # Production only with this approval naming the same snapshot (decision 0007): the cutover of a
+    # restored instance. Kept, like the identifier, after the deploy.
+    restore_cutover: RestoreCutover | None = None
     secret_rotation_days: int = 90
     # The RDS-managed master secret (ManageMasterUserPassword) rotates on this schedule (RDS's default is
     # 7 days); only the credential Lambdas use it. decision 0008.
@@ -427,6 +430,14 @@ class DatabaseConfig:
         )
 
     def _check_restore_source(self) -> None:
+        if self.restore_cutover is not None:
+            require(
+                self.restore_cutover.snapshot_identifier == self.restore_from_snapshot_identifier,
+                "database.restore_cutover.snapshot_identifier",
+                f"{self.restore_cutover.snapshot_identifier!r} must be the snapshot the instance is restored "
+                f"from (restore_from_snapshot_identifier {self.restore_from_snapshot_identifier!r}): an "
+                "approval covers exactly one snapshot",
+            )
         if self.restore_from_snapshot_identifier is None:
             return
         require(
@@ -955,10 +966,14 @@ class EnvironmentConfig:
             "production.runtime.pgsslmode",
             f"{self.runtime.pgsslmode!r} must be 'verify-full' in production (the host name is verified too)",
         )
+        snapshot = self.database.restore_from_snapshot_identifier
         require(
-            self.database.restore_from_snapshot_identifier is None,
+            snapshot is None or self.database.restore_cutover is not None,
             "production.database.restore_from_snapshot_identifier",
-            "must be None: production is never rebuilt from a snapshot by configuration",
+            f"{snapshot!r} needs an approved cutover: production is rebuilt from a snapshot only with "
+            f"database.restore_cutover=RestoreCutover(snapshot_identifier={snapshot!r}, "
+            "change_ticket='CHG-...', approved_by=('<incident lead>', '<reviewer>')) in the same PR "
+            "(docs/decisions/0007)",
         )
         require(
             self.migration.backend_image_digest is not None,

@@ -13,6 +13,10 @@ Creates:
   from 00:00 UTC, before the backup and maintenance windows). Secrets Manager may invoke the
   function only for this secret in this account.
 
+With `replica`, the secret is replicated to another region under a key there (decision 0010): Secrets
+Manager rotates the primary and propagates each new version to the replica, which is read-only; the
+rotation function and its schedule are unchanged.
+
 Exposes `secret`, `bootstrap_function`, `rotation_function` and their managed policies
 `bootstrap_policy`, `rotation_policy`.
 """
@@ -20,6 +24,7 @@ Exposes `secret`, `bootstrap_function`, `rotation_function` and their managed po
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
@@ -55,6 +60,15 @@ from contract.secret import DATABASE_FIELD, PORT_FIELD, USERNAME_FIELD
 ROTATION_WINDOW = "3h"
 
 
+@dataclass(frozen=True, kw_only=True)
+class SecretReplica:
+    """A region the application secret is replicated to, and the alias of the CMK it is kept under there
+    (an alias: the key lives in another region's stack, whose key id this stack cannot know)."""
+
+    region: str
+    key_alias: str
+
+
 class ApplicationCredentials(Construct):
     """`migration` and `app_user`, their shared secret, its bootstrap and its rotation."""
 
@@ -70,9 +84,11 @@ class ApplicationCredentials(Construct):
         bootstrap_code: lambda_.Code,
         rotation_code: lambda_.Code,
         lambda_runtime: lambda_.Runtime,
+        replica: SecretReplica | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
+        self._replica = replica
         self._network = network
         self._database = database
         self._encryption_key = encryption_key
@@ -93,8 +109,8 @@ class ApplicationCredentials(Construct):
 
     # --- the secret ---------------------------------------------------------------------------------
     def _application_secret(self) -> secretsmanager.Secret:
-        """The secret with only its static values (CMK-encrypted, retained)."""
-        return secretsmanager.Secret(
+        """The secret with only its static values (CMK-encrypted, retained), replicated if asked."""
+        secret = secretsmanager.Secret(
             self,
             "Secret",
             secret_name=self._config.application_secret_name,
@@ -106,6 +122,17 @@ class ApplicationCredentials(Construct):
             ),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        if self._replica is not None:
+            # The L1: the L2's ReplicaRegion takes an IKey and renders its ARN in *this* stack's region.
+            # Secrets Manager resolves an alias in the replica's region ("the ARN, key ID, or alias").
+            cfn_secret = secret.node.default_child
+            assert isinstance(cfn_secret, secretsmanager.CfnSecret)
+            cfn_secret.replica_regions = [
+                secretsmanager.CfnSecret.ReplicaRegionProperty(
+                    region=self._replica.region, kms_key_id=self._replica.key_alias
+                )
+            ]
+        return secret
 
     def _function(
         self,

@@ -272,12 +272,22 @@ def _key_tampering_rule(encryption_key: kms.IKey) -> AuditRule:
 def _secret_tampering_rule(secrets: Sequence[WatchedSecret]) -> AuditRule:
     return AuditRule(
         construct_id="DatabaseSecretTampering",
-        description="A database secret was deleted, given a resource policy or had its rotation cancelled",
+        description=(
+            "A database secret was deleted, given a resource policy, had its rotation cancelled or its DR "
+            "replica removed"
+        ),
         event_source="secretsmanager.amazonaws.com",
         # Callers name a secret by ARN or by name; a partial ARN is not matched.
         matches=(
             ApiCallMatch(
-                event_names=("DeleteSecret", "PutResourcePolicy", "CancelRotateSecret"),
+                # RemoveRegionsFromReplication: the application secret's replica in the DR region is what a
+                # regional failover and the DR restore tests log in with (decision 0010).
+                event_names=(
+                    "DeleteSecret",
+                    "PutResourcePolicy",
+                    "CancelRotateSecret",
+                    "RemoveRegionsFromReplication",
+                ),
                 request_parameters=(
                     (
                         "secretId",

@@ -34,6 +34,7 @@ from constructs import Construct
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from contract.compliance import REGULATORY_PACKS
+from contract.names import RESTORE_CUTOVER_METADATA
 
 POSTGRES_PORT = 5432
 # RDS for PostgreSQL exports only these two logs. There is no `slowquery` export (that is MySQL):
@@ -262,6 +263,18 @@ class PostgresDatabase(Construct):
             restored.master_user_secret = rds.CfnDBInstance.MasterUserSecretProperty(
                 kms_key_id=encryption_key.key_arn
             )
+            cutover = config.restore_cutover
+            if cutover is not None:
+                # The approval travels with the template (CloudFormation keeps it in the stack's history) and
+                # the replacement guard reads it: a later snapshot change under the same ticket is refused.
+                restored.add_metadata(
+                    RESTORE_CUTOVER_METADATA,
+                    {
+                        "SnapshotIdentifier": cutover.snapshot_identifier,
+                        "ChangeTicket": cutover.change_ticket,
+                        "ApprovedBy": list(cutover.approved_by),
+                    },
+                )
             for rule in ("AwsSolutions-RDS2", *(f"{pack}-RDSStorageEncrypted" for pack in REGULATORY_PACKS)):
                 acknowledge(
                     instance,
@@ -303,16 +316,14 @@ class PostgresDatabase(Construct):
         The database admits it (rule `rule_id`, created in `scope`, see `allow_connections_from`). Callers
         add whatever else the client needs (e.g. HTTPS to the interface endpoints).
         """
-        security_group = ec2.SecurityGroup(
-            scope, construct_id, vpc=vpc, description=description, allow_all_outbound=False
+        return postgres_client_security_group(
+            scope,
+            construct_id,
+            vpc=vpc,
+            database_security_group=self.security_group,
+            description=description,
+            rule_id=rule_id,
         )
-        security_group.add_egress_rule(
-            ec2.Peer.security_group_id(self.security_group.security_group_id),
-            ec2.Port.tcp(POSTGRES_PORT),
-            "PostgreSQL",
-        )
-        self.allow_connections_from(security_group, scope=scope, rule_id=rule_id)
-        return security_group
 
     def allow_connections_from(self, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str) -> None:
         """Admit TCP 5432 from `peer`, creating the rule in the consumer's `scope`.
@@ -320,16 +331,45 @@ class PostgresDatabase(Construct):
         The rule lives in the consumer's stack, so the database stack never references consumers
         and no cross-stack cycle can form. `rule_id` is a stable PascalCase construct id.
         """
-        ec2.CfnSecurityGroupIngress(
-            scope,
-            rule_id,
-            group_id=self.security_group.security_group_id,
-            source_security_group_id=peer.security_group_id,
-            ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
-            description=f"PostgreSQL from {scope.node.path}",
-        )
+        admit_postgres_client(self.security_group, peer, scope=scope, rule_id=rule_id)
+
+
+def postgres_client_security_group(
+    scope: Construct,
+    construct_id: str,
+    *,
+    vpc: ec2.IVpc,
+    database_security_group: ec2.ISecurityGroup,
+    description: str,
+    rule_id: str,
+) -> ec2.SecurityGroup:
+    """A client's security group (egress: PostgreSQL to `database_security_group` only), admitted by it."""
+    security_group = ec2.SecurityGroup(
+        scope, construct_id, vpc=vpc, description=description, allow_all_outbound=False
+    )
+    security_group.add_egress_rule(
+        ec2.Peer.security_group_id(database_security_group.security_group_id),
+        ec2.Port.tcp(POSTGRES_PORT),
+        "PostgreSQL",
+    )
+    admit_postgres_client(database_security_group, security_group, scope=scope, rule_id=rule_id)
+    return security_group
+
+
+def admit_postgres_client(
+    database_security_group: ec2.ISecurityGroup, peer: ec2.ISecurityGroup, *, scope: Construct, rule_id: str
+) -> None:
+    """TCP 5432 into `database_security_group` from `peer`, as a rule in `scope`."""
+    ec2.CfnSecurityGroupIngress(
+        scope,
+        rule_id,
+        group_id=database_security_group.security_group_id,
+        source_security_group_id=peer.security_group_id,
+        ip_protocol="tcp",
+        from_port=POSTGRES_PORT,
+        to_port=POSTGRES_PORT,
+        description=f"PostgreSQL from {scope.node.path}",
+    )
 
 
 def _performance_insights_retention(days: int) -> rds.PerformanceInsightRetention:

@@ -5,14 +5,20 @@ only egress is PostgreSQL to the database and HTTPS to the interface endpoints, 
 log group with retention, a role whose permissions are one customer-managed policy (no inline
 policies), reserved concurrency, and structured logging.
 
+Takes what it needs, not the concrete constructs: a `ClientNetwork` (the primary `DatabaseNetwork`, or the
+DR region's `DisasterRecoveryNetwork`) and a `DatabaseClientTarget` (the `PostgresDatabase`, or the DR
+restore target whose instances the restore tests create).
+
 Exposes `function`, `role`, `policy`, `security_group`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -21,10 +27,28 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
-from constructs.database import PostgresDatabase
 from constructs.log_group import EncryptedLogGroup
-from constructs.network import DatabaseNetwork
 from contract.compliance import HIPAA_SECURITY, NIST_800_53_R5
+
+
+class ClientNetwork(Protocol):
+    """Where the function runs: isolated subnets whose AWS API traffic goes through interface endpoints."""
+
+    @property
+    def vpc(self) -> ec2.IVpc: ...
+
+    @property
+    def operations_subnets(self) -> ec2.SubnetSelection: ...
+
+    def allow_https_to_endpoints(self, security_group: ec2.ISecurityGroup, *, purpose: str) -> None: ...
+
+
+class DatabaseClientTarget(Protocol):
+    """The database (or the restored test instances) the function connects to."""
+
+    def client_security_group(
+        self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, description: str, rule_id: str
+    ) -> ec2.SecurityGroup: ...
 
 
 class DatabaseClientFunction(Construct):
@@ -39,8 +63,8 @@ class DatabaseClientFunction(Construct):
         runtime: lambda_.Runtime,
         handler: str,
         description: str,
-        network: DatabaseNetwork,
-        database: PostgresDatabase,
+        network: ClientNetwork,
+        database: DatabaseClientTarget,
         encryption_key: kms.IKey,
         log_retention_days: int,
         statements: Sequence[iam.PolicyStatement],

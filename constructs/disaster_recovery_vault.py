@@ -3,7 +3,8 @@
 A CMK of its own in that region (KMS keys are regional; AWS Backup re-encrypts the copy with the
 destination vault's key), a fixed vault name (the primary region's backup plan addresses it by ARN:
 CloudFormation cannot reference across regions), the same deletion-blocking access policy and Vault
-Lock as the primary vault. Exposes `key`, `vault`.
+Lock as the primary vault. The key also encrypts the application secret's replica in this region
+(decision 0010), addressed by its alias from the primary region. Exposes `key`, `vault`.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ class DisasterRecoveryVault(Construct):
             "Key",
             alias=key_alias,
             description=description,
-            # AWS Backup writes the copies; RDS stores the copied snapshots and restores from them.
-            users=KeyUsers(via_services=("rds", "backup")),
+            # AWS Backup writes the copies; RDS stores the copied snapshots and restores from them; Secrets
+            # Manager keeps the application secret's replica under it (decision 0010).
+            users=KeyUsers(via_services=("rds", "backup", "secretsmanager")),
         ).key
         self.vault = backup.BackupVault(
             self,

@@ -69,8 +69,8 @@ class DatabaseNetwork(Construct):
         settings = config.created_vpc()
         vpc = self._create_vpc(settings)
         self.vpc = vpc
-        _skip_checkov_on_default_sg_handler(vpc)
-        self._flow_logs(vpc, retention_days=settings.flow_log_retention_days, encryption_key=flow_log_key)
+        skip_checkov_on_default_sg_handler(vpc)
+        add_flow_logs(self, vpc, retention_days=settings.flow_log_retention_days, encryption_key=flow_log_key)
         _acknowledge_public_default_routes(vpc)
         self._add_database_acl(vpc)
         self._add_endpoints(vpc, cidr=settings.cidr)
@@ -104,42 +104,6 @@ class DatabaseNetwork(Construct):
             ],
         )
         return vpc
-
-    def _flow_logs(self, vpc: ec2.Vpc, *, retention_days: int, encryption_key: kms.IKey) -> None:
-        """All traffic, to a CMK-encrypted log group, through a role with a managed policy."""
-        flow_logs = EncryptedLogGroup(
-            self, "FlowLogs", retention_days=retention_days, encryption_key=encryption_key
-        )
-        # The L1 flow log with a managed policy: the L2 would attach an inline policy to the role.
-        flow_log_role = iam.Role(
-            self,
-            "FlowLogRole",
-            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
-            description="Lets VPC Flow Logs write to the VPC's encrypted flow log group",
-        )
-        flow_log_policy = iam.ManagedPolicy(
-            self,
-            "FlowLogPolicy",
-            description="Write VPC flow log records to one log group",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    resources=[flow_logs.log_group.log_group_arn],
-                )
-            ],
-        )
-        flow_log_role.add_managed_policy(flow_log_policy)
-        ec2.CfnFlowLog(
-            self,
-            "FlowLog",
-            resource_id=vpc.vpc_id,
-            resource_type="VPC",
-            traffic_type="ALL",
-            log_destination_type="cloud-watch-logs",
-            log_group_name=flow_logs.log_group.log_group_name,
-            deliver_logs_permission_arn=flow_log_role.role_arn,
-            max_aggregation_interval=60,
-        )
 
     def _add_endpoints(self, vpc: ec2.Vpc, *, cidr: str) -> None:
         """Interface endpoints in the Operations tier (HTTPS from the VPC only) and the S3 gateway endpoint."""
@@ -220,7 +184,44 @@ class DatabaseNetwork(Construct):
             )
 
 
-def _skip_checkov_on_default_sg_handler(vpc: ec2.Vpc) -> None:
+def add_flow_logs(scope: Construct, vpc: ec2.IVpc, *, retention_days: int, encryption_key: kms.IKey) -> None:
+    """All traffic of `vpc`, to a CMK-encrypted log group, through a role with a managed policy."""
+    flow_logs = EncryptedLogGroup(
+        scope, "FlowLogs", retention_days=retention_days, encryption_key=encryption_key
+    )
+    # The L1 flow log with a managed policy: the L2 would attach an inline policy to the role.
+    flow_log_role = iam.Role(
+        scope,
+        "FlowLogRole",
+        assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+        description="Lets VPC Flow Logs write to the VPC's encrypted flow log group",
+    )
+    flow_log_policy = iam.ManagedPolicy(
+        scope,
+        "FlowLogPolicy",
+        description="Write VPC flow log records to one log group",
+        statements=[
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[flow_logs.log_group.log_group_arn],
+            )
+        ],
+    )
+    flow_log_role.add_managed_policy(flow_log_policy)
+    ec2.CfnFlowLog(
+        scope,
+        "FlowLog",
+        resource_id=vpc.vpc_id,
+        resource_type="VPC",
+        traffic_type="ALL",
+        log_destination_type="cloud-watch-logs",
+        log_group_name=flow_logs.log_group.log_group_name,
+        deliver_logs_permission_arn=flow_log_role.role_arn,
+        max_aggregation_interval=60,
+    )
+
+
+def skip_checkov_on_default_sg_handler(vpc: ec2.Vpc) -> None:
     """CDK's singleton handler behind `restrict_default_security_group` (one per stack, not ours to shape)."""
     provider = cdk.Stack.of(vpc).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
     handler = provider.node.try_find_child("Handler") if provider is not None else None

@@ -23,6 +23,10 @@ CA_BUNDLE_ENV_VAR = "PGSSLROOTCERT"
 # The credentials check (and, for the endpoint and role names, the bootstrap and rotation functions too).
 APP_SECRET_ARN_ENV_VAR = "APP_SECRET_ARN"  # noqa: S105 - a variable name, not a password
 METRIC_NAMESPACE_ENV_VAR = "METRIC_NAMESPACE"
+# The DR restore validation (decision 0010): it logs in as LOGIN_ROLE with the application secret's replica
+# (by name: the replica's ARN suffix is not known to the DR stack) instead of the master secret.
+LOGIN_SECRET_ID_ENV_VAR = "LOGIN_SECRET_ID"  # noqa: S105 - a variable name, not a secret
+LOGIN_ROLE_ENV_VAR = "LOGIN_ROLE"
 # Optional: the instance endpoint as CloudFormation knows it (follows a replaced or restored instance).
 DB_HOST_ENV_VAR = "DB_HOST"
 DB_PORT_ENV_VAR = "DB_PORT"
@@ -45,3 +49,8 @@ PASSWORD_EXCLUDED_CHARACTERS = "".join(c for c in string.punctuation if c not in
 def state_machine_name(environment_name: str) -> str:
     """The migration runbook's state machine name (the ops CLI finds it by this name)."""
     return f"revenuepilot-{environment_name}-migration-runbook"
+
+
+# The Data stack instance's template metadata recording an approved restore cutover (decision 0007):
+# written by constructs/database.py, read by the replacement guard (tools/replacement_guard.py).
+RESTORE_CUTOVER_METADATA = "RevenuePilot::RestoreCutover"

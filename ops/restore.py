@@ -189,7 +189,17 @@ def next_steps(request: RestoreRequest, endpoint: str) -> list[str]:
         f"  1. aws rds create-db-snapshot --db-instance-identifier {request.target} "
         f"--db-snapshot-identifier {request.target}-cutover",
         f'  2. set database.restore_from_snapshot_identifier="{request.target}-cutover" for {env.name} in '
-        "config/environments.py (production: the recovery exception, see the note) and open a PR",
+        "config/environments.py and open a PR; keep it there for as long as the instance lives (removing it "
+        "would replace the instance with an empty one)",
+        *(
+            [
+                f'     production: also database.restore_cutover=RestoreCutover(snapshot_identifier="{request.target}'
+                '-cutover", change_ticket="CHG-...", approved_by=("<incident lead>", "<second reviewer>")), '
+                "the approval config requires; it stays with the identifier"
+            ]
+            if env.name == "production"
+            else []
+        ),
         "  3. make diff: the replacement guard BLOCKS on the instance replacement; "
         f"rerun it as make diff ALLOW_REPLACE='{cutover_allow_key(env)}' and paste its verdict into the PR",
         f"  4. npx cdk deploy '{env.stage_id}/*' (the old instance leaves a final snapshot: removal policy SNAPSHOT)",

@@ -16,14 +16,14 @@ from assets.lambda_bundle import RUNTIME as LAMBDA_RUNTIME
 from assets.lambda_bundle import python_lambda_code
 from config.schema import EnvironmentConfig
 from constructs import Construct
-from constructs.application_credentials import ApplicationCredentials
+from constructs.application_credentials import ApplicationCredentials, SecretReplica
 from constructs.backup import CopyDestination, DailySnapshotPlan
 from constructs.credentials_check import CredentialsCheck
 from constructs.database import PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
 from constructs.master_secret_rotation import MasterSecretRotationSchedule
 from constructs.network import DatabaseNetwork
-from stacks.disaster_recovery_stack import dr_vault_arn
+from stacks.disaster_recovery_stack import dr_key_alias, dr_vault_arn
 
 
 class DataStack(cdk.Stack):
@@ -98,6 +98,9 @@ class DataStack(cdk.Stack):
             bootstrap_code=python_lambda_code(function_package="db_bootstrap", region=self.region),
             rotation_code=python_lambda_code(function_package="secret_rotation", region=self.region),
             lambda_runtime=LAMBDA_RUNTIME,
+            # A regional failover needs the application credentials in the DR region, and the DR restore
+            # tests log in with them (decision 0010): a replica under the DR CMK.
+            replica=SecretReplica(region=config.recovery.dr_region, key_alias=dr_key_alias(config)),
         )
         self.app_secret: secretsmanager.ISecret = self.credentials.secret
         self.credentials_check = CredentialsCheck(

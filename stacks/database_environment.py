@@ -10,6 +10,7 @@ from constructs.audit_alerts import WatchedSecret
 from stacks.application_access_stack import ApplicationAccessStack
 from stacks.data_stack import DataStack
 from stacks.disaster_recovery_stack import DisasterRecoveryStack
+from stacks.disaster_recovery_testing_stack import DisasterRecoveryTestingStack
 from stacks.migration_stack import MigrationStack
 from stacks.monitoring_stack import MonitoringStack
 from stacks.network_stack import NetworkStack
@@ -18,7 +19,7 @@ from stacks.recovery_stack import RecoveryStack
 
 class DatabaseEnvironment(cdk.Stage):
     """Stacks `Network`, `Data`, `DisasterRecovery` (termination-protected), `ApplicationAccess`, `Monitoring`,
-    `Migration` and `Recovery`.
+    `Migration` and `Recovery`; `DisasterRecoveryTesting` when the DR copies are restore-tested.
 
     Deployed stack names are `<Stage>-<Stack>`, e.g. `Production-Data`.
     """
@@ -130,3 +131,20 @@ class DatabaseEnvironment(cdk.Stage):
             tags=tags,
             description=f"RevenuePilot {config.name}: backup alerts, restore tests and their evidence",
         )
+        # Issue 15 (decision 0010): restore tests of the DR copies, in the DR region, when configured.
+        self.disaster_recovery_testing_stack: DisasterRecoveryTestingStack | None = None
+        if config.recovery.tests_dr_copies:
+            self.disaster_recovery_testing_stack = DisasterRecoveryTestingStack(
+                self,
+                "DisasterRecoveryTesting",
+                config=config,
+                vault_arn=self.disaster_recovery_stack.vault.vault.backup_vault_arn,
+                dr_key=self.disaster_recovery_stack.vault.key,
+                env=cdk.Environment(account=config.account, region=config.recovery.dr_region),
+                tags=tags,
+                description=f"RevenuePilot {config.name}: restore tests of the DR copies, in the DR region",
+            )
+            # Its validation logs in with the application secret's replica, which the Data stack creates.
+            self.disaster_recovery_testing_stack.add_stack_dependency(
+                self.data_stack, "the validation reads the application secret's replica"
+            )

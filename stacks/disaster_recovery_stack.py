@@ -20,6 +20,11 @@ def dr_vault_name(config: EnvironmentConfig) -> str:
     return f"revenuepilot-{config.name}-dr"
 
 
+def dr_key_alias(config: EnvironmentConfig) -> str:
+    """The DR CMK's alias: the primary region's Data stack names it for the application secret's replica."""
+    return f"alias/revenuepilot/{config.name}/database-dr"
+
+
 def dr_vault_arn(config: EnvironmentConfig, *, partition: str) -> str:
     return (
         f"arn:{partition}:backup:{config.recovery.dr_region}:{config.account}:"
@@ -38,7 +43,7 @@ class DisasterRecoveryStack(cdk.Stack):
             self,
             "DisasterRecoveryVault",
             vault_name=dr_vault_name(config),
-            key_alias=f"alias/revenuepilot/{config.name}/database-dr",
+            key_alias=dr_key_alias(config),
             description=f"RevenuePilot {config.name}: DR copies of the database snapshots",
             recovery=config.recovery,
         )

@@ -20,7 +20,7 @@ from constructs import Construct
 from constructs.backup_alerts import BackupAlertRules
 from constructs.database import PostgresDatabase
 from constructs.network import DatabaseNetwork
-from constructs.restore_testing import RestoreTesting
+from constructs.restore_testing import RestoreTesting, primary_restore_tests
 
 
 class RecoveryStack(cdk.Stack):
@@ -45,9 +45,9 @@ class RecoveryStack(cdk.Stack):
             self,
             "RestoreTesting",
             config=config,
+            tests=primary_restore_tests(config, database=database, vault=vault, key=encryption_key),
             network=network,
             database=database,
-            vault=vault,
             encryption_key=encryption_key,
             topic=topic,
             code=python_lambda_code(function_package="restore_validation", region=self.region),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.names import RESTORE_CUTOVER_METADATA
 from tools.assembly import stack_artifacts
 
 # Properties whose change makes CloudFormation create a new resource and delete the old one.
@@ -133,7 +134,9 @@ STATIC_POSTGRES_PARAMETERS = frozenset(
 
 RETAINING_POLICIES = frozenset({"Retain", "RetainExceptOnCreate", "Snapshot"})
 
-BLOCKING = ("delete", "replace", "reboot", "unprotect", "invalid")
+BLOCKING = ("delete", "replace", "reboot", "unprotect", "invalid", "refuse")
+# Blocking whatever ALLOW_REPLACE says: no PR can mean these.
+NEVER_ALLOWED = ("refuse",)
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ class Finding:
     stack: str
     logical_id: str
     resource_type: str
-    action: str  # delete | replace | reboot | unprotect | warning
+    action: str  # delete | replace | reboot | unprotect | invalid | refuse | warning
     detail: str  # which property triggers it, and how
     source: str = "templates"  # templates | cdk diff
 
@@ -265,6 +268,48 @@ def _major_upgrade_finding(
     )  # fmt: skip
 
 
+def _restore_source_findings(
+    environment: str, stack: str, logical_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> list[Finding]:
+    """What a change of DBSnapshotIdentifier means beyond "replace" (decision 0007).
+
+    - Removed: CloudFormation creates an EMPTY instance and deletes the restored one ("if you don't
+      specify the DBSnapshotIdentifier property, an empty DB instance is created, and the original DB
+      instance is deleted": AWS::RDS::DBInstance, DBSnapshotIdentifier, CloudFormation template reference).
+      After an approved cutover never what a PR means: refused. Otherwise (staging) a warning beside the
+      blocking replacement.
+    - Changed under an approved cutover whose change ticket did not change: a new snapshot reusing an old
+      approval. Refused: the cutover record must be a new one.
+    """
+    old_snapshot = old.get("Properties", {}).get("DBSnapshotIdentifier")
+    new_snapshot = new.get("Properties", {}).get("DBSnapshotIdentifier")
+    if old_snapshot == new_snapshot:
+        return []
+    old_approval = old.get("Metadata", {}).get(RESTORE_CUTOVER_METADATA) or {}
+    new_approval = new.get("Metadata", {}).get(RESTORE_CUTOVER_METADATA) or {}
+    if new_snapshot is None:
+        # An approved (production) cutover: never. Elsewhere (a staging reset) the replacement finding
+        # blocks until allowed; this says what the replacement would bring.
+        return [
+            Finding(
+                environment, stack, logical_id, "AWS::RDS::DBInstance", "refuse" if old_approval else "warning",
+                f"DBSnapshotIdentifier {old_snapshot!r} removed: CloudFormation would create an EMPTY instance "
+                "and delete the restored one. Keep database.restore_from_snapshot_identifier (and its "
+                "restore_cutover) in config for as long as this instance lives",
+            )
+        ]  # fmt: skip
+    if old_approval and new_approval.get("ChangeTicket") == old_approval.get("ChangeTicket"):
+        return [
+            Finding(
+                environment, stack, logical_id, "AWS::RDS::DBInstance", "refuse",
+                f"DBSnapshotIdentifier {old_snapshot!r} -> {new_snapshot!r} under the approval of "
+                f"{old_approval.get('ChangeTicket')!r}, which was given for {old_snapshot!r}: a new cutover "
+                "needs a new database.restore_cutover (change ticket and approvers)",
+            )
+        ]  # fmt: skip
+    return []
+
+
 def compare_stack(
     environment: str,
     stack: str,
@@ -343,6 +388,7 @@ def compare_stack(
             )
             if finding is not None:
                 findings.append(finding)
+            findings.extend(_restore_source_findings(environment, stack, logical_id, old, current))
         for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
             if old.get(policy) in RETAINING_POLICIES and current.get(policy) not in RETAINING_POLICIES:
                 findings.append(
@@ -445,9 +491,14 @@ def parse_cdk_diff(environment: str, stack: str, output: str) -> list[Finding]:
 
 
 def blocking_findings(findings: Iterable[Finding], allowed: Iterable[str] = ()) -> list[Finding]:
-    """The findings that fail the guard: `allowed` holds "Env/Stack/LogicalId" keys a PR accepts."""
+    """The findings that fail the guard: `allowed` holds "Env/Stack/LogicalId" keys a PR accepts
+    (except for refused changes, which no key accepts)."""
     accepted = set(allowed)
-    return [finding for finding in findings if finding.blocking and finding.key not in accepted]
+    return [
+        finding
+        for finding in findings
+        if finding.blocking and (finding.key not in accepted or finding.action in NEVER_ALLOWED)
+    ]
 
 
 def report(findings: Sequence[Finding], allowed: Iterable[str] = ()) -> tuple[str, bool]:
@@ -458,7 +509,11 @@ def report(findings: Sequence[Finding], allowed: Iterable[str] = ()) -> tuple[st
     if not findings:
         lines.append("Replacement guard: no stateful resource is replaced, deleted or rebooted.")
     for finding in findings:
-        note = " (allowed)" if finding.blocking and finding.key in accepted else ""
+        note = (
+            " (allowed)"
+            if finding.blocking and finding.key in accepted and finding.action not in NEVER_ALLOWED
+            else ""
+        )
         lines.append(f"  {finding.message()}{note}")
     if failing:
         lines.insert(

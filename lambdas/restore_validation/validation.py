@@ -17,15 +17,30 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from contract.secret import SecretFormatError, parse_master_secret
+from contract.secret import Credentials, SecretFormatError, parse_app_secret, parse_master_secret
 from lambdas.common.db import ConnectionFactory, DatabaseConnectionError, Endpoint, describe_error
 from lambdas.common.secret_store import SecretStore
 
 METRIC_NAMESPACE = "RevenuePilot/Recovery"
-# The snapshot may predate the master secret's last rotation (every 30 days): its password is then
-# the AWSPREVIOUS one.
-MASTER_STAGES = ("AWSCURRENT", "AWSPREVIOUS")
+# The restored data's passwords are those of the snapshot's day. The master secret rotates every
+# database.master_secret_rotation_days (7 by default, RDS-managed) and the application secret every 90 or
+# 120 days, while a restore test picks a snapshot up to 7 days old: when the secret rotated since, the
+# snapshot knows the AWSPREVIOUS password.
+LOGIN_STAGES = ("AWSCURRENT", "AWSPREVIOUS")
+MASTER_STAGES = LOGIN_STAGES
 EVIDENCE_KIND = "restore-test-evidence"
+
+# Reads one login from a secret's text; raises SecretFormatError (which names fields, never values).
+LoginParser = Callable[[str], Credentials]
+
+
+def application_role_login(role: str) -> LoginParser:
+    """The login of `role` (e.g. `migration`) from the application secret (the DR validation, decision 0010)."""
+
+    def parse(text: str) -> Credentials:
+        return parse_app_secret(text).credentials(role)
+
+    return parse
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,27 +51,36 @@ class ValidationOutcome:
     missing_roles: tuple[str, ...] = ()
 
 
-def _login_candidates(store: SecretStore, master_secret_id: str) -> list[tuple[str, str, str]]:
-    """(stage, username, password) for each stage of the master secret that parses."""
+def _login_candidates(store: SecretStore, secret_id: str, parse: LoginParser) -> list[tuple[str, str, str]]:
+    """(stage, username, password) for each stage of the secret that parses."""
     candidates = []
-    for stage in MASTER_STAGES:
-        version = store.find_version(master_secret_id, stage=stage)
+    for stage in LOGIN_STAGES:
+        version = store.find_version(secret_id, stage=stage)
         if version is None:
             continue
         try:
-            credentials = parse_master_secret(version.secret_string)
+            credentials = parse(version.secret_string)
+            candidates.append((stage, credentials.username, credentials.require_password()))
         except SecretFormatError:
             continue
-        candidates.append((stage, credentials.username, credentials.require_password()))
     return candidates
 
 
 def connect_restored(
-    store: SecretStore, master_secret_id: str, connect: ConnectionFactory, endpoint: Endpoint
+    store: SecretStore,
+    secret_id: str,
+    connect: ConnectionFactory,
+    endpoint: Endpoint,
+    *,
+    login: LoginParser = parse_master_secret,
 ) -> Any:
-    """Log in to the restored instance as master: AWSCURRENT, else AWSPREVIOUS on a wrong password."""
+    """Log in to the restored instance: AWSCURRENT, else AWSPREVIOUS on a wrong password.
+
+    `login` reads the credentials from the secret: the master secret's by default; the DR validation reads
+    `migration`'s from the application secret's replica (`application_role_login`).
+    """
     refusal: DatabaseConnectionError | None = None
-    for _stage, username, password in _login_candidates(store, master_secret_id):
+    for _stage, username, password in _login_candidates(store, secret_id, login):
         try:
             return connect(endpoint, username=username, password=password)
         except DatabaseConnectionError as error:
@@ -65,7 +89,7 @@ def connect_restored(
             refusal = refusal or error
     if refusal is not None:
         raise refusal
-    raise DatabaseConnectionError(f"the master secret {master_secret_id} has no usable version")
+    raise DatabaseConnectionError(f"the secret {secret_id} has no usable version")
 
 
 def validate_restored_database(

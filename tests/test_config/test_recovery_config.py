@@ -8,7 +8,7 @@ import pytest
 
 from config.environments import PRODUCTION, STAGING
 from config.recovery import RecoveryConfig
-from config.validation import ConfigError
+from config.validation import ConfigError, environment_scope
 
 
 def _recovery(**changes):
@@ -103,3 +103,68 @@ def test_the_environments_follow_the_issue():
 def test_recovery_requires_a_dr_region():
     with pytest.raises(TypeError):
         RecoveryConfig()  # type: ignore[call-arg]
+
+
+# --- Restore tests of the DR copies (decision 0010) ----------------------------------------------------
+
+DR_TESTS = {
+    "dr_restore_test_schedule": "cron(0 9 15 1,4,7,10 ? *)",
+    "dr_availability_zones": ("us-west-2a", "us-west-2b"),
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "hint"),
+    [
+        ({"dr_restore_test_schedule": "rate(90 days)"}, "recovery.dr_restore_test_schedule", "cron"),
+        # Less often than the primary tests (staging's primary interval is 8 days), never more.
+        (
+            {"dr_restore_test_max_interval_days": 7},
+            "recovery.dr_restore_test_max_interval_days",
+            "less often",
+        ),
+        ({"dr_restore_test_max_interval_days": 120}, "recovery.dr_restore_test_max_interval_days", "95"),
+        (
+            {"dr_restore_test_instance_class": "r7g.16xlarge"},
+            "recovery.dr_restore_test_instance_class",
+            "t4g",
+        ),
+        ({"dr_network_cidr": "10.90.0.0/28"}, "recovery.dr_network_cidr", "/24"),
+        ({"dr_availability_zones": None}, "recovery.dr_availability_zones", "at least 2"),
+        ({"dr_availability_zones": ("us-west-2a",)}, "recovery.dr_availability_zones", "two AZs"),
+        (
+            {"dr_availability_zones": ("us-east-1a", "us-east-1b")},
+            "recovery.dr_availability_zones",
+            "us-west-2",
+        ),
+    ],
+)
+def test_dr_restore_test_rules_reject_bad_values(changes, field, hint):
+    with pytest.raises(ConfigError) as raised:
+        _recovery(**{**DR_TESTS, **changes})
+    assert raised.value.field_path == field
+    assert field in str(raised.value) and hint in str(raised.value)
+
+
+def test_dr_restore_tests_are_off_without_a_schedule_and_then_need_no_zones():
+    recovery = _recovery(dr_restore_test_schedule=None, dr_availability_zones=None)
+    assert not recovery.tests_dr_copies
+    assert _recovery(**DR_TESTS).tests_dr_copies
+
+
+def test_production_restore_tests_its_dr_copies():
+    off = dataclasses.replace(PRODUCTION.recovery, dr_restore_test_schedule=None)
+    with pytest.raises(ConfigError) as raised:
+        dataclasses.replace(PRODUCTION, recovery=off)
+    assert raised.value.field_path == "production.recovery.dr_restore_test_schedule"
+    assert PRODUCTION.recovery.tests_dr_copies
+    assert (
+        PRODUCTION.recovery.dr_restore_test_max_interval_days
+        > PRODUCTION.recovery.restore_test_max_interval_days
+    )
+
+
+def test_a_dr_error_in_an_environment_names_it():
+    with pytest.raises(ConfigError) as raised, environment_scope("production"):
+        dataclasses.replace(PRODUCTION.recovery, dr_restore_test_instance_class="db.huge")
+    assert raised.value.field_path == "production.recovery.dr_restore_test_instance_class"

@@ -199,7 +199,8 @@ def test_secret_tampering_filter_pattern_is_pinned(production):
     parts = properties["FilterPattern"]["Fn::Join"][1]
     assert parts[0] == (
         '{ ($.eventSource = "secretsmanager.amazonaws.com") && ((($.eventName = "DeleteSecret") || '
-        '($.eventName = "PutResourcePolicy") || ($.eventName = "CancelRotateSecret")) && '
+        '($.eventName = "PutResourcePolicy") || ($.eventName = "CancelRotateSecret") || '
+        '($.eventName = "RemoveRegionsFromReplication")) && '
         '(($.requestParameters.secretId = "'
     )
     # Master: by ARN and by the RDS-managed name prefix; application: by ARN and its configured name.
@@ -314,7 +315,12 @@ def test_eventbridge_key_and_secret_patterns_name_our_key_and_secret(staging):
     secret = _rule_pattern(staging, "DatabaseSecretTampering")
     assert secret["source"] == ["aws.secretsmanager"]
     assert secret["detail"]["eventSource"] == ["secretsmanager.amazonaws.com"]
-    assert secret["detail"]["eventName"] == ["DeleteSecret", "PutResourcePolicy", "CancelRotateSecret"]
+    assert secret["detail"]["eventName"] == [
+        "DeleteSecret",
+        "PutResourcePolicy",
+        "CancelRotateSecret",
+        "RemoveRegionsFromReplication",
+    ]
     arn, prefix, app_arn, app_name = secret["detail"]["requestParameters"]["secretId"]
     assert _output(arn) == SECRET_ARN_OUTPUT
     assert prefix == {"prefix": "rds!db-"}

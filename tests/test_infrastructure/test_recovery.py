@@ -90,6 +90,8 @@ def test_the_dr_vault_is_named_encrypted_locked_and_retained(env):
     assert sorted(via["Condition"]["StringEquals"]["kms:ViaService"]) == [
         f"backup.{config.recovery.dr_region}.amazonaws.com",
         f"rds.{config.recovery.dr_region}.amazonaws.com",
+        # The application secret's replica (decision 0010).
+        f"secretsmanager.{config.recovery.dr_region}.amazonaws.com",
     ]
     assert vault_id
 
