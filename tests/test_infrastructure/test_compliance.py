@@ -22,6 +22,19 @@ def test_no_pack_reports_a_finding(synthesized_app):
     assert synthesized_app.findings() == []
 
 
+def test_no_validation_plugin_reports_even_a_warning(synthesized_app):
+    """CDK's own CloudFormation validation reports warnings without failing synthesis: none may stand."""
+    reports = synthesized_app.validation_report()["pluginReports"]
+    assert "CloudFormation Validate" in {report["pluginName"] for report in reports}
+    warnings = [
+        f"{report['pluginName']}: {violation['ruleName']} at {construct['constructPath']}"
+        for report in reports
+        for violation in report.get("violations", [])
+        for construct in violation["violatingConstructs"]
+    ]
+    assert warnings == []
+
+
 def test_the_gate_fails_synthesis_on_a_finding_of_each_pack(tmp_path):
     """A control: the same plugins, on an unencrypted SNS topic, must fail synth and name every pack."""
     import aws_cdk as cdk
