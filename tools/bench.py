@@ -231,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--skip-tests", action="store_true", help="do not time the test suite (it takes minutes)"
     )
+    parser.add_argument("--baseline", help="also time the full synth of this revision (before/after)")
     parser.add_argument("--skip-diff", action="store_true", help="do not time `make diff` cold and warm")
     parser.add_argument(
         "--skip-rotation", action="store_true", help="do not time the rotation (needs PostgreSQL)"
