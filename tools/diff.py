@@ -131,7 +131,13 @@ def synthesize(commit: str, output: Path, scratch: Path, *, use_cache: bool = Tr
         _wait(base_synth, f"the base {commit[:12]}")
     finally:
         remove_worktree(worktree)
-    return diff_cache.store(inputs, base_out) if use_cache else base_out
+    if not use_cache:
+        return base_out
+    try:
+        return diff_cache.store(inputs, base_out)
+    except OSError as error:  # a read-only or full cache folder costs the next diff a synth, not this one
+        print(f"warning: the base's templates were not cached ({error})", file=sys.stderr)
+        return base_out
 
 
 def cli_diff(new_assembly: Path, base_template: Path, display_name: str) -> str:

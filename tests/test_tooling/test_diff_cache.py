@@ -136,6 +136,17 @@ def test_a_failed_base_synth_is_not_cached(fake_synth, tmp_path, monkeypatch):
     assert not list(diff_cache.cache_root().glob("*/entry.json"))
 
 
+def test_an_unwritable_cache_does_not_fail_the_diff(fake_synth, tmp_path, monkeypatch, capsys):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("DIFF_CACHE_DIR", str(blocked))
+    base = _run(tmp_path, "first")
+    assert json.loads((base / "assembly-Staging" / "StagingData.template.json").read_text()) == {
+        "Description": "base"
+    }
+    assert "were not cached" in capsys.readouterr().err
+
+
 def test_the_key_covers_lock_files_and_the_pinned_cli(tmp_path):
     for name in diff_cache.TOOLCHAIN_FILES:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
