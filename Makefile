@@ -56,9 +56,11 @@ rehearse: setup
 	  echo "synthesizing cdk.out for the rehearsal"; $(CDK) synth '**' --quiet; fi
 	$(BIN)/python -m tools.rehearse --assembly $(or $(ASSEMBLY),cdk.out) --runner $(RUNNER)
 
-## Synth, test-suite, rotation and bundle-size numbers (see README, Benchmarks).
+## Full synth vs the floor (medians), `make diff` cold and warm, test suite, rotation, bundle size
+## (README, Benchmarks). BENCH_ARGS="--runs 7 --skip-tests --skip-diff --skip-rotation" to choose.
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python -m tools.bench
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 ## docs/architecture.md: a Mermaid diagram per environment, generated from the synthesized templates.
 diagram: synth
@@ -66,7 +68,8 @@ diagram: synth
 
 ## Offline infrastructure diff of the working tree vs BASE (default: merge-base with main) for every
 ## stack of every environment, plus the replacement guard. ALLOW_REPLACE="Env/Stack/LogicalId ..."
-## accepts intended replacements. Writes cdk.out/diff/report.md.
+## accepts intended replacements. Writes cdk.out/diff/report.md. The base's templates are cached per
+## base commit and toolchain (tools/diff_cache.py; NO_CACHE=1 ignores the cache, `make clean` clears it).
 diff: setup
 	$(BIN)/python -m tools.diff
 
@@ -75,5 +78,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# The diff cache's folder: tools/diff_cache.py (cache_root).
+DIFF_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/revenuepilot/diff-base
 clean:
-	rm -rf cdk.out .build
+	rm -rf cdk.out .build "$(DIFF_CACHE_DIR)"

@@ -2,7 +2,9 @@
 
 1. Synthesizes the base revision (default `git merge-base HEAD main`) in a temporary git worktree
    that borrows this checkout's `.venv`, `node_modules` and `.build` (Lambda dependency cache)
-   through symlinks, and the working tree into `cdk.out/`, both at once.
+   through symlinks, and the working tree into `cdk.out/`, both at once. The base's templates are
+   then kept in a cache keyed by the base commit and the toolchain (tools/diff_cache.py): the next
+   `make diff` on the same base synthesizes only the working tree (`--no-cache`/NO_CACHE=1: ignore it).
 2. Runs the pinned CLI's `cdk diff --app cdk.out --exclusively --template <base template> <Env/Stack>`
    for every stack of every environment whose template changed (a stack absent from the base is
    diffed against an empty template and shown as new). No credentials, no AWS calls.
@@ -29,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import diff_cache
 from tools.assembly import StackArtifact, stack_artifacts
 from tools.cross_stack_guard import cross_stack_findings
 from tools.node_runtime import pinned_node_environment
@@ -104,6 +107,37 @@ def remove_worktree(directory: Path) -> None:
     except RuntimeError:
         shutil.rmtree(directory, ignore_errors=True)
         git("worktree", "prune")
+
+
+def synthesize(commit: str, output: Path, scratch: Path, *, use_cache: bool = True) -> Path:
+    """Synthesize the working tree into `output`; return the base's assembly (cached, or synthesized
+    in a temporary worktree at the same time as the working tree and then cached)."""
+    inputs = diff_cache.key_inputs(commit)
+    cached = diff_cache.lookup(inputs) if use_cache else None
+    if cached is not None:
+        print(
+            f"Synthesizing the working tree (the base {commit[:12]} is cached: {cached.parent})...",
+            flush=True,
+        )
+        _wait(synth(REPO_ROOT, output), "the working tree")
+        return cached
+    print(f"Synthesizing the base ({commit[:12]}) and the working tree...", flush=True)
+    worktree = scratch / "base"
+    add_base_worktree(commit, worktree)
+    try:
+        base_out = scratch / "base.out"
+        base_synth, new_synth = synth(worktree, base_out), synth(REPO_ROOT, output)
+        _wait(new_synth, "the working tree")
+        _wait(base_synth, f"the base {commit[:12]}")
+    finally:
+        remove_worktree(worktree)
+    if not use_cache:
+        return base_out
+    try:
+        return diff_cache.store(inputs, base_out)
+    except OSError as error:  # a read-only or full cache folder costs the next diff a synth, not this one
+        print(f"warning: the base's templates were not cached ({error})", file=sys.stderr)
+        return base_out
 
 
 def cli_diff(new_assembly: Path, base_template: Path, display_name: str) -> str:
@@ -201,19 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow", nargs="*", default=(os.environ.get("ALLOW_REPLACE") or "").split(),
                         help="Env/Stack/LogicalId replacements the change intends")  # fmt: skip
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "cdk.out", help="new assembly directory")
+    parser.add_argument("--no-cache", action="store_true", default=bool(os.environ.get("NO_CACHE")),
+                        help="synthesize the base even if its templates are cached (NO_CACHE=1)")  # fmt: skip
     args = parser.parse_args(argv)
 
     commit = resolve_base(args.base)
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="cdk-diff-"))
-    worktree = scratch / "base"
     try:
-        print(f"Synthesizing the base ({commit[:12]}) and the working tree...", flush=True)
-        add_base_worktree(commit, worktree)
-        base_out = scratch / "base.out"
-        base_synth, new_synth = synth(worktree, base_out), synth(REPO_ROOT, args.output)
-        _wait(new_synth, "the working tree")
-        _wait(base_synth, f"the base {commit[:12]}")
+        base_out = synthesize(commit, args.output, scratch, use_cache=not args.no_cache)
         base, new = stack_artifacts(base_out), stack_artifacts(args.output)
         diffs = diff_stacks(base, new, args.output, scratch)
 
@@ -227,7 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             findings.extend(parse_cdk_diff(diff.environment, diff.stack, diff.cli_output))
         guard_text, passed = report(findings, args.allow)
     finally:
-        remove_worktree(worktree)
         shutil.rmtree(scratch, ignore_errors=True)
 
     for diff in diffs:
