@@ -363,14 +363,18 @@ AUTHENTICATED_IDENTITY = (
 
 
 def evidence_record(environment_name: str, *, outcome: str) -> str:
-    """The evidence object (JSON text): no PHI, no secret; the cause is the runbook's already-sanitised one."""
+    """The evidence object: no PHI, no secret; the cause is the runbook's already-sanitised one.
+
+    An object, not `$string(...)`: Step Functions serialises an object Body to JSON (a string Body may be
+    JSON-encoded once more, as moto does).
+    """
     result = (
         '{"outcome": "succeeded"}'
         if outcome == "succeeded"
         else '{"outcome": "failed", "error": $failure.error, "cause": $substring($failure.cause, 0, 4000)}'
     )
     return (
-        "$string({"
+        "{"
         '"schema": "revenuepilot/migration-evidence/1", '
         f'"environment": "{environment_name}", '
         '"execution": {"arn": $states.context.Execution.Id, "name": $states.context.Execution.Name}, '
@@ -383,7 +387,7 @@ def evidence_record(environment_name: str, *, outcome: str) -> str:
         '"migrationStarted": $migrationStartedAt, "migrationEnded": $migrationEndedAt, "ended": $now()}, '
         '"maintenanceMode": $maintenance, "appliedCheck": $appliedCheck, "appliedRecord": $appliedRecord, '
         f'"result": {result}'
-        "}, true)"
+        "}"
     )
 
 

@@ -608,6 +608,8 @@ class Runbook:
         self._known_tasks.update(arns)
         runs = []
         for task in ecs.describe_tasks(cluster=self.cluster_arn, tasks=arns)["tasks"]:
+            if task["clusterArn"] != self.cluster_arn:  # another runbook's (moto finds tasks by ARN alone)
+                continue
             override = (task.get("overrides") or {}).get("containerOverrides", [{}])[0]
             runs.append(
                 TaskRun(
