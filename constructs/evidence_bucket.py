@@ -8,7 +8,8 @@ Evidence bucket, secure defaults: Object Lock with a default retention (config: 
 production, where nobody, not even the root user, can delete or shorten it before it expires;
 GOVERNANCE in staging), versioning (Object Lock requires it), SSE-KMS with the environment's CMK
 and an S3 bucket key, all public access blocked, ACLs disabled (bucket owner enforced), a bucket
-policy that refuses any request without TLS, server access logging to the log bucket, RETAIN.
+policy that refuses any request without TLS, server access logging to the log bucket, RETAIN
+(buckets and their policies).
 The runbook writes with the bucket's default retention (it sets no retention of its own).
 
 Access log bucket: S3 server access logging delivers only to a target bucket encrypted with SSE-S3
@@ -93,6 +94,10 @@ class EvidenceBucket(Construct):
             server_access_logs_prefix="evidence/",
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        # The TLS-only policies stay with their buckets if the stack is ever deleted.
+        for bucket in (self.access_log_bucket, self.bucket):
+            assert bucket.policy is not None
+            bucket.policy.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
         self._acknowledge()
 
     def _acknowledge(self) -> None:
