@@ -25,7 +25,7 @@ def _only(items: dict[str, Any]) -> tuple[str, Any]:
     return next(iter(items.items()))
 
 
-def _buckets(env: Any) -> dict[str, dict[str, Any]]:
+def _buckets(env: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     return {
         resource["Properties"]["BucketName"]: (logical_id, resource)
         for logical_id, resource in env.resources("Data", "AWS::S3::Bucket").items()
