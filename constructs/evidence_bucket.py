@@ -13,8 +13,9 @@ policy that refuses any request without TLS, server access logging to the log bu
 The runbook writes with the bucket's default retention (it sets no retention of its own).
 
 Access log bucket: S3 server access logging delivers only to a target bucket encrypted with SSE-S3
-(not SSE-KMS) and without an Object Lock default retention, so that is what it has; versioning,
-TLS-only, no public access, RETAIN, and its logs expire after the evidence's retention.
+(not SSE-KMS) and without an Object Lock default retention, so that is what it has (Object Lock on,
+no default retention); versioning, TLS-only, no public access, RETAIN, and its logs expire after the
+evidence's retention. Both buckets send object events to EventBridge.
 
 Exposes `bucket`, `access_log_bucket`.
 """
@@ -63,6 +64,9 @@ class EvidenceBucket(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
             versioned=True,
+            # Object Lock without a default retention (a log target may not have one): no object can be
+            # locked by accident, but one can be put under legal hold during an investigation.
+            object_lock_enabled=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireAccessLogs",
@@ -92,12 +96,30 @@ class EvidenceBucket(Construct):
             object_lock_default_retention=lock(cdk.Duration.days(retention_days)),
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="evidence/",
+            # Records are never overwritten (one key per execution); a noncurrent version can only come
+            # from a retried write and expires once its lock has. Current records are kept.
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireNoncurrentVersionsAfterTheirLock",
+                    noncurrent_version_expiration=cdk.Duration.days(retention_days + 1),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
+                )
+            ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        # The TLS-only policies stay with their buckets if the stack is ever deleted.
         for bucket in (self.access_log_bucket, self.bucket):
+            # The TLS-only policies stay with their buckets if the stack is ever deleted.
             assert bucket.policy is not None
             bucket.policy.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+            # Object events to EventBridge (native CloudFormation, no notification custom resource): a
+            # rule can alert on unexpected writes or deletions.
+            cfn_bucket = bucket.node.default_child
+            assert isinstance(cfn_bucket, s3.CfnBucket)
+            cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                    event_bridge_enabled=True
+                )
+            )
         self._acknowledge()
 
     def _acknowledge(self) -> None:
