@@ -340,12 +340,11 @@ class MigrationRunbook(Construct):
             put.next(then)
         return put
 
-    def _parameter_arn(self, name: str, account: str | None = None) -> str:
+    def _parameter_arn(self, name: str) -> str:
         return cdk.Stack.of(self).format_arn(
             service="ssm",
             resource="parameter",
             resource_name=name.lstrip("/"),
-            account=account,
             arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
         )
 
