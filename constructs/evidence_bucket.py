@@ -146,16 +146,9 @@ class EvidenceBucket(Construct):
         for bucket in (logs, self.bucket):
             for pack in (HIPAA_SECURITY, NIST_800_53_R5, PCI_DSS_321):
                 acknowledge(bucket, f"{pack}-S3BucketReplicationEnabled", _SINGLE_REGION)
-            skip_checkov(bucket, "CKV_AWS_144", _SINGLE_REGION)
         skip_checkov(
             logs,
             "CKV_AWS_18",
             "This bucket is the server access log destination; logging it to itself would log its own "
             "deliveries. CloudTrail management events record changes to it.",
-        )
-        skip_checkov(
-            logs,
-            "CKV_AWS_145",
-            "S3 server access logging delivers only to buckets with SSE-S3 default encryption (SSE-KMS is "
-            "not supported for the target); the logs hold request metadata, no record contents.",
         )
