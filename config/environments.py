@@ -46,6 +46,8 @@ STAGING = EnvironmentConfig(
         engine_lifecycle_support="open-source-rds-extended-support-disabled",
         database_insights_mode="standard",
     ),
+    # Production's runbook reads staging's applied-revision records (production accepts only those).
+    migration=MigrationConfig(applied_record_reader_accounts=(PRODUCTION_ACCOUNT,)),
     # No CloudTrail log group here: audit alerts use the EventBridge rules.
     alerting=AlertingConfig(email_addresses=("database-alerts-staging@revenuepilot.example",)),
     # Staging: a governance lock (a privileged principal can still lift it), weekly restore tests (Monday).
@@ -72,6 +74,11 @@ PRODUCTION = EnvironmentConfig(
         log_retention_days=PHI_LOG_RETENTION_DAYS,
         backend_image_tag=None,
         backend_image_digest=PRODUCTION_BACKEND_IMAGE_DIGEST,
+        # Six years, compliance mode: nobody can delete or shorten a migration's evidence record.
+        evidence_retention_mode="compliance",
+        evidence_retention_days=PHI_LOG_RETENTION_DAYS,
+        # Only revisions staging's runbook has applied (its SSM record), by exact id.
+        require_applied_in="staging",
     ),
     database=DatabaseConfig(
         instance_identifier="revenuepilot-production",

@@ -46,6 +46,7 @@ MASTER_ROTATION_DAYS_RANGE = (1, 90)
 # The credentials check must finish (2-minute timeout) well before the next run starts.
 CREDENTIALS_CHECK_INTERVALS_MINUTES = (5, 60)
 ENVIRONMENT_NAMES = ("staging", "production")
+EVIDENCE_RETENTION_MODES = ("governance", "compliance")
 POSTGRES_RESERVED_ROLE_NAMES = ("postgres", "admin", "rdsadmin", "root", "migration", "app_user")
 
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -663,6 +664,20 @@ class MigrationConfig:
     connect_timeout_seconds: int = 10
     migration_timeout_minutes: int = 60
     validation_timeout_minutes: int = 15
+    # The evidence record of every runbook execution (S3 Object Lock, the environment's CMK). Production:
+    # compliance mode (nobody, not even root, can shorten or delete) for at least PHI_LOG_RETENTION_DAYS.
+    evidence_retention_mode: str = "governance"
+    evidence_retention_days: int = 365
+    # The environment that must have applied a revision (runbook success there) before this one accepts it,
+    # e.g. production: "staging". Then only exact revision ids are accepted here (contract/revision.py).
+    require_applied_in: str | None = None
+    # Accounts whose runbook may read this environment's applied-revision records (a read-only role).
+    applied_record_reader_accounts: tuple[str, ...] = ()
+
+    @property
+    def requires_exact_revision(self) -> bool:
+        """A revision must have been applied elsewhere first: it is looked up by its exact id."""
+        return self.require_applied_in is not None
 
     def decrease_tolerance_percent(self, query_name: str) -> float:
         """The allowed decrease of a validation count from before to after the migration (default 0)."""
@@ -673,6 +688,31 @@ class MigrationConfig:
         self._check_validation_queries()
         self._check_task()
         self._check_runbook_limits()
+        self._check_records()
+
+    def _check_records(self) -> None:
+        """The evidence retention and the applied-revision records."""
+        require(
+            self.evidence_retention_mode in EVIDENCE_RETENTION_MODES,
+            "migration.evidence_retention_mode",
+            f"{self.evidence_retention_mode!r} is not allowed: one of {EVIDENCE_RETENTION_MODES}",
+        )
+        require(
+            isinstance(self.evidence_retention_days, int) and 1 <= self.evidence_retention_days <= 36500,
+            "migration.evidence_retention_days",
+            f"{self.evidence_retention_days!r} must be a whole number of days between 1 and 36500",
+        )
+        require(
+            self.require_applied_in is None or self.require_applied_in in ENVIRONMENT_NAMES,
+            "migration.require_applied_in",
+            f"{self.require_applied_in!r} must be None or one of {ENVIRONMENT_NAMES}",
+        )
+        for account in self.applied_record_reader_accounts:
+            require(
+                _ACCOUNT.match(account) is not None,
+                "migration.applied_record_reader_accounts",
+                f"{account!r} must be a 12-digit AWS account id",
+            )
 
     def _check_image(self) -> None:
         """The backend image reference and the Alembic config path inside it."""
@@ -982,6 +1022,25 @@ class EnvironmentConfig:
             "digest (backend_image_digest='sha256:...', backend_image_tag=None), so a new backend release "
             "changes the task definition and reaches `ops migrate` only through a reviewed deploy",
         )
+        migration = self.migration
+        require(
+            migration.evidence_retention_mode == "compliance",
+            "production.migration.evidence_retention_mode",
+            f"{migration.evidence_retention_mode!r} must be 'compliance' in production: the migration evidence "
+            "must not be deletable by any principal during its retention",
+        )
+        require(
+            migration.evidence_retention_days >= PHI_LOG_RETENTION_DAYS,
+            "production.migration.evidence_retention_days",
+            f"{migration.evidence_retention_days} days is shorter than {PHI_LOG_RETENTION_DAYS} days (six years, "
+            "HIPAA documentation retention)",
+        )
+        require(
+            migration.require_applied_in is not None and migration.require_applied_in != self.name,
+            "production.migration.require_applied_in",
+            f"{migration.require_applied_in!r} must name the environment that applies a revision first "
+            "(e.g. 'staging'): production accepts only revisions applied there",
+        )
 
     @property
     def max_connections(self) -> int:
@@ -1009,4 +1068,32 @@ def check_environments(environments: tuple[EnvironmentConfig, ...]) -> tuple[Env
             f"{production.database.engine_version} is ahead of staging's {staging.database.engine_version}: upgrade "
             "staging first, rehearse on a production snapshot, then production (README: Upgrading PostgreSQL)",
         )
+    for environment in environments:
+        _check_applied_in(environment, by_name)
     return environments
+
+
+def _check_applied_in(environment: EnvironmentConfig, by_name: dict[str, EnvironmentConfig]) -> None:
+    """`migration.require_applied_in` names an environment that lets this one read its records."""
+    first = environment.migration.require_applied_in
+    if first is None:
+        return
+    field_name = f"{environment.name}.migration.require_applied_in"
+    require(
+        first in by_name and first != environment.name,
+        field_name,
+        f"{first!r} must be another configured environment: one of "
+        f"{tuple(name for name in by_name if name != environment.name)}",
+    )
+    require(
+        environment.account in by_name[first].migration.applied_record_reader_accounts,
+        f"{first}.migration.applied_record_reader_accounts",
+        f"{by_name[first].migration.applied_record_reader_accounts!r} must include {environment.name}'s account "
+        f"{environment.account}: {environment.name} reads {first}'s applied-revision records",
+    )
+    require(
+        by_name[first].region == environment.region,
+        field_name,
+        f"{first} is in {by_name[first].region}, {environment.name} in {environment.region}: the applied-revision "
+        "check reads the records in its own region",
+    )

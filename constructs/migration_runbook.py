@@ -1,13 +1,19 @@
 """The migration runbook of the ops guide as a Step Functions state machine, one visible state per step.
 
-Input: `{"action": "upgrade" | "downgrade", "revision": "<revision, contract/revision.py grammar>"}`.
+Input: `{"action": "upgrade" | "downgrade", "revision": "<revision, contract/revision.py grammar>",
+"requestedBy": "<optional caller ARN>", "maintenance": <optional bool>}`.
 
-    ValidateInput -> PlanMigration -> ListRunningExecutions -> CheckNoOtherExecution
-      -> DescribeDatabase -> CheckPreconditions
+    ValidateInput -> PlanMigration [-> CheckRevisionAppliedFirst (production: the staging record)]
+      -> ListRunningExecutions -> CheckNoOtherExecution -> DescribeDatabase -> CheckPreconditions
+      -> MaintenanceRequested [-> SetMaintenanceMode]
       -> CreateSnapshot -> TagSnapshot -> WaitForSnapshot <-> DescribeSnapshot -> CheckSnapshot
       -> ValidateBefore -> UpgradeOrDowngrade -> RunUpgrade | RunDowngrade -> CheckMigrationExitCode
-      -> ValidateData -> CompareCounts -> CheckCounts -> NotifySuccess
-    any failure -> Describe<Reason> -> NotifyFailure (snapshot id + rollback instructions) -> RunbookFailed
+      -> ValidateData -> CompareCounts -> CheckCounts
+      [-> CheckRevisionAfter -> RecordAppliedRevision (staging: the record production reads)]
+      -> CheckMaintenanceAfterSuccess [-> ClearMaintenanceMode] -> WriteSuccessEvidence -> NotifySuccess
+    any failure -> <Reason> -> CheckMaintenanceAfterFailure [-> ClearMaintenanceAfterFailure (only if the
+      migration had not started)] -> WriteFailureEvidence -> NotifyFailure (snapshot id, evidence link,
+      maintenance state, rollback instructions) -> RunbookFailed
 
 The revision must match the shared grammar (no option-like values such as `--help`). The runbook
 refuses to run while another execution of it is running (fails closed). The pre-checks refuse to
@@ -22,11 +28,19 @@ beyond its configured tolerance fails the runbook. The state machine uses JSONat
 arithmetic the JSONPath intrinsics lack); see docs/decisions/migration-runbook.md. The expressions
 themselves are plain Python in constructs/runbook_expressions.py, unit-tested without a synth.
 
+Records (issue 13, item 7): an evidence object per execution (success and failure) in the Object Lock
+bucket (`s3:PutObject` on this environment's prefix only, written with the bucket's default
+retention); a failure to write it is caught and the notification says so. Where the configuration
+says so, an applied-revision SSM record after success (staging), and, before anything else, a check
+of another environment's record through a read-only role in its account (production; the task's
+`Credentials`). Maintenance mode: an SSM parameter the runbook creates/overwrites (absent = off).
+
 Exposes `state_machine`, `log_group`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
@@ -45,13 +59,35 @@ from constructs.log_group import EncryptedLogGroup
 from constructs.migration_task import MigrationTask
 from constructs.runbook_expressions import SNAPSHOT_PREFIX, jsonata
 from contract.compliance import REGULATORY_PACKS
-from contract.names import TASK_TOKEN_ENV_VAR, state_machine_name
+from contract.names import (
+    TASK_TOKEN_ENV_VAR,
+    applied_revision_path,
+    evidence_prefix,
+    maintenance_parameter_name,
+    runbook_role_name,
+    state_machine_name,
+)
 
 SNAPSHOT_POLL_SECONDS = 30
 # Throttling and transient service errors of the AWS SDK integrations (exact error names).
 RDS_TRANSIENT_ERRORS = ["Rds.RdsException", "Rds.SdkClientException"]
 ECS_TRANSIENT_ERRORS = ["ECS.AmazonECSException", "ECS.SdkClientException"]
 SFN_TRANSIENT_ERRORS = ["Sfn.SfnException", "Sfn.SdkClientException"]
+SSM_TRANSIENT_ERRORS = ["Ssm.SsmException", "Ssm.SdkClientException"]
+S3_TRANSIENT_ERRORS = ["S3.S3Exception", "S3.SdkClientException"]
+PARAMETER_NOT_FOUND = "Ssm.ParameterNotFoundException"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppliedCheck:
+    """Where this runbook looks for the record that another environment applied the revision first."""
+
+    environment_name: str  # the environment that must have applied it (config migration.require_applied_in)
+    reader_role_arn: str  # the read-only role in that environment's account (GetParameter on its path)
+
+    @property
+    def parameter_path(self) -> str:
+        return applied_revision_path(self.environment_name)
 
 
 class MigrationRunbook(Construct):
@@ -73,10 +109,17 @@ class MigrationRunbook(Construct):
         notification_topic: sns.ITopic,
         encryption_key: kms.IKey,
         log_retention_days: int,
+        evidence_bucket_name: str,
+        applied_check: AppliedCheck | None = None,
+        records_applied_revisions: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
         self._environment_name = environment_name
+        self._evidence_bucket = evidence_bucket_name
+        self._applied_check = applied_check
+        self._records_applied = records_applied_revisions
+        self._exact_revision = config.requires_exact_revision
         self._instance_identifier = instance_identifier
         self._task = task
         stack = cdk.Stack.of(self)
@@ -90,6 +133,13 @@ class MigrationRunbook(Construct):
             service="rds", resource="snapshot", resource_name="", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
         )
         self._snapshot_arns = f"{self._snapshot_arn_prefix}{SNAPSHOT_PREFIX}*"
+        self._region, self._partition = stack.region, stack.partition
+        self._maintenance_parameter = maintenance_parameter_name(environment_name)
+        self._applied_path = applied_revision_path(environment_name)
+        self._applied_records = self._parameter_arn(self._applied_path + "/*")
+        self._evidence_objects = (
+            f"arn:{self._partition}:s3:::{evidence_bucket_name}/{evidence_prefix(environment_name)}/*"
+        )
 
         self._state_machine_arn = stack.format_arn(
             service="states",
@@ -99,14 +149,14 @@ class MigrationRunbook(Construct):
         )
 
         validate_input, plan = self._input_states()
-        self._notify_failure = self._failure_path(notification_topic)
+        self._failure_entry = self._failure_path(notification_topic)
         list_running, check_alone = self._one_at_a_time_states()
         describe_database, check_preconditions = self._precheck_states()
         check_snapshot = self._snapshot_states(check_preconditions)
         upgrade_or_downgrade, check_exit_code = self._migration_states()
         validate_before, validate_data = self._validation_states(check_exit_code)
         validate_before.next(upgrade_or_downgrade)
-        validate_data.next(self._count_comparison(self._success_state(notification_topic)))
+        validate_data.next(self._count_comparison(self._success_path(notification_topic)))
         check_snapshot.when(sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_AVAILABLE)), validate_before).when(
             sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_CREATING)), self._wait_for_snapshot
         ).otherwise(self._fail_with("SnapshotNotCreated", "SnapshotFailed", expr.SNAPSHOT_FAILED_CAUSE))
@@ -116,13 +166,18 @@ class MigrationRunbook(Construct):
                 "AnotherExecutionRunning", "ExecutionAlreadyRunning", expr.ANOTHER_EXECUTION_RUNNING_CAUSE
             ),
         ).otherwise(describe_database)
-        plan.next(list_running).next(check_alone)
+        if applied_check is not None:
+            plan.next(self._applied_check_state(applied_check)).next(list_running)
+        else:
+            plan.next(list_running)
+        list_running.next(check_alone)
         describe_database.next(check_preconditions)
 
         self.log_group = EncryptedLogGroup(
             self, "Logs", retention_days=log_retention_days, encryption_key=encryption_key
         ).log_group
         self.state_machine = self._state_machine(validate_input)
+        self._name_role()
         self._allow_publishing(encryption_key)
         self._acknowledge_role_policy()
 
@@ -133,7 +188,7 @@ class MigrationRunbook(Construct):
             self,
             "InvalidInput",
             error="InvalidInput",
-            cause=expr.INVALID_INPUT_CAUSE,
+            cause=expr.invalid_input_cause(exact_revision=self._exact_revision),
         )
         plan = sfn.Pass.jsonata(
             self,
@@ -146,18 +201,44 @@ class MigrationRunbook(Construct):
                 "snapshotCreated": False,
                 "countsBefore": None,
                 "counts": None,
+                "comparison": None,
+                # The records (evidence, applied revision, maintenance mode); every path reads them.
+                "requestedBy": jsonata(expr.REQUESTED_BY),
+                "maintenance": jsonata(expr.MAINTENANCE_PLAN),
+                "migrationStarted": False,
+                "revisionsBefore": None,
+                "revisionsAfter": None,
+                "snapshotAvailableAt": None,
+                "migrationStartedAt": None,
+                "migrationEndedAt": None,
+                "evidenceKey": jsonata(expr.evidence_key(self._environment_name)),
+                "evidence": {"written": False, "error": "not attempted"},
+                "appliedRecord": jsonata(
+                    expr.APPLIED_RECORD_INITIAL if self._records_applied else expr.APPLIED_RECORD_NOT_KEPT
+                ),
+                "appliedCheck": None,
             },
+        )
+        rule = (
+            "a full revision id (exact-id rule)" if self._exact_revision else "contract/revision.py's grammar"
         )
         validate_input = sfn.Choice.jsonata(
             self,
             "ValidateInput",
-            comment="upgrade or downgrade, and a revision of contract/revision.py's grammar",
+            comment=f"upgrade or downgrade, a revision of {rule}, optional requestedBy (an ARN) and maintenance",
         )
-        validate_input.when(sfn.Condition.jsonata(jsonata(expr.VALID_INPUT)), plan).otherwise(invalid_input)
+        validate_input.when(
+            sfn.Condition.jsonata(jsonata(expr.valid_input(exact_revision=self._exact_revision))), plan
+        ).otherwise(invalid_input)
         return validate_input, plan
 
-    def _failure_path(self, notification_topic: sns.ITopic) -> tasks.SnsPublish:
-        """NotifyFailure (snapshot id and rollback instructions) -> RunbookFailed."""
+    def _failure_path(self, notification_topic: sns.ITopic) -> sfn.Choice:
+        """CheckMaintenanceAfterFailure [-> ClearMaintenanceAfterFailure] -> WriteFailureEvidence -> NotifyFailure
+        (snapshot id, evidence link, maintenance state, rollback instructions) -> RunbookFailed.
+
+        Maintenance mode is cleared only if the migration had not started; after that it stays on and the
+        notice says how to clear it. A failure to write the evidence never swallows the notification.
+        """
         runbook_failed = sfn.Fail.jsonata(
             self, "RunbookFailed", error=jsonata(expr.FAILURE_ERROR), cause=jsonata(expr.FAILURE_CAUSE)
         )
@@ -166,14 +247,143 @@ class MigrationRunbook(Construct):
             "NotifyFailure",
             topic=notification_topic,
             subject=f"RevenuePilot {self._environment_name}: database migration FAILED",
-            message=sfn.TaskInput.from_text(jsonata(expr.failure_notice(self._environment_name))),
+            message=sfn.TaskInput.from_text(
+                jsonata(
+                    expr.failure_notice(
+                        self._environment_name,
+                        evidence_bucket=self._evidence_bucket,
+                        region=self._region,
+                        exact_revision=self._exact_revision,
+                    )
+                )
+            ),
         )
         notify_failure.add_retry(
             errors=["States.TaskFailed"], max_attempts=3, interval=cdk.Duration.seconds(5)
         )
         notify_failure.add_catch(runbook_failed, errors=["States.ALL"])
         notify_failure.next(runbook_failed)
-        return notify_failure
+        write_evidence = self._evidence_write("WriteFailureEvidence", outcome="failed", then=notify_failure)
+        clear = self._put_maintenance(
+            "ClearMaintenanceAfterFailure",
+            state="off",
+            assign=expr.MAINTENANCE_CLEARED_AFTER_FAILURE,
+            then=write_evidence,
+        )
+        return (
+            sfn.Choice.jsonata(
+                self,
+                "CheckMaintenanceAfterFailure",
+                comment="Clear maintenance mode only if the migration had not started",
+            )
+            .when(sfn.Condition.jsonata(jsonata(expr.MAINTENANCE_TO_CLEAR_AFTER_FAILURE)), clear)
+            .otherwise(write_evidence)
+        )
+
+    def _evidence_write(self, state_id: str, *, outcome: str, then: sfn.IChainable) -> tasks.CallAwsService:
+        """PutObject of the evidence record (the bucket's default retention applies); on error, go on to `then`."""
+        write = tasks.CallAwsService.jsonata(
+            self,
+            state_id,
+            comment="The evidence record of this execution (Object Lock bucket); no PHI, no secret",
+            service="s3",
+            action="putObject",
+            iam_action="s3:PutObject",
+            iam_resources=[self._evidence_objects],
+            parameters={
+                "Bucket": self._evidence_bucket,
+                "Key": jsonata("$evidenceKey"),
+                "Body": jsonata(expr.evidence_record(self._environment_name, outcome=outcome)),
+                "ContentType": "application/json",
+                # Object Lock refuses a PUT without an integrity checksum (Content-MD5 or a flexible checksum).
+                "ChecksumAlgorithm": "SHA256",
+            },
+            assign={"evidence": jsonata(expr.EVIDENCE_WRITTEN)},
+        )
+        write.add_retry(
+            errors=S3_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        write.add_catch(then, errors=["States.ALL"], assign={"evidence": jsonata(expr.EVIDENCE_NOT_WRITTEN)})
+        write.next(then)
+        return write
+
+    def _put_maintenance(
+        self, state_id: str, *, state: str, assign: str, then: sfn.IChainable | None = None
+    ) -> tasks.CallAwsService:
+        """PutParameter (Overwrite) of the maintenance-mode flag; the runbook owns it, not CloudFormation."""
+        put = tasks.CallAwsService.jsonata(
+            self,
+            state_id,
+            comment=f"Maintenance mode {state} ({self._maintenance_parameter})",
+            service="ssm",
+            action="putParameter",
+            iam_action="ssm:PutParameter",
+            iam_resources=[self._parameter_arn(self._maintenance_parameter)],
+            parameters={
+                "Name": self._maintenance_parameter,
+                "Value": jsonata(expr.maintenance_value(state)),
+                "Type": "String",
+                "Overwrite": True,
+            },
+            assign={"maintenance": jsonata(assign)},
+        )
+        put.add_retry(
+            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        if then is not None:
+            # Clearing failed: go on, and say in the notice that it is still on and how to clear it.
+            put.add_catch(
+                then,
+                errors=["States.ALL"],
+                assign={"maintenance": jsonata(expr.maintenance_not_cleared(self._environment_name))},
+            )
+            put.next(then)
+        return put
+
+    def _parameter_arn(self, name: str) -> str:
+        return cdk.Stack.of(self).format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=name.lstrip("/"),
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+    def _applied_check_state(self, check: AppliedCheck) -> tasks.CallAwsService:
+        """CheckRevisionAppliedFirst: GetParameter `<path>/<revision>` in the other environment's account.
+
+        The call runs with the credentials of the read-only role there (`Credentials`), so the state machine
+        role's only grant for it is sts:AssumeRole on that role. A missing record is RevisionNotApplied.
+        """
+        read = tasks.CallAwsService.jsonata(
+            self,
+            "CheckRevisionAppliedFirst",
+            comment=f"Refuse a revision {check.environment_name} has not recorded as applied (read-only role there)",
+            service="ssm",
+            action="getParameter",
+            iam_action="sts:AssumeRole",
+            iam_resources=[check.reader_role_arn],
+            parameters={"Name": jsonata(expr.applied_check_name(check.parameter_path))},
+            credentials=sfn.Credentials(
+                role=sfn.TaskRole.from_role(
+                    iam.Role.from_role_arn(self, "AppliedReaderRole", check.reader_role_arn, mutable=False)
+                )
+            ),
+            assign={"appliedCheck": jsonata(expr.APPLIED_CHECK_FOUND)},
+        )
+        read.add_retry(
+            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        not_applied = sfn.Pass.jsonata(
+            self,
+            "RevisionNotApplied",
+            assign=expr.failure(
+                f"RevisionNotAppliedIn{check.environment_name.capitalize()}",
+                expr.revision_not_applied_cause(check.environment_name, check.parameter_path),
+            ),
+        ).next(self._failure_entry)
+        read.add_catch(not_applied, errors=[PARAMETER_NOT_FOUND])
+        self._catch_into_failure(read, "AppliedCheckFailed")
+        return read
 
     def _one_at_a_time_states(self) -> tuple[tasks.CallAwsService, sfn.Choice]:
         """ListRunningExecutions -> CheckNoOtherExecution: stop if another execution is running.
@@ -248,7 +458,7 @@ class MigrationRunbook(Construct):
             },
             assign={"snapshotCreated": True},
         )
-        self._route_preconditions(check_preconditions, create_snapshot)
+        self._route_preconditions(check_preconditions, self._maintenance_before(create_snapshot))
         create_snapshot.add_retry(
             errors=RDS_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(10), backoff_rate=2
         )
@@ -265,7 +475,10 @@ class MigrationRunbook(Construct):
             iam_action="rds:DescribeDBSnapshots",
             iam_resources=[self._instance_arn, self._snapshot_arns],
             parameters={"DbSnapshotIdentifier": jsonata(expr.SNAPSHOT_ID_VARIABLE)},
-            assign={"snapshotStatus": jsonata(expr.SNAPSHOT_STATUS)},
+            assign={
+                "snapshotStatus": jsonata(expr.SNAPSHOT_STATUS),
+                "snapshotAvailableAt": jsonata(expr.SNAPSHOT_AVAILABLE_AT),
+            },
         )
         describe_snapshot.add_retry(
             errors=RDS_TRANSIENT_ERRORS, max_attempts=5, interval=cdk.Duration.seconds(5), backoff_rate=2
@@ -278,6 +491,17 @@ class MigrationRunbook(Construct):
             check_snapshot
         )
         return check_snapshot
+
+    def _maintenance_before(self, create_snapshot: tasks.CallAwsService) -> sfn.Choice:
+        """MaintenanceRequested -> SetMaintenanceMode (on) -> CreateSnapshot: the snapshot follows the switch."""
+        set_on = self._put_maintenance("SetMaintenanceMode", state="on", assign=expr.MAINTENANCE_SET)
+        self._catch_into_failure(set_on, "MaintenanceModeNotSet")
+        set_on.next(create_snapshot)
+        return (
+            sfn.Choice.jsonata(self, "MaintenanceRequested", comment="input maintenance: true")
+            .when(sfn.Condition.jsonata(jsonata(expr.MAINTENANCE_REQUESTED)), set_on)
+            .otherwise(create_snapshot)
+        )
 
     def _route_preconditions(self, check_preconditions: sfn.Choice, create_snapshot: sfn.IChainable) -> None:
         minimum_days = self._config.minimum_backup_retention_days
@@ -347,6 +571,7 @@ class MigrationRunbook(Construct):
                 assign={
                     "exitCode": jsonata(expr.MIGRATION_EXIT_CODE),
                     "stoppedReason": jsonata(expr.MIGRATION_STOPPED_REASON),
+                    "migrationEndedAt": jsonata(expr.NOW),
                 },
             )
             # No Retry: with `.sync`, an error after RunTask (a failed DescribeTasks poll) would start a
@@ -366,20 +591,26 @@ class MigrationRunbook(Construct):
         """ValidateBefore (after the snapshot) and, after CheckMigrationExitCode, ValidateData | MigrationExitedNonZero."""
         validate_before = self._validation_run(
             "ValidateBefore",
-            "Row counts before the migration (read-only, as the migration role); reported via the task token",
-            "countsBefore",
+            "Row counts and revision before the migration (read-only, as the migration role); via the task token",
+            {
+                "countsBefore": jsonata(expr.VALIDATION_COUNTS),
+                "revisionsBefore": jsonata(expr.VALIDATION_REVISIONS),
+                # The migration task is next: from here on a failure leaves maintenance mode on.
+                "migrationStarted": True,
+                "migrationStartedAt": jsonata(expr.NOW),
+            },
         )
         validate_data = self._validation_run(
             "ValidateData",
-            "Row counts after the migration (read-only, as the migration role); reported via the task token",
-            "counts",
+            "Row counts and revision after the migration (read-only, as the migration role); via the task token",
+            {"counts": jsonata(expr.VALIDATION_COUNTS), "revisionsAfter": jsonata(expr.VALIDATION_REVISIONS)},
         )
         check_exit_code.when(
             sfn.Condition.jsonata(jsonata(expr.MIGRATION_SUCCEEDED)), validate_data
         ).otherwise(self._fail_with("MigrationExitedNonZero", "MigrationFailed", expr.MIGRATION_FAILED_CAUSE))
         return validate_before, validate_data
 
-    def _validation_run(self, state_id: str, comment: str, counts_variable: str) -> tasks.EcsRunTask:
+    def _validation_run(self, state_id: str, comment: str, assign: dict[str, Any]) -> tasks.EcsRunTask:
         validation_arguments: list[str] = []
         for query_name, sql in self._config.validation_queries:
             validation_arguments += ["--query", f"{query_name}={sql}"]
@@ -393,7 +624,7 @@ class MigrationRunbook(Construct):
             comment=comment,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(self._config.validation_timeout_minutes)),
-            assign={counts_variable: jsonata(expr.VALIDATION_COUNTS)},
+            assign=assign,
         )
         # A second read-only validate run is harmless, unlike a second migration.
         step.add_retry(
@@ -402,7 +633,7 @@ class MigrationRunbook(Construct):
         self._catch_into_failure(step, "ValidationFailed")
         return step
 
-    def _count_comparison(self, notify_success: tasks.SnsPublish) -> sfn.Chain:
+    def _count_comparison(self, on_success: sfn.IChainable) -> sfn.Chain:
         """CompareCounts -> CheckCounts: a count that dropped beyond its tolerance fails (CountsDropped)."""
         tolerances = {
             name: self._config.decrease_tolerance_percent(name) for name, _ in self._config.validation_queries
@@ -417,23 +648,79 @@ class MigrationRunbook(Construct):
         check_counts.when(
             sfn.Condition.jsonata(jsonata(expr.COUNTS_DROPPED)),
             self._fail_with("CountsDropped", "CountsDropped", expr.COUNTS_DROPPED_CAUSE),
-        ).otherwise(notify_success)
+        ).otherwise(on_success)
         return compare_counts.next(check_counts)
 
-    def _success_state(self, notification_topic: sns.ITopic) -> tasks.SnsPublish:
-        """NotifySuccess: the summary is both the notification and the execution's output."""
+    def _success_path(self, notification_topic: sns.ITopic) -> sfn.Choice:
+        """[CheckRevisionAfter -> RecordAppliedRevision] -> CheckMaintenanceAfterSuccess [-> ClearMaintenanceMode]
+        -> WriteSuccessEvidence -> NotifySuccess. A record, clear or write that fails is reported, not fatal:
+        the migration itself has succeeded."""
         notify_success = tasks.SnsPublish.jsonata(
             self,
             "NotifySuccess",
             topic=notification_topic,
             subject=f"RevenuePilot {self._environment_name}: database migration succeeded",
-            message=sfn.TaskInput.from_text(jsonata(expr.success_notice(self._environment_name))),
-            outputs=jsonata(expr.success_summary(self._environment_name)),
+            message=sfn.TaskInput.from_text(
+                jsonata(
+                    expr.success_notice(
+                        self._environment_name, evidence_bucket=self._evidence_bucket, region=self._region
+                    )
+                )
+            ),
+            outputs=jsonata(
+                expr.success_summary(
+                    self._environment_name, evidence_bucket=self._evidence_bucket, region=self._region
+                )
+            ),
         )
         notify_success.add_retry(
             errors=["States.TaskFailed"], max_attempts=3, interval=cdk.Duration.seconds(5)
         )
-        return notify_success
+        write_evidence = self._evidence_write(
+            "WriteSuccessEvidence", outcome="succeeded", then=notify_success
+        )
+        clear = self._put_maintenance(
+            "ClearMaintenanceMode", state="off", assign=expr.MAINTENANCE_CLEARED, then=write_evidence
+        )
+        after_records = (
+            sfn.Choice.jsonata(self, "CheckMaintenanceAfterSuccess")
+            .when(sfn.Condition.jsonata(jsonata(expr.MAINTENANCE_ON)), clear)
+            .otherwise(write_evidence)
+        )
+        if not self._records_applied:
+            return after_records
+        record = tasks.CallAwsService.jsonata(
+            self,
+            "RecordAppliedRevision",
+            comment=f"{self._applied_path}/<revision after>: what another environment's runbook checks",
+            service="ssm",
+            action="putParameter",
+            iam_action="ssm:PutParameter",
+            iam_resources=[self._applied_records],
+            parameters={
+                "Name": jsonata(expr.applied_record_name(self._applied_path)),
+                "Value": jsonata(expr.APPLIED_RECORD_VALUE),
+                "Type": "String",
+                "Overwrite": True,
+            },
+            assign={"appliedRecord": jsonata(expr.applied_record_written(self._applied_path))},
+        )
+        record.add_retry(
+            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        record.add_catch(
+            after_records,
+            errors=["States.ALL"],
+            assign={"appliedRecord": jsonata(expr.APPLIED_RECORD_NOT_WRITTEN)},
+        )
+        record.next(after_records)
+        return (
+            sfn.Choice.jsonata(
+                self, "CheckRevisionAfter", comment="Record only a single revision after (not several heads)"
+            )
+            .when(sfn.Condition.jsonata(jsonata(expr.HAS_ONE_REVISION_AFTER)), record)
+            .otherwise(after_records)
+        )
 
     # --- the state machine and its role ---------------------------------------------------------
     def _state_machine(self, start: sfn.IChainable) -> sfn.StateMachine:
@@ -456,15 +743,27 @@ class MigrationRunbook(Construct):
             ),
         )
 
+    def _name_role(self) -> None:
+        """A deterministic role name: another environment's reader role trusts exactly this ARN."""
+        role = self.state_machine.role.node.default_child
+        assert isinstance(role, iam.CfnRole)
+        role.role_name = runbook_role_name(self._environment_name)
+
     def _allow_publishing(self, encryption_key: kms.IKey) -> None:
-        """The topic is encrypted with the database CMK: publishing needs a data key."""
+        """The topic and the evidence bucket are encrypted with the database CMK: both need a data key."""
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[encryption_key.key_arn],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"sns.{cdk.Stack.of(self).region}.amazonaws.com"}
-                },
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{self._region}.amazonaws.com"}},
+            )
+        )
+        # SSE-KMS PutObject (with a bucket key) needs only GenerateDataKey.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey"],
+                resources=[encryption_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{self._region}.amazonaws.com"}},
             )
         )
 
@@ -483,6 +782,19 @@ class MigrationRunbook(Construct):
             "Each execution creates a new snapshot named pre-migration-<start time>-<execution>; the grant "
             "covers only that prefix in this account and region.",
         )
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::{self._evidence_objects}]",
+            "One evidence object per execution (migrations/<env>/<YYYY>/<MM>/<execution>.json); s3:PutObject "
+            "only, on this environment's prefix only; Object Lock keeps every version for its retention.",
+        )
+        if self._records_applied:
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::{self._applied_records}]",
+                "One applied-revision record per revision id (its full id is the parameter's name); "
+                "ssm:PutParameter only, on this environment's applied-revision path only.",
+            )
         for pack in REGULATORY_PACKS:
             acknowledge(
                 policy,
@@ -499,16 +811,16 @@ class MigrationRunbook(Construct):
 
     # --- shared steps -----------------------------------------------------------------------------
     def _fail_with(self, state_id: str, error: str, cause_expression: str) -> sfn.Chain:
-        """A failure state: assign `$failure` and notify."""
+        """A failure state: assign `$failure`, then the failure path (maintenance, evidence, notice)."""
         return sfn.Pass.jsonata(self, state_id, assign=expr.failure(error, cause_expression)).next(
-            self._notify_failure
+            self._failure_entry
         )
 
     def _catch_into_failure(
         self, state: tasks.SnsPublish | tasks.CallAwsService | tasks.EcsRunTask, error: str
     ) -> None:
         state.add_catch(
-            self._notify_failure,
+            self._failure_entry,
             errors=["States.ALL"],
             assign=expr.failure(error, expr.CAUGHT_ERROR_CAUSE),
         )

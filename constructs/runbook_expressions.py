@@ -7,7 +7,10 @@ wraps them in `{% ... %}` with `jsonata()`.
 Variables the runbook assigns and these expressions read: `$action`, `$revision`, `$snapshotId`,
 `$snapshotCreated`, `$otherExecutions`, `$database` (status, backupRetentionDays, latestRestorableTime),
 `$snapshotStatus`, `$exitCode`, `$stoppedReason`, `$countsBefore`, `$counts`, `$comparison`,
-`$failure` (error, cause).
+`$failure` (error, cause); for the records (issue 13, item 7): `$requestedBy`, `$revisionsBefore`,
+`$revisionsAfter`, `$maintenance` (requested, on, note), `$migrationStarted`, `$snapshotAvailableAt`,
+`$migrationStartedAt`, `$migrationEndedAt`, `$evidenceKey`, `$evidence` (written, error),
+`$appliedRecord` (written, parameter | reason), `$appliedCheck` (parameter, record).
 
 Step Functions refuses a bare `$` (the context value) at the top of an expression, and moto anywhere:
 iterations use `$map`/`$filter` with a named lambda parameter instead.
@@ -18,7 +21,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from contract.revision import REVISION_RULE, jsonata_revision_check
+from contract.revision import (
+    EXACT_REVISION_RULE,
+    REVISION_RULE,
+    jsonata_exact_revision_check,
+    jsonata_revision_check,
+)
 
 SNAPSHOT_PREFIX = "pre-migration-"
 
@@ -36,9 +44,49 @@ def failure(error: str, cause_expression: str) -> dict[str, Any]:
 # --- input and plan -------------------------------------------------------------------------------
 INPUT_ACTION = "$states.input.action"
 INPUT_REVISION = "$states.input.revision"
-# The revision grammar of contract/revision.py, rendered into JSONata (no option-like values).
-VALID_INPUT = '$states.input.action in ["upgrade", "downgrade"] and ' + jsonata_revision_check(INPUT_REVISION)
-INVALID_INPUT_CAUSE = f'input must be {{"action": "upgrade" | "downgrade", "revision": "<{REVISION_RULE}>"}}'
+INPUT_REQUESTED_BY = "$states.input.requestedBy"
+INPUT_MAINTENANCE = "$states.input.maintenance"
+# `requestedBy` (optional): the caller's ARN as `ops` read it from STS GetCallerIdentity. It is what the
+# caller *states*; the authenticated identity is CloudTrail's StartExecution event of the execution.
+REQUESTED_BY_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_\/-]{1,900}$"
+REQUESTED_BY_CHARACTERS = r"[A-Za-z0-9+=,.@_:\/-]"
+VALID_REQUESTED_BY = (
+    f'($not($exists({INPUT_REQUESTED_BY})) or ($type({INPUT_REQUESTED_BY}) = "string" '
+    f"and $length({INPUT_REQUESTED_BY}) <= 1000 "
+    f'and $length($replace({INPUT_REQUESTED_BY}, /{REQUESTED_BY_CHARACTERS}/, "")) = 0 '
+    f"and $contains({INPUT_REQUESTED_BY}, /{REQUESTED_BY_PATTERN}/)))"
+)
+VALID_MAINTENANCE = f'($not($exists({INPUT_MAINTENANCE})) or $type({INPUT_MAINTENANCE}) = "boolean")'
+
+
+def valid_input(*, exact_revision: bool) -> str:
+    """The input check: action, revision (the exact-id rule where `exact_revision`), requestedBy, maintenance."""
+    revision_check = (jsonata_exact_revision_check if exact_revision else jsonata_revision_check)(
+        INPUT_REVISION
+    )
+    return (
+        f'$states.input.action in ["upgrade", "downgrade"] and {revision_check} and {VALID_REQUESTED_BY} '
+        f"and {VALID_MAINTENANCE}"
+    )
+
+
+def invalid_input_cause(*, exact_revision: bool) -> str:
+    rule = EXACT_REVISION_RULE if exact_revision else REVISION_RULE
+    return (
+        f'input must be {{"action": "upgrade" | "downgrade", "revision": "<{rule}>", '
+        '"requestedBy": "<optional: the caller\'s IAM/STS ARN>", "maintenance": <optional: true | false>}'
+    )
+
+
+# The runbook of an environment without the exact-id rule (kept for the tests of the plain grammar).
+VALID_INPUT = valid_input(exact_revision=False)
+INVALID_INPUT_CAUSE = invalid_input_cause(exact_revision=False)
+REQUESTED_BY = f"$exists({INPUT_REQUESTED_BY}) ? {INPUT_REQUESTED_BY} : null"
+MAINTENANCE_PLAN = (
+    f"{INPUT_MAINTENANCE} = true ? "
+    '{"requested": true, "on": false, "note": "requested; not set yet"} : '
+    '{"requested": false, "on": false, "note": "not requested"}'
+)
 # `pre-migration-<yyyy-mm-dd-hhmmss>-<execution name>`: the execution name is unique per state machine
 # (90 days), so two executions in the same second get different snapshots. The name lower-cased, runs
 # of anything but [a-z0-9] as one '-', no leading/trailing '-': RDS's identifier rules (letters, digits,
@@ -48,6 +96,15 @@ SNAPSHOT_ID = (
     f"'{SNAPSHOT_PREFIX}' & $fromMillis($toMillis($states.context.Execution.StartTime), "
     "'[Y0001]-[M01]-[D01]-[H01][m01][s01]') & ($name = '' ? '' : '-' & $name))"
 )
+
+
+def evidence_key(environment_name: str) -> str:
+    """`migrations/<env>/<YYYY>/<MM>/<execution name>.json` (UTC start time)."""
+    return (
+        f"'migrations/{environment_name}/' & $fromMillis($toMillis($states.context.Execution.StartTime), "
+        "'[Y0001]/[M01]') & '/' & $states.context.Execution.Name & '.json'"
+    )
+
 
 # --- one execution at a time ----------------------------------------------------------------------
 OWN_STATE_MACHINE = "$states.context.StateMachine.Id"
@@ -76,17 +133,41 @@ def rollback_instructions(environment_name: str) -> str:
     )
 
 
-def failure_notice(environment_name: str) -> str:
-    """The failure notification's JSON text: what failed, the snapshot (if any) and how to roll back."""
+def exact_rollback_instructions(environment_name: str) -> str:
+    """Plain text for the failure notice where only exact revision ids are accepted (production)."""
+    return (
+        f"Rollback: if the migration ran and is reversible, run `python -m ops rollback --env {environment_name} "
+        "--revision <revisionBefore, the full id above>` (this runbook, action downgrade; the revision must be "
+        "recorded as applied in staging, which it is if staging ran it before). If data integrity is "
+        "compromised, restore the snapshot (or PITR to just before the start time) to a new instance, point "
+        "the application at it and re-run the last good revision. README: Running a migration."
+    )
+
+
+def maintenance_after_failure(environment_name: str) -> str:
+    """What the failure notice says about maintenance mode."""
+    return (
+        "$maintenance.on ? 'ON: left on because the migration had started; check the database, then clear it "
+        f"with `python -m ops maintenance --env {environment_name} --off`' : $maintenance.note"
+    )
+
+
+def failure_notice(environment_name: str, *, evidence_bucket: str, region: str, exact_revision: bool) -> str:
+    """The failure notification's JSON text: what failed, the snapshot (if any), the evidence record, maintenance
+    mode and how to roll back."""
+    rollback = exact_rollback_instructions if exact_revision else rollback_instructions
     return (
         "$string({"
         f'"environment": "{environment_name}", "outcome": "failed", '
         '"action": $action, "revision": $revision, '
         '"snapshotId": $snapshotCreated ? $snapshotId : "none (failed before the snapshot)", '
         '"error": $failure.error, "cause": $substring($failure.cause, 0, 4000), '
+        '"revisionBefore": $revisionsBefore, '
         '"startedAt": $states.context.Execution.StartTime, '
         '"execution": $states.context.Execution.Id, '
-        f'"rollback": {json.dumps(rollback_instructions(environment_name))}'
+        f'"maintenanceMode": {maintenance_after_failure(environment_name)}, '
+        f'"evidence": {evidence_link(evidence_bucket, region)}, '
+        f'"rollback": {json.dumps(rollback(environment_name))}'
         "}, true)"
     )
 
@@ -163,12 +244,16 @@ MIGRATION_EXIT_CODE = (
 )
 MIGRATION_STOPPED_REASON = '$exists($states.result.StoppedReason) ? $states.result.StoppedReason : ""'
 MIGRATION_SUCCEEDED = "$exitCode = 0"
+NOW = "$now()"
 MIGRATION_FAILED_CAUSE = (
     "'alembic ' & $action & ' ' & $revision & ' exited with status ' & $string($exitCode) & "
     "($stoppedReason != '' ? ' (' & $stoppedReason & ')' : '')"
 )
 TASK_TOKEN = "$states.context.Task.Token"  # noqa: S105 (the callback token of the run, not a secret)
 VALIDATION_COUNTS = "$states.result.counts"
+# `alembic current` as the runner read it (a list; absent from an older runner: null).
+VALIDATION_REVISIONS = "$exists($states.result.revisions) ? $states.result.revisions : null"
+SNAPSHOT_AVAILABLE_AT = '$states.result.DbSnapshots[0].Status = "available" ? $now() : null'
 
 
 def counts_comparison(tolerance_percent: dict[str, float]) -> str:
@@ -195,8 +280,130 @@ COUNTS_DROPPED_CAUSE = (
 EXECUTION_NAME = "$states.context.Execution.Name"
 
 
+# --- records: applied revisions, maintenance mode, evidence ----------------------------------------
+# The single revision the database reports after the migration (null with none or several heads).
+REVISION_AFTER = "$count($revisionsAfter) = 1 ? $revisionsAfter[0] : null"
+HAS_ONE_REVISION_AFTER = "$count($revisionsAfter) = 1"
+
+
+def applied_record_name(path: str) -> str:
+    """`<path>/<full revision id after>`: the applied-revision record of this execution."""
+    return f"'{path}/' & $revisionsAfter[0]"
+
+
+APPLIED_RECORD_VALUE = (
+    '$string({"execution": $states.context.Execution.Id, "action": $action, "requestedRevision": $revision, '
+    '"appliedAt": $now()})'
+)
+
+
+def applied_record_written(path: str) -> str:
+    return f'{{"written": true, "parameter": {applied_record_name(path)}}}'
+
+
+APPLIED_RECORD_NOT_WRITTEN = (
+    '{"written": false, "reason": "PutParameter failed: " & $states.errorOutput.Error & ". Run the runbook '
+    'again with the same revision (a no-op migration) to record it"}'
+)
+APPLIED_RECORD_INITIAL = (
+    '{"written": false, "reason": "not recorded: only a successful execution whose database reports exactly one '
+    'revision records it"}'
+)
+APPLIED_RECORD_NOT_KEPT = '{"written": false, "reason": "this environment keeps no applied-revision records"}'
+
+
+def applied_check_name(path: str) -> str:
+    """The record production looks up: `<staging path>/<requested revision>`."""
+    return f"'{path}/' & $revision"
+
+
+APPLIED_CHECK_FOUND = '{"parameter": $states.result.Parameter.Name, "record": $states.result.Parameter.Value}'
+
+
+def revision_not_applied_cause(first_environment: str, path: str) -> str:
+    return (
+        f"'revision ' & $revision & ' has not been applied in {first_environment}: no record {path}/' & $revision & "
+        f"'. Apply it in {first_environment} through the runbook first (python -m ops migrate --env "
+        f"{first_environment} --revision ' & $revision & ')'"
+    )
+
+
+MAINTENANCE_TO_CLEAR_AFTER_FAILURE = "$maintenance.on and $not($migrationStarted)"
+MAINTENANCE_ON = "$maintenance.on"
+MAINTENANCE_REQUESTED = "$maintenance.requested"
+
+
+def maintenance_value(state: str) -> str:
+    """The maintenance-mode parameter's JSON value."""
+    return f'$string({{"state": "{state}", "execution": $states.context.Execution.Id, "since": $now()}})'
+
+
+MAINTENANCE_SET = '{"requested": true, "on": true, "note": "ON since " & $now()}'
+MAINTENANCE_CLEARED_AFTER_FAILURE = (
+    '{"requested": true, "on": false, "note": "cleared (off): the migration had not started"}'
+)
+MAINTENANCE_CLEARED = (
+    '{"requested": true, "on": false, "note": "cleared (off) after the migration succeeded"}'
+)
+
+
+def maintenance_not_cleared(environment_name: str) -> str:
+    return (
+        '{"requested": true, "on": true, "note": "ON: clearing it failed (" & $states.errorOutput.Error & '
+        f'"); clear it with `python -m ops maintenance --env {environment_name} --off`"}}'
+    )
+
+
+EVIDENCE_WRITTEN = '{"written": true}'
+EVIDENCE_NOT_WRITTEN = '{"written": false, "error": $states.errorOutput.Error}'
+AUTHENTICATED_IDENTITY = (
+    "'CloudTrail: the StartExecution event of ' & $states.context.Execution.Id & ' (userIdentity) is the "
+    "authenticated caller; requestedBy is what the caller stated'"
+)
+
+
+def evidence_record(environment_name: str, *, outcome: str) -> str:
+    """The evidence object: no PHI, no secret; the cause is the runbook's already-sanitised one.
+
+    An object, not `$string(...)`: Step Functions serialises an object Body to JSON (a string Body may be
+    JSON-encoded once more, as moto does).
+    """
+    result = (
+        '{"outcome": "succeeded"}'
+        if outcome == "succeeded"
+        else '{"outcome": "failed", "error": $failure.error, "cause": $substring($failure.cause, 0, 4000)}'
+    )
+    return (
+        "{"
+        '"schema": "revenuepilot/migration-evidence/1", '
+        f'"environment": "{environment_name}", '
+        '"execution": {"arn": $states.context.Execution.Id, "name": $states.context.Execution.Name}, '
+        '"action": $action, "requestedRevision": $revision, '
+        '"alembicRevision": {"before": $revisionsBefore, "after": $revisionsAfter}, '
+        '"snapshotId": $snapshotCreated ? $snapshotId : null, '
+        '"validation": {"before": $countsBefore, "after": $counts, "comparison": $comparison}, '
+        f'"operator": {{"requestedBy": $requestedBy, "authenticatedIdentity": {AUTHENTICATED_IDENTITY}}}, '
+        '"timings": {"started": $states.context.Execution.StartTime, "snapshotAvailable": $snapshotAvailableAt, '
+        '"migrationStarted": $migrationStartedAt, "migrationEnded": $migrationEndedAt, "ended": $now()}, '
+        '"maintenanceMode": $maintenance, "appliedCheck": $appliedCheck, "appliedRecord": $appliedRecord, '
+        f'"result": {result}'
+        "}"
+    )
+
+
+def evidence_link(bucket: str, region: str) -> str:
+    """The notification's link to the record: s3:// URI and console URL, or why it is missing."""
+    return (
+        f"$evidence.written ? {{\"s3Uri\": 's3://{bucket}/' & $evidenceKey, "
+        f"\"console\": 'https://console.aws.amazon.com/s3/object/{bucket}?region={region}&bucketType=general&prefix=' "
+        "& $encodeUrlComponent($evidenceKey)} : "
+        "'NOT WRITTEN (' & $string($evidence.error) & '): the execution history and this notice are the record; "
+        "tell the change record'"
+    )
+
+
 # --- success --------------------------------------------------------------------------------------
-def success_summary(environment_name: str) -> str:
+def success_summary(environment_name: str, *, evidence_bucket: str, region: str) -> str:
     """The runbook's output on success: what ran, the snapshot, the validation counts and the duration."""
     return (
         "{"
@@ -204,11 +411,16 @@ def success_summary(environment_name: str) -> str:
         '"action": $action, "revision": $revision, "snapshotId": $snapshotId, "validation": $counts, '
         '"validationBefore": $countsBefore, "durationSeconds": $round(($toMillis($states.context.State.EnteredTime) - '
         "$toMillis($states.context.Execution.StartTime)) / 1000), "
+        '"alembicRevision": {"before": $revisionsBefore, "after": $revisionsAfter}, '
+        '"maintenanceMode": $maintenance.note, "appliedRecord": $appliedRecord, '
+        f'"evidence": {evidence_link(evidence_bucket, region)}, '
         '"execution": $states.context.Execution.Id'
         "}"
     )
 
 
-def success_notice(environment_name: str) -> str:
+def success_notice(environment_name: str, *, evidence_bucket: str, region: str) -> str:
     """The success notification's JSON text (the summary, pretty-printed)."""
-    return f"$string({success_summary(environment_name)}, true)"
+    return (
+        f"$string({success_summary(environment_name, evidence_bucket=evidence_bucket, region=region)}, true)"
+    )

@@ -2,8 +2,9 @@
 
 Creates one SSM String parameter per setting of the ops guide's "Runtime database environment
 variables" table under `/revenuepilot/<env>/database/runtime/<NAME>` (plus the application secret's
-ARN and name, from which the task builds DATABASE_URL), and ONE managed policy that lets a role
-read exactly those parameters, the application secret, and decrypt it through Secrets Manager.
+ARN and name, from which the task builds DATABASE_URL, and the name of the maintenance-mode flag the
+migration runbook sets), and ONE managed policy that lets a role
+read exactly those parameters, the maintenance-mode flag, the application secret, and decrypt it through Secrets Manager.
 
 Secure defaults: no secret value is ever a parameter (String parameters are plaintext); the
 policy names every parameter ARN and the path itself, no wildcard; KMS use is limited to
@@ -25,9 +26,13 @@ from aws_cdk import aws_ssm as ssm
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.secret_access import secret_read_statements
+from contract.names import maintenance_parameter_name
 
 SECRET_ARN_PARAMETER = "DATABASE_SECRET_ARN"  # noqa: S105 - a parameter name, not a secret
 SECRET_NAME_PARAMETER = "DATABASE_SECRET_NAME"  # noqa: S105 - a parameter name, not a secret
+# The NAME of the maintenance-mode flag (issue 13): the runbook and `ops maintenance` write the flag itself,
+# CloudFormation never does (a deploy would reset it). Absent flag = off.
+MAINTENANCE_PARAMETER = "MAINTENANCE_MODE_PARAMETER"
 # NAME -> construct id (PascalCase literals: renaming one replaces the parameter).
 CONSTRUCT_IDS: dict[str, str] = {
     "PGSSLMODE": "PgSslMode",
@@ -41,6 +46,7 @@ CONSTRUCT_IDS: dict[str, str] = {
     "DB_HEALTHCHECK_TIMEOUT_MS": "DbHealthcheckTimeoutMs",
     SECRET_ARN_PARAMETER: "DatabaseSecretArn",
     SECRET_NAME_PARAMETER: "DatabaseSecretName",
+    MAINTENANCE_PARAMETER: "MaintenanceModeParameter",
 }
 
 
@@ -63,6 +69,7 @@ def runtime_values(config: EnvironmentConfig) -> dict[str, str]:
         "DB_STATEMENT_TIMEOUT_MS": str(runtime.statement_timeout_ms),
         "DB_HEALTHCHECK_TIMEOUT_MS": str(runtime.healthcheck_timeout_ms),
         SECRET_NAME_PARAMETER: config.database.application_secret_name,
+        MAINTENANCE_PARAMETER: maintenance_parameter_name(config.name),
     }
 
 
@@ -104,9 +111,12 @@ class RuntimeContract(Construct):
                 arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
             )
 
-        # GetParametersByPath is authorized on the path; GetParameter(s) on each parameter.
-        self.parameter_arns = [parameter_arn(self.path)] + [
-            parameter_arn(f"{self.path}/{name}") for name in CONSTRUCT_IDS
+        # GetParametersByPath is authorized on the path; GetParameter(s) on each parameter. The application
+        # also reads the maintenance-mode flag the contract names (absent = off).
+        self.parameter_arns = [
+            parameter_arn(self.path),
+            *(parameter_arn(f"{self.path}/{name}") for name in CONSTRUCT_IDS),
+            parameter_arn(maintenance_parameter_name(config.name)),
         ]
         self.read_policy = iam.ManagedPolicy(
             self,

@@ -54,3 +54,54 @@ def state_machine_name(environment_name: str) -> str:
 # The Data stack instance's template metadata recording an approved restore cutover (decision 0007):
 # written by constructs/database.py, read by the replacement guard (tools/replacement_guard.py).
 RESTORE_CUTOVER_METADATA = "RevenuePilot::RestoreCutover"
+
+
+# --- the runbook's records (issue 13, item 7) --------------------------------------------------------
+# Evidence objects: `<EVIDENCE_PREFIX>/<env>/<YYYY>/<MM>/<execution name>.json` in the evidence bucket.
+EVIDENCE_PREFIX = "migrations"
+_MAX_BUCKET_NAME = 63
+
+
+def _bucket_name(kind: str, environment_name: str, account: str, region: str) -> str:
+    """`revenuepilot-<env>-<kind>-<account>-<region>`: globally unique, known at synth (no export needed)."""
+    name = f"revenuepilot-{environment_name}-{kind}-{account}-{region}"
+    if len(name) > _MAX_BUCKET_NAME:
+        raise ValueError(f"bucket name {name!r} is longer than {_MAX_BUCKET_NAME} characters")
+    return name
+
+
+def evidence_bucket_name(environment_name: str, account: str, region: str) -> str:
+    """The migration evidence bucket (Object Lock, the environment's CMK)."""
+    return _bucket_name("evidence", environment_name, account, region)
+
+
+def access_log_bucket_name(environment_name: str, account: str, region: str) -> str:
+    """The S3 server access log bucket of the evidence bucket."""
+    return _bucket_name("access-logs", environment_name, account, region)
+
+
+def evidence_prefix(environment_name: str) -> str:
+    """The key prefix the runbook of `environment_name` may write evidence under (no trailing '/')."""
+    return f"{EVIDENCE_PREFIX}/{environment_name}"
+
+
+def runbook_role_name(environment_name: str) -> str:
+    """The runbook state machine's role: named, so another account can trust exactly it."""
+    return f"revenuepilot-{environment_name}-migration-runbook"
+
+
+def applied_reader_role_name(environment_name: str) -> str:
+    """The role in `environment_name`'s account that another environment's runbook assumes to read
+    `environment_name`'s applied-revision records (GetParameter only)."""
+    return f"revenuepilot-{environment_name}-migration-applied-reader"
+
+
+def applied_revision_path(environment_name: str) -> str:
+    """SSM path of the applied-revision records: `<path>/<full revision id>` = JSON (execution, action, time)."""
+    return f"/revenuepilot/{environment_name}/migration/applied"
+
+
+def maintenance_parameter_name(environment_name: str) -> str:
+    """The maintenance-mode flag (JSON: state on|off, execution, since). Written by the runbook and
+    `python -m ops maintenance`, never by CloudFormation; absent means off."""
+    return f"/revenuepilot/{environment_name}/maintenance-mode"

@@ -12,6 +12,11 @@ Everything else is refused, in particular anything starting with `-` that is not
 option-like value would change what Alembic does (`--help` prints help and exits 0, so a runbook
 would report "migrated" with nothing migrated).
 
+A stricter rule, `is_exact_revision`, holds in an environment that requires a revision to have been
+applied elsewhere first (production, config `migration.require_applied_in`): only a full Alembic
+revision id (12-40 hex digits; Alembic generates 12), nothing symbolic (`head`, `heads`, `base`),
+relative or branch-qualified, and no prefix: the staging record is looked up by the exact id.
+
 `REVISION_PATTERN` uses only syntax that Python's `re`, JavaScript's RegExp (AWS's JSONata) and
 jsonata-python read the same way; `REVISION_CHARACTERS` (no whitespace, no newline) closes the gap
 between Python's `$` (which also matches before a final newline) and JavaScript's.
@@ -31,7 +36,14 @@ REVISION_RULE = (
     f"lower case, at most {MAX_REVISION_LENGTH} characters"
 )
 
+EXACT_REVISION_PATTERN = r"^[0-9a-f]{12,40}$"
+EXACT_REVISION_RULE = (
+    "a full Alembic revision id (12-40 lower-case hex digits, as `alembic history` prints it); "
+    "no head, heads, base, +N/-N, branch@target or prefix"
+)
+
 _REVISION = re.compile(REVISION_PATTERN)
+_EXACT_REVISION = re.compile(EXACT_REVISION_PATTERN)
 _ONLY_REVISION_CHARACTERS = re.compile(f"{REVISION_CHARACTERS}+")
 
 
@@ -54,6 +66,26 @@ def check_revision(revision: object) -> str:
         raise InvalidRevisionError(f"revision {str(revision)[:70]!r} is not allowed: {REVISION_RULE}")
     assert isinstance(revision, str)
     return revision
+
+
+def is_exact_revision(revision: object) -> bool:
+    """The stricter rule: a full revision id only (see the module docstring)."""
+    return is_valid_revision(revision) and _EXACT_REVISION.fullmatch(str(revision)) is not None
+
+
+def check_exact_revision(revision: object) -> str:
+    """`revision` if it is a full revision id, else InvalidRevisionError naming the stricter rule."""
+    if not is_exact_revision(revision):
+        raise InvalidRevisionError(
+            f"revision {str(revision)[:70]!r} is not allowed here: {EXACT_REVISION_RULE}"
+        )
+    assert isinstance(revision, str)
+    return revision
+
+
+def jsonata_exact_revision_check(value: str) -> str:
+    """A JSONata boolean expression: `value` is a full revision id (implies `jsonata_revision_check`)."""
+    return f"({jsonata_revision_check(value)} and $contains({value}, /{EXACT_REVISION_PATTERN}/))"
 
 
 def jsonata_revision_check(value: str) -> str:

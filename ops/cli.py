@@ -1,4 +1,5 @@
-"""`python -m ops migrate|rollback --env <env> --revision <rev> [--dry-run]`, `python -m ops access-review
+"""`python -m ops migrate|rollback --env <env> --revision <rev> [--maintenance] [--dry-run]`,
+`python -m ops maintenance --env <env> --on|--off`, `python -m ops access-review
 --env <env>` and `python -m ops restore ...`: thin wiring over ops.runbook, ops.access_review and ops.restore
 (`refresh-staging` is wired to ops.staging_refresh).
 """
@@ -6,14 +7,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from config.environments import ENVIRONMENTS
-from contract.revision import REVISION_RULE, InvalidRevisionError, check_revision
+from contract.revision import EXACT_REVISION_RULE, REVISION_RULE, InvalidRevisionError, check_revision
 from ops.access_review import AccessReviewError, collect_and_write
 from ops.image_check import check_backend_image
 from ops.restore import RestoreError, add_restore_parser, run_restore
@@ -21,9 +24,11 @@ from ops.runbook import (
     Plan,
     RunbookError,
     check_account,
+    evidence_uri,
     failure_details,
     follow,
     rollback_hint,
+    set_maintenance,
     snapshot_summary,
     start,
 )
@@ -53,10 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
             "--revision",
             default=default,
             type=revision_argument,
-            help=f"target revision (default {default}): {REVISION_RULE}",
+            help=f"target revision (default {default}): {REVISION_RULE}; where a revision must be applied in "
+            f"another environment first (production): {EXACT_REVISION_RULE}",
+        )
+        sub.add_argument(
+            "--maintenance",
+            action="store_true",
+            help="set maintenance mode before the snapshot and clear it after success (README: Running a migration)",
         )
         sub.add_argument("--dry-run", action="store_true", help="print what would happen; call no AWS API")
         sub.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+    maintenance = commands.add_parser(
+        "maintenance", help="set or clear the application's maintenance-mode flag by hand"
+    )
+    maintenance.add_argument("--env", required=True, choices=[c.name for c in ENVIRONMENTS])
+    switch = maintenance.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", action="store_true", help="maintenance mode on")
+    switch.add_argument("--off", action="store_true", help="maintenance mode off")
     add_restore_parser(commands, [c.name for c in ENVIRONMENTS])  # issue 15: ops/restore.py
     review = commands.add_parser(
         "access-review", help="dated access review (Markdown and JSON): database roles, secrets, IAM"
@@ -103,11 +121,25 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
         except RestoreError as exc:
             print(f"error: {exc}", file=out)
             return EXIT_FAILED
-    plan = Plan(
-        environment=environment,
-        action="upgrade" if args.command == "migrate" else "downgrade",
-        revision=args.revision,
-    )
+    if args.command == "maintenance":
+        try:
+            caller = check_account(clients("sts"), environment)
+        except RunbookError as exc:
+            print(f"error: {exc}", file=out)
+            return EXIT_FAILED
+        name = set_maintenance(clients("ssm"), environment, on=args.on, requested_by=caller)
+        print(f"maintenance mode {'ON' if args.on else 'off'} in {environment.name} ({name})", file=out)
+        return 0
+    try:
+        plan = Plan(
+            environment=environment,
+            action="upgrade" if args.command == "migrate" else "downgrade",
+            revision=args.revision,
+            maintenance=args.maintenance,
+        )
+    except InvalidRevisionError as exc:
+        print(f"error: {environment.name}: {exc}", file=out)
+        return EXIT_USAGE
     if args.dry_run:
         print("DRY RUN: nothing is started.", file=out)
         for line in plan.describe():
@@ -115,7 +147,7 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
         return 0
     stepfunctions, rds, sts = clients("stepfunctions"), clients("rds"), clients("sts")
     try:
-        check_account(sts, environment)
+        plan = dataclasses.replace(plan, requested_by=check_account(sts, environment) or None)
         check_backend_image(stepfunctions, clients("ecs"), plan)
         execution_arn = start(stepfunctions, plan)
         print(f"started {execution_arn}", file=out, flush=True)
@@ -136,6 +168,12 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
         print(f"validation: {json.dumps(result.get('validation', {}), sort_keys=True)}", file=out)
         if "durationSeconds" in result:
             print(f"duration:   {result['durationSeconds']} s", file=out)
+        if result.get("alembicRevision") is not None:
+            print(f"revision:   {json.dumps(result['alembicRevision'], sort_keys=True)}", file=out)
+        if result.get("maintenanceMode"):
+            print(f"maintenance: {result['maintenanceMode']}", file=out)
+        evidence = result.get("evidence")
+        print(f"evidence:   {evidence['s3Uri'] if isinstance(evidence, dict) else evidence}", file=out)
         return 0
     details = failure_details(stepfunctions, execution_arn)
     print(f"{status}: {details['error']}: {details['cause']}", file=out)
@@ -143,6 +181,9 @@ def run(args: argparse.Namespace, *, clients: Any, out: TextIO) -> int:
     snapshot_text = snapshot_summary(rds, snapshot) if snapshot else None
     for line in rollback_hint(environment, snapshot_text, started):
         print(line, file=out)
+    if isinstance(started, datetime):
+        print(f"evidence:   {evidence_uri(environment, execution_arn, started)} (the failure notice says "
+              "whether it was written and whether maintenance mode is still on)", file=out)  # fmt: skip
     return EXIT_FAILED
 
 

@@ -15,8 +15,13 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from config.schema import EnvironmentConfig
-from contract.names import state_machine_name
-from contract.revision import check_revision
+from contract.names import (
+    EVIDENCE_PREFIX,
+    evidence_bucket_name,
+    maintenance_parameter_name,
+    state_machine_name,
+)
+from contract.revision import check_exact_revision, check_revision
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -30,11 +35,18 @@ class Plan:
     environment: EnvironmentConfig
     action: str
     revision: str
+    maintenance: bool = False
+    # The caller's ARN from STS GetCallerIdentity: what the evidence record states as the operator (the
+    # authenticated identity is CloudTrail's StartExecution event).
+    requested_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ("upgrade", "downgrade"):
             raise ValueError(f"action {self.action!r} is not upgrade or downgrade")
         check_revision(self.revision)
+        if self.environment.migration.requires_exact_revision:
+            # The runbook refuses anything else here too; saying so before starting is kinder.
+            check_exact_revision(self.revision)
 
     @property
     def state_machine_arn(self) -> str:
@@ -45,26 +57,61 @@ class Plan:
         )
 
     @property
-    def execution_input(self) -> dict[str, str]:
-        return {"action": self.action, "revision": self.revision}
+    def execution_input(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"action": self.action, "revision": self.revision}
+        if self.maintenance:
+            document["maintenance"] = True
+        if self.requested_by is not None:
+            document["requestedBy"] = self.requested_by
+        return document
 
     def describe(self) -> list[str]:
         env = self.environment
         migration = env.migration
+        first = migration.require_applied_in
         return [
             f"environment:   {env.name} (account {env.account}, {env.region})",
             f"state machine: {self.state_machine_arn}",
-            f"input:         {json.dumps(self.execution_input)}",
+            f"input:         {json.dumps(self.execution_input)} (+ requestedBy: your ARN from STS)",
             "steps:",
+            *(
+                [f"  -. refuse the revision unless {first}'s runbook recorded it as applied (exact id)"]
+                if first
+                else []
+            ),
             "  0. refuse to run while another execution of the runbook is running",
             f"  1. pre-checks on {env.database.instance_identifier}: status available, backup retention >= "
             f"{migration.minimum_backup_retention_days} days, latest restorable time <= "
             f"{migration.max_restore_lag_minutes} minutes old",
             "  2. manual snapshot pre-migration-<yyyy-mm-dd-hhmmss>-<execution name> (UTC start time), wait until available",
-            f"  3. ECS task: alembic -c {migration.alembic_config_path} {self.action} {self.revision}",
-            "  4. validation row counts: " + ", ".join(name for name, _ in migration.validation_queries),
-            "  5. notify the operations topic (success, or failure with the snapshot id and rollback steps)",
+            *(
+                [f"  1b. maintenance mode on ({maintenance_parameter_name(env.name)}), before the snapshot"]
+                if self.maintenance
+                else []
+            ),
+            "  3. validation row counts and alembic current before; then the ECS task: "
+            f"alembic -c {migration.alembic_config_path} {self.action} {self.revision}",
+            "  4. validation row counts and alembic current after: "
+            + ", ".join(name for name, _ in migration.validation_queries),
+            "  5. maintenance mode off after success (or a failure before the migration started)"
+            if self.maintenance
+            else "  5. (maintenance mode not requested)",
+            f"  6. evidence record s3://{evidence_bucket(env)}/{EVIDENCE_PREFIX}/{env.name}/<YYYY>/<MM>/<execution>.json",
+            "  7. notify the operations topic (success, or failure with the snapshot id and rollback steps)",
         ]
+
+
+def evidence_bucket(environment: EnvironmentConfig) -> str:
+    return evidence_bucket_name(environment.name, environment.account, environment.region)
+
+
+def evidence_uri(environment: EnvironmentConfig, execution_arn: str, started: datetime) -> str:
+    """Where the runbook writes this execution's evidence record (if it could)."""
+    name = execution_arn.rsplit(":", 1)[-1]
+    return (
+        f"s3://{evidence_bucket(environment)}/{EVIDENCE_PREFIX}/{environment.name}/"
+        f"{started.astimezone(UTC):%Y/%m}/{name}.json"
+    )
 
 
 def execution_name(action: str, now: datetime | None = None) -> str:
@@ -72,12 +119,27 @@ def execution_name(action: str, now: datetime | None = None) -> str:
     return f"{action}-{moment:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def check_account(sts: Any, environment: EnvironmentConfig) -> None:
-    account = sts.get_caller_identity()["Account"]
+def check_account(sts: Any, environment: EnvironmentConfig) -> str:
+    """The caller's ARN, once the credentials are known to be for the environment's account."""
+    identity = sts.get_caller_identity()
+    account = identity["Account"]
     if account != environment.account:
         raise RunbookError(
             f"your credentials are for account {account}, but {environment.name} is account {environment.account}"
         )
+    return str(identity.get("Arn", ""))
+
+
+def set_maintenance(ssm: Any, environment: EnvironmentConfig, *, on: bool, requested_by: str) -> str:
+    """Set the maintenance-mode flag by hand (`python -m ops maintenance`); returns the parameter name."""
+    name = maintenance_parameter_name(environment.name)
+    value = {
+        "state": "on" if on else "off",
+        "execution": f"manual: python -m ops maintenance by {requested_by}",
+        "since": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    ssm.put_parameter(Name=name, Value=json.dumps(value), Type="String", Overwrite=True)
+    return name
 
 
 def start(stepfunctions: Any, plan: Plan, *, name: str | None = None) -> str:
@@ -160,7 +222,12 @@ def rollback_hint(
     point = started.isoformat() if isinstance(started, datetime) else "the execution's start time"
     return [
         "Rollback:",
-        f"  reversible migration: python -m ops rollback --env {environment.name} --revision -1",
+        f"  reversible migration: python -m ops rollback --env {environment.name} --revision "
+        + (
+            "<the full revision id before (evidence record: alembicRevision.before)>"
+            if environment.migration.requires_exact_revision
+            else "-1"
+        ),
         f"  data compromised:     restore snapshot {snapshot or '(none was taken)'} or PITR of "
         f"{environment.database.instance_identifier} to just before {point} into a new instance,",
         "                        point the application at it, re-run the last good revision (README: Running a migration)",

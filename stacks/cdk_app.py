@@ -31,8 +31,10 @@ def define_app(
 
     With `deployment`, also the `DeployAccess` Stage: the pipeline's OIDC provider and roles per account.
     """
+    configs = tuple(environments)
     stages = {
-        config.name: DatabaseEnvironment(app, config.stage_id, config=config) for config in environments
+        config.name: DatabaseEnvironment(app, config.stage_id, config=config, environments=configs)
+        for config in configs
     }
     if deployment is not None:
         DeployAccess(app, DEPLOY_ACCESS_STAGE_ID, deployment=deployment)

@@ -2,7 +2,7 @@
 
 The database CMK, the PostgreSQL instance with its parameter and subnet groups and log groups,
 the RDS-managed master secret's rotation schedule, the application credentials with their periodic
-check, the daily snapshot plan.
+check, the daily snapshot plan, the migration evidence bucket (Object Lock) and its access log bucket.
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ from constructs.backup import CopyDestination, DailySnapshotPlan
 from constructs.credentials_check import CredentialsCheck
 from constructs.database import PostgresDatabase
 from constructs.encryption import EncryptionKey, KeyUsers
+from constructs.evidence_bucket import EvidenceBucket
 from constructs.master_secret_rotation import MasterSecretRotationSchedule
 from constructs.network import DatabaseNetwork
 from stacks.disaster_recovery_stack import dr_key_alias, dr_vault_arn
 
 
 class DataStack(cdk.Stack):
-    """Exposes `key`, `database`, `credentials`, `app_secret`, `credentials_check`, `daily_snapshot`."""
+    """Exposes `key`, `database`, `credentials`, `app_secret`, `credentials_check`, `daily_snapshot`,
+    `migration_evidence`."""
 
     def __init__(
         self,
@@ -45,7 +47,8 @@ class DataStack(cdk.Stack):
             alias=f"alias/revenuepilot/{config.name}/database",
             description=f"RevenuePilot {config.name}: database storage, snapshots, secrets, logs, alerts",
             users=KeyUsers(
-                via_services=("rds", "secretsmanager", "backup"),
+                # s3: the migration evidence bucket (SSE-KMS with this key).
+                via_services=("rds", "secretsmanager", "backup", "s3"),
                 snapshot_copy_accounts=config.database.snapshot_copy_account_ids,
                 cloudwatch_logs=True,
                 # RDS events, CloudWatch alarms and EventBridge rules publish to the alert topic.
@@ -103,6 +106,15 @@ class DataStack(cdk.Stack):
             replica=SecretReplica(region=config.recovery.dr_region, key_alias=dr_key_alias(config)),
         )
         self.app_secret: secretsmanager.ISecret = self.credentials.secret
+        # Issue 13: the runbook's evidence records (Object Lock); the Migration stack writes by name.
+        self.migration_evidence = EvidenceBucket(
+            self,
+            "MigrationEvidence",
+            environment_name=config.name,
+            encryption_key=self.key,
+            retention_mode=config.migration.evidence_retention_mode,
+            retention_days=config.migration.evidence_retention_days,
+        )
         self.credentials_check = CredentialsCheck(
             self,
             "CredentialsCheck",

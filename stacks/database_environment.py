@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 
 from config.schema import EnvironmentConfig
@@ -24,7 +26,15 @@ class DatabaseEnvironment(cdk.Stage):
     Deployed stack names are `<Stage>-<Stack>`, e.g. `Production-Data`.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        environments: Sequence[EnvironmentConfig] = (),
+    ) -> None:
+        """`environments`: every environment synthesized together (the Migration stacks' cross-account records)."""
         super().__init__(
             scope, construct_id, env=cdk.Environment(account=config.account, region=config.region)
         )
@@ -112,6 +122,7 @@ class DatabaseEnvironment(cdk.Stage):
             app_secret=self.data_stack.app_secret,
             encryption_key=self.data_stack.key,
             notification_topic=self.monitoring_stack.topic,
+            environments=environments or (config,),
             tags=tags,
             description=f"RevenuePilot {config.name}: migration task and runbook state machine",
         )

@@ -185,6 +185,15 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def _json_object(line: str) -> dict[str, Any]:
+    """`line` as a JSON object, or {} if it is not one."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _revisions(output: str, action: str) -> str:
     """'0001 -> 0002' from Alembic's `Running upgrade 0001 -> 0002, <message>` lines."""
     marker = f"Running {action} "
@@ -582,11 +591,14 @@ class Rehearsal:
 
         with self.step(f"{where}: validate") as detail:
             output = runner("validate")
-            lines = [line for line in output.splitlines() if line.startswith('{"validation"')]
-            if not lines:
+            reports = [_json_object(line) for line in output.splitlines() if line.startswith("{")]
+            reports = [report for report in reports if "validation" in report]
+            if not reports:
                 raise StepError("validate printed no counts", output)
-            counts = json.loads(lines[-1])["validation"]
+            counts = reports[-1]["validation"]
             detail.append(", ".join(f"{name}={count}" for name, count in sorted(counts.items())))
+            # `alembic current` as the runbook's evidence record gets it (issue 13)
+            detail.append(f"revision {','.join(reports[-1].get('revisions') or ['none'])}")
 
         with self.step(f"{where}: downgrade -1") as detail:
             detail.append(_revisions(runner("downgrade", "-1"), "downgrade"))

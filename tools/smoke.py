@@ -174,10 +174,17 @@ def check_runbook(
     return CheckResult(title, FAILED, f"{name}: deployed definition differs from the synthesized one")
 
 
+DRY_RUN_REVISION = "000000000000"
+
+
 def check_migration_dry_run(
     environment: EnvironmentConfig, run: Callable[..., Any] = subprocess.run
 ) -> CheckResult:
     command = [sys.executable, "-m", "ops", "migrate", "--env", environment.name, "--dry-run"]
+    if environment.migration.requires_exact_revision:
+        # Production accepts only full revision ids (the default `head` is refused): the dry run checks the
+        # wiring, so any well-formed id will do; it starts nothing.
+        command[-1:-1] = ["--revision", DRY_RUN_REVISION]
     result = run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     title = "`ops migrate --dry-run`"
     if result.returncode != 0:

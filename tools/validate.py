@@ -88,6 +88,16 @@ GUARD_EXEMPTIONS: dict[tuple[str, str], str] = {
         "CT.CLOUDWATCH.PR.3: encrypted with the database CMK, whose ARN is an Fn::GetStackOutput reference "
         "to the Data stack that cfn-guard cannot resolve."
     ),
+    # Issue 13: the server access log bucket of the migration evidence bucket (Data stack).
+    ("s3_bucket_default_encryption_kms_check", "MigrationEvidenceAccessLogs174BA186"): (
+        "CT.S3.PR.10: S3 server access logging delivers only to a target bucket with SSE-S3 default "
+        "encryption (SSE-KMS is not supported for the target); the logs hold request metadata, no record "
+        "contents (same reasoning as the S3DefaultEncryptionKMS acknowledgment)."
+    ),
+    ("s3_bucket_logging_enabled_check", "MigrationEvidenceAccessLogs174BA186"): (
+        "CT.S3.PR.2: this bucket IS the server access log destination of the evidence bucket; logging it to "
+        "itself would log its own deliveries. CloudTrail management events record changes to it."
+    ),
     ("ecs_container_insights_enabled_check", "MigrationTaskCluster7954CFCC"): (
         "CT.ECS.PR.2: Container Insights is on, with enhanced observability (containerInsights=enhanced), "
         "a superset of 'enabled' that this rule version does not recognise."

@@ -35,7 +35,7 @@ from migration.runner.credentials import (
     secret_fragments,
     verify_full_context,
 )
-from migration.runner.validation import DEFAULT_QUERIES, ValidationError, parse_query, run_validation
+from migration.runner.validation import DEFAULT_QUERIES, ValidationError, parse_query, validate_database
 
 DEFAULT_CA_BUNDLE = "/etc/revenuepilot/certs/rds-ca-bundle.pem"
 DEFAULT_ALEMBIC_CONFIG = "backend/alembic/alembic.ini"
@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("revision", help="head, heads, base, a revision id, +N/-N or <branch>@<target>")
     commands.add_parser("current", help="alembic current")
     commands.add_parser("access-review", help="read roles and privileges (read-only), print one JSON line")
-    validate = commands.add_parser("validate", help="run the validation queries, print one JSON line")
+    validate = commands.add_parser(
+        "validate", help="run the validation queries and read the Alembic revision, print one JSON line"
+    )
     validate.add_argument(
         "--query",
         action="append",
@@ -177,7 +179,7 @@ def validate_command(
             ca_bundle=args.ca_bundle,
             timeout=args.connect_timeout + args.statement_timeout_ms // 1000 + 30,
         )
-        counts = run_validation(connect, queries, statement_timeout_ms=args.statement_timeout_ms)
+        result = validate_database(connect, queries, statement_timeout_ms=args.statement_timeout_ms)
     except Exception as exc:
         known = isinstance(exc, ValidationError | SecretFormatError)  # texts without values
         message = str(exc) if known else f"validation failed: {type(exc).__name__}"
@@ -189,10 +191,12 @@ def validate_command(
                 taskToken=args.task_token, error="ValidationFailed", cause=message
             )
         return EXIT_FAILED
-    line = json.dumps({"validation": counts}, sort_keys=True)
+    line = json.dumps({"validation": result.counts, "revisions": result.revisions}, sort_keys=True)
     print(line, file=out, flush=True)
     if args.task_token and stepfunctions is not None:
-        stepfunctions.send_task_success(taskToken=args.task_token, output=json.dumps({"counts": counts}))
+        # The runbook's evidence record takes the revisions before and after the migration from here.
+        report = {"counts": result.counts, "revisions": result.revisions}
+        stepfunctions.send_task_success(taskToken=args.task_token, output=json.dumps(report))
     return 0
 
 

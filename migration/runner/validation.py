@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 # The ops guide's "targeted row counts for high-risk tables".
@@ -39,6 +40,23 @@ def parse_query(text: str) -> tuple[str, str]:
     return name, sql
 
 
+@dataclass(frozen=True)
+class Validation:
+    """What a validate run reports: the counts by query name and the database's Alembic revisions."""
+
+    counts: dict[str, int]
+    revisions: list[str]  # `alembic current`: the rows of alembic_version (none before the first migration)
+
+
+# What `alembic current` reads, inside the same READ ONLY transaction (no Alembic child process, no second
+# connection). Absent table: no migration has run yet.
+_VERSION_TABLE_EXISTS = "SELECT to_regclass('alembic_version') IS NOT NULL"
+_VERSIONS = "SELECT version_num FROM alembic_version ORDER BY version_num"
+# A revision id as Alembic writes it (hex by default; custom ids are identifiers). Anything else is not
+# reported: the value travels to the execution history and the evidence record.
+_REVISION_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
 def run_validation(
     connect: Callable[[], Connection],
     queries: Sequence[tuple[str, str]],
@@ -46,11 +64,22 @@ def run_validation(
     statement_timeout_ms: int = 60_000,
 ) -> dict[str, int]:
     """Each query's single integer, by name, from one READ ONLY transaction that is rolled back."""
+    return validate_database(connect, queries, statement_timeout_ms=statement_timeout_ms).counts
+
+
+def validate_database(
+    connect: Callable[[], Connection],
+    queries: Sequence[tuple[str, str]],
+    *,
+    statement_timeout_ms: int = 60_000,
+) -> Validation:
+    """The counts and the current Alembic revisions, from one READ ONLY transaction that is rolled back."""
     connection = connect()
     counts: dict[str, int] = {}
     try:
         connection.run("START TRANSACTION READ ONLY")
         connection.run(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
+        revisions = _current_revisions(connection)
         for name, sql in queries:
             try:
                 rows = connection.run(sql)
@@ -64,7 +93,20 @@ def run_validation(
             connection.run("ROLLBACK")
         finally:
             connection.close()
-    return counts
+    return Validation(counts=counts, revisions=revisions)
+
+
+def _current_revisions(connection: Connection) -> list[str]:
+    try:
+        if not connection.run(_VERSION_TABLE_EXISTS)[0][0]:
+            return []
+        rows = connection.run(_VERSIONS)
+    except Exception as exc:
+        raise ValidationError(failure_message("alembic_version", exc)) from None
+    revisions = [row[0] for row in rows]
+    if not all(isinstance(r, str) and _REVISION_ID.match(r) for r in revisions):
+        raise ValidationError("alembic_version holds a value that is not a revision id (not reported)")
+    return revisions
 
 
 # Fixed texts per SQLSTATE class: the server's own message is never passed on. It quotes values

@@ -35,6 +35,10 @@ from unittest import mock
 import boto3
 
 STATE_MACHINE_ROLE = "runbook-state-machine"
+# The Alembic revisions the double's database reports (`alembic current`): before any migration, and
+# after an upgrade to a symbolic target (an exact id is reported as itself).
+REVISION_BEFORE = "0a1b2c3d4e5f"
+HEAD_REVISION = "fedcba987654"
 
 
 # --- the moto patches ------------------------------------------------------------------------------
@@ -286,6 +290,7 @@ class TaskOutcome:
 
     exit_code: int = 0
     counts: dict[str, int] | None = None
+    revisions: list[str] | None = None  # the validate run's `alembic current` (None: not reported)
     failure: tuple[str, str] | None = None  # (error, cause) sent with SendTaskFailure
     stopped_reason: str = "Essential container in task exited"
 
@@ -315,16 +320,24 @@ def runner_arguments_exit_code(command: list[str]) -> int | None:
     return None
 
 
-def default_player(counts: dict[str, int], *, migration_exit_code: int = 0) -> TaskPlayer:
+def default_player(
+    counts: dict[str, int], *, migration_exit_code: int = 0, revision: str = REVISION_BEFORE
+) -> TaskPlayer:
     """Tasks as the runner would end them: its own command line first (what it refuses ends the task
-    with its exit status, nothing migrated), then the migration's exit code or the validate run's counts."""
+    with its exit status, nothing migrated), then the migration's exit code or the validate run's counts
+    and revision (`revision` until a migration succeeds: then its exact target, or HEAD_REVISION)."""
+    from contract.revision import is_exact_revision
+
+    current = [revision]
 
     def play(run: TaskRun) -> TaskOutcome:
         early_exit = runner_arguments_exit_code(run.command)
         if early_exit is not None:
             return TaskOutcome(exit_code=early_exit)
         if run.action == "validate":
-            return TaskOutcome(counts=counts)
+            return TaskOutcome(counts=counts, revisions=list(current))
+        if migration_exit_code == 0:
+            current[:] = [run.revision if run.revision and is_exact_revision(run.revision) else HEAD_REVISION]
         return TaskOutcome(exit_code=migration_exit_code)
 
     return play
@@ -342,6 +355,7 @@ class Runbook:
     rds_controls: RdsControls
     instance_identifier: str
     state_machine_arn: str = ""
+    evidence_bucket: str = ""
     topic_arn: str = ""
     queue_url: str = ""
     cluster_arn: str = ""
@@ -366,6 +380,10 @@ class Runbook:
                 DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True
             )
         self.notifications()
+        for name in self.parameters():
+            self.client("ssm").delete_parameter(Name=name)
+        self.clear_evidence()
+        self._known_tasks.update(self.recorder.started_tasks)  # e.g. another runbook's, in the same moto
         self.task_runs.clear()
         self.recorder.waits.clear()
         self.recorder.retries.clear()
@@ -384,16 +402,23 @@ class Runbook:
         group = ec2.create_security_group(GroupName="migration", Description="migration", VpcId=vpc)[
             "GroupId"
         ]
-        self.cluster_arn = self.client("ecs").create_cluster(clusterName="migration")["cluster"]["clusterArn"]
+        suffix = self.stage_id.lower()  # two runbooks (staging, production) can share one moto
+        self.cluster_arn = self.client("ecs").create_cluster(clusterName=f"migration-{suffix}")["cluster"][
+            "clusterArn"
+        ]
         sns, sqs = self.client("sns"), self.client("sqs")
-        self.topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
-        self.queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        self.topic_arn = sns.create_topic(Name=f"alerts-{suffix}")["TopicArn"]
+        self.queue_url = sqs.create_queue(QueueName=f"alerts-inbox-{suffix}")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        secret_arn = self.client("secretsmanager").create_secret(Name="app", SecretString="{}")["ARN"]
-        role = self.client("iam").create_role(RoleName=STATE_MACHINE_ROLE, AssumeRolePolicyDocument="{}")
+        secret_arn = self.client("secretsmanager").create_secret(Name=f"app-{suffix}", SecretString="{}")[
+            "ARN"
+        ]
+        role = self.client("iam").create_role(
+            RoleName=f"{STATE_MACHINE_ROLE}-{suffix}", AssumeRolePolicyDocument="{}"
+        )
         resources = self.template["Resources"]
 
         def resolve(value: Any) -> Any:
@@ -449,11 +474,30 @@ class Runbook:
         machine = next(
             r["Properties"] for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"
         )
+        definition = resolve(machine["DefinitionString"])
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
-            name=machine["StateMachineName"],
-            definition=resolve(machine["DefinitionString"]),
-            roleArn=role["Role"]["Arn"],
+            name=machine["StateMachineName"], definition=definition, roleArn=role["Role"]["Arn"]
         )["stateMachineArn"]
+        self._create_evidence_bucket(json.loads(definition))
+
+    def _create_evidence_bucket(self, definition: dict[str, Any]) -> None:
+        """The bucket the definition writes to, with Object Lock and a default retention as in AWS
+        (moto then requires an integrity checksum on PUT, as S3 does)."""
+        buckets = {
+            state["Arguments"]["Bucket"]
+            for state in definition["States"].values()
+            if state.get("Resource", "").endswith(":s3:putObject")
+        }
+        (self.evidence_bucket,) = buckets
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=self.evidence_bucket, ObjectLockEnabledForBucket=True)
+        s3.put_object_lock_configuration(
+            Bucket=self.evidence_bucket,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+            },
+        )
 
     def definition(self) -> dict[str, Any]:
         raw = self.client("stepfunctions").describe_state_machine(stateMachineArn=self.state_machine_arn)
@@ -564,6 +608,8 @@ class Runbook:
         self._known_tasks.update(arns)
         runs = []
         for task in ecs.describe_tasks(cluster=self.cluster_arn, tasks=arns)["tasks"]:
+            if task["clusterArn"] != self.cluster_arn:  # another runbook's (moto finds tasks by ARN alone)
+                continue
             override = (task.get("overrides") or {}).get("containerOverrides", [{}])[0]
             runs.append(
                 TaskRun(
@@ -585,7 +631,10 @@ class Runbook:
                 taskToken=token, error=outcome.failure[0], cause=outcome.failure[1]
             )
         elif token and outcome.counts is not None:
-            stepfunctions.send_task_success(taskToken=token, output=json.dumps({"counts": outcome.counts}))
+            report: dict[str, Any] = {"counts": outcome.counts}
+            if outcome.revisions is not None:
+                report["revisions"] = outcome.revisions
+            stepfunctions.send_task_success(taskToken=token, output=json.dumps(report))
         task = backend.stop_task(run.cluster_arn, run.task_arn, outcome.stopped_reason)
         for container in task.containers:
             container.exitCode = outcome.exit_code
@@ -609,6 +658,35 @@ class Runbook:
             for e in self.history(execution_arn)
             if e["type"].endswith("StateEntered")
         ]
+
+    def evidence(self) -> dict[str, dict[str, Any]]:
+        """The evidence records in the bucket, by key (latest version; parsed JSON)."""
+        s3 = self.client("s3")
+        records = {}
+        for item in s3.list_objects_v2(Bucket=self.evidence_bucket).get("Contents", []):
+            body = s3.get_object(Bucket=self.evidence_bucket, Key=item["Key"])["Body"].read()
+            records[item["Key"]] = json.loads(body)
+        return records
+
+    def clear_evidence(self) -> None:
+        s3 = self.client("s3")
+        for version in s3.list_object_versions(Bucket=self.evidence_bucket).get("Versions", []):
+            s3.delete_object(
+                Bucket=self.evidence_bucket,
+                Key=version["Key"],
+                VersionId=version["VersionId"],
+                BypassGovernanceRetention=True,
+            )
+
+    def parameters(self) -> dict[str, Any]:
+        """The SSM parameters (maintenance mode, applied revisions): name -> parsed JSON value."""
+        ssm = self.client("ssm")
+        found = {}
+        for page in ssm.get_paginator("describe_parameters").paginate():
+            for parameter in page["Parameters"]:
+                value = ssm.get_parameter(Name=parameter["Name"])["Parameter"]["Value"]
+                found[parameter["Name"]] = json.loads(value)
+        return found
 
     def notifications(self) -> list[dict[str, Any]]:
         """Messages delivered to the alert topic so far: {"subject", "message" (parsed JSON)}."""

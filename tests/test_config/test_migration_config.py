@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from config.environments import PRODUCTION
-from config.schema import MigrationConfig
+from config.environments import PRODUCTION, STAGING
+from config.schema import MigrationConfig, check_environments
 from config.validation import ConfigError
 
 
@@ -64,3 +64,75 @@ def test_decrease_tolerance_defaults_to_none() -> None:
     config = MigrationConfig(validation_decrease_tolerance_percent=(("recent_suggestions", 10),))
     assert config.decrease_tolerance_percent("recent_suggestions") == 10
     assert config.decrease_tolerance_percent("encounters") == 0
+
+
+# --- the runbook's records (issue 13, item 7) ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("changes", "field_path"),
+    [
+        ({"evidence_retention_mode": "legal-hold"}, "migration.evidence_retention_mode"),
+        ({"evidence_retention_days": 0}, "migration.evidence_retention_days"),
+        ({"require_applied_in": "qa"}, "migration.require_applied_in"),
+        ({"applied_record_reader_accounts": ("2222",)}, "migration.applied_record_reader_accounts"),
+    ],
+)
+def test_invalid_record_settings_name_the_field(changes: dict[str, object], field_path: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        MigrationConfig(**changes)  # type: ignore[arg-type]
+    assert error.value.field_path == field_path
+
+
+def test_the_environments_keep_evidence_as_required() -> None:
+    assert (PRODUCTION.migration.evidence_retention_mode, PRODUCTION.migration.evidence_retention_days) == (
+        "compliance",
+        2192,
+    )
+    assert STAGING.migration.evidence_retention_mode == "governance"
+    assert PRODUCTION.migration.require_applied_in == "staging"
+    assert PRODUCTION.migration.requires_exact_revision and not STAGING.migration.requires_exact_revision
+    assert STAGING.migration.applied_record_reader_accounts == (PRODUCTION.account,)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_path", "message"),
+    [
+        (
+            {"evidence_retention_mode": "governance"},
+            "production.migration.evidence_retention_mode",
+            "must be 'compliance' in production",
+        ),
+        (
+            {"evidence_retention_days": 2191},
+            "production.migration.evidence_retention_days",
+            "2191 days is shorter than 2192 days",
+        ),
+        (
+            {"require_applied_in": None},
+            "production.migration.require_applied_in",
+            "must name the environment",
+        ),
+        ({"require_applied_in": "production"}, "production.migration.require_applied_in", "must name"),
+    ],
+)
+def test_production_keeps_six_years_of_locked_evidence_and_requires_staging_first(
+    changes: dict[str, object], field_path: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        dataclasses.replace(PRODUCTION, migration=dataclasses.replace(PRODUCTION.migration, **changes))  # type: ignore[arg-type]
+    assert error.value.field_path == field_path
+    assert str(error.value).startswith(f"invalid configuration {field_path}: ")
+    assert message in str(error.value)
+
+
+def test_the_first_environment_must_let_production_read_its_records() -> None:
+    staging = dataclasses.replace(
+        STAGING, migration=dataclasses.replace(STAGING.migration, applied_record_reader_accounts=())
+    )
+    with pytest.raises(ConfigError) as error:
+        check_environments((staging, PRODUCTION))
+    assert error.value.field_path == "staging.migration.applied_record_reader_accounts"
+    assert "must include production's account 222222222222" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        check_environments((PRODUCTION,))
+    assert error.value.field_path == "production.migration.require_applied_in"
+    assert "must be another configured environment" in str(error.value)

@@ -43,3 +43,29 @@ def test_non_strings_are_refused(value: object) -> None:
 def test_the_jsonata_check_agrees_with_python(revision: object) -> None:
     expression = f"($r := {json.dumps(revision)}; {jsonata_revision_check('$r')})"
     assert Jsonata(expression).evaluate(None) is is_valid_revision(revision)
+
+
+@pytest.mark.parametrize(
+    ("revision", "exact"),
+    [
+        ("ae1027a6acf0", True),
+        ("0123456789abcdef0123456789abcdef01234567", True),
+        ("ae1027a6acf", False),  # a prefix (11 digits): production looks records up by the full id
+        ("head", False),
+        ("heads", False),
+        ("base", False),
+        ("-1", False),
+        ("+2", False),
+        ("branch@ae1027a6acf0", False),
+        ("AE1027A6ACF0", False),
+        ("ae1027a6acf0\n", False),
+        ("--help", False),
+    ],
+)
+def test_the_exact_revision_rule(revision: str, exact: bool) -> None:
+    from contract.revision import check_exact_revision, is_exact_revision
+
+    assert is_exact_revision(revision) is exact
+    if not exact:
+        with pytest.raises(InvalidRevisionError, match="full Alembic revision id"):
+            check_exact_revision(revision)

@@ -128,6 +128,14 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
         "UpgradeOrDowngrade", "RunUpgrade", "RunDowngrade", "CheckMigrationExitCode", "MigrationExitedNonZero",
         "ValidateBefore", "ValidateData", "CompareCounts", "CheckCounts", "CountsDropped",
         "NotifySuccess", "NotifyFailure", "RunbookFailed",
+        # issue 13, item 7: maintenance mode, the evidence record, the applied-revision record and check
+        "MaintenanceRequested", "SetMaintenanceMode", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode",
+        "CheckMaintenanceAfterFailure", "ClearMaintenanceAfterFailure", "WriteSuccessEvidence", "WriteFailureEvidence",
+        *(
+            ["CheckRevisionAppliedFirst", "RevisionNotApplied"]
+            if env.config.name == "production"
+            else ["CheckRevisionAfter", "RecordAppliedRevision"]
+        ),
     }  # fmt: skip
     assert "pre-migration-" in states["PlanMigration"]["Assign"]["snapshotId"]
     assert "[Y0001]-[M01]-[D01]-[H01][m01][s01]" in states["PlanMigration"]["Assign"]["snapshotId"]
@@ -155,7 +163,8 @@ def test_prechecks_use_configured_limits(env: EnvironmentTemplates) -> None:
     assert '"available"' in choices[0]["Condition"]
     assert f"< {migration.minimum_backup_retention_days}" in choices[1]["Condition"]
     assert f"> {migration.max_restore_lag_minutes * 60_000}" in choices[2]["Condition"]
-    assert _definition(env)["States"]["CheckPreconditions"]["Default"] == "CreateSnapshot"
+    assert _definition(env)["States"]["CheckPreconditions"]["Default"] == "MaintenanceRequested"
+    assert _definition(env)["States"]["MaintenanceRequested"]["Default"] == "CreateSnapshot"
 
 
 def test_migration_and_validation_tasks(env: EnvironmentTemplates) -> None:
@@ -194,22 +203,31 @@ def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
         assert states[state_id]["Retry"][0]["ErrorEquals"][0] == "ECS.AmazonECSException"
     for state_id in ("RunUpgrade", "RunDowngrade"):  # a retry could start a second Alembic
         assert "Retry" not in states[state_id]
-    tasks = [
-        s for s in states if states[s]["Type"] == "Task" and s != "NotifyFailure" and s != "NotifySuccess"
-    ]
+    # The records after the outcome is known: a failure there is reported, it does not change the outcome.
+    records = {"NotifyFailure", "NotifySuccess", "WriteSuccessEvidence", "WriteFailureEvidence",
+               "ClearMaintenanceMode", "ClearMaintenanceAfterFailure", "RecordAppliedRevision",
+               "CheckRevisionAppliedFirst"}  # fmt: skip
+    tasks = [s for s in states if states[s]["Type"] == "Task" and s not in records]
     for state_id in tasks:
         (catch,) = states[state_id]["Catch"]
-        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "NotifyFailure"
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "CheckMaintenanceAfterFailure"
         assert "$states.errorOutput" in catch["Assign"]["failure"]["cause"]
     for state_id in ("DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
                      "SnapshotNotCreated", "MigrationExitedNonZero", "AnotherExecutionRunning", "CountsDropped"):  # fmt: skip
-        assert states[state_id]["Next"] == "NotifyFailure" and "failure" in states[state_id]["Assign"]
+        assert (
+            states[state_id]["Next"] == "CheckMaintenanceAfterFailure"
+            and "failure" in states[state_id]["Assign"]
+        )
+    assert states["WriteFailureEvidence"]["Next"] == "NotifyFailure"
+    assert [c["Next"] for c in states["WriteFailureEvidence"]["Catch"]] == ["NotifyFailure"]
+    assert [c["Next"] for c in states["WriteSuccessEvidence"]["Catch"]] == ["NotifySuccess"]
     notify = states["NotifyFailure"]
     assert notify["Next"] == "RunbookFailed"
     message = notify["Arguments"]["Message"]
+    rollback = "<revisionBefore" if env.config.name == "production" else "-1"
     assert (
         "$snapshotId" in message
-        and f"python -m ops rollback --env {env.config.name} --revision -1" in message
+        and f"python -m ops rollback --env {env.config.name} --revision {rollback}" in message
     )
     assert states["RunbookFailed"]["Error"] == "{% $failure.error %}"
     success = states["NotifySuccess"]["Arguments"]["Message"]

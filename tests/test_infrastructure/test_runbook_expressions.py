@@ -102,14 +102,24 @@ def test_a_failed_migration_names_the_command_status_and_stop_reason():
     ) == ("alembic upgrade abc123 exited with status 2")
 
 
+BUCKET = "revenuepilot-staging-evidence-111111111111-us-east-1"
+RECORDS = {
+    "revisionsBefore": None,
+    "maintenance": {"requested": False, "on": False, "note": "not requested"},
+    "evidence": {"written": True},
+    "evidenceKey": "migrations/staging/2026/12/run-1.json",
+}
+
+
 def test_the_failure_notice_is_json_with_rollback_instructions():
     notice = evaluate(
-        expr.failure_notice("staging"),
+        expr.failure_notice("staging", evidence_bucket=BUCKET, region="us-east-1", exact_revision=False),
         action="upgrade",
         revision="abc123",
         snapshotCreated=False,
         snapshotId="pre-migration-2026-12-03-0758",
         failure={"error": "DatabaseNotAvailable", "cause": "instance x is stopped, not available"},
+        **RECORDS,
     )
     body = json.loads(notice)
     assert body["outcome"] == "failed"
@@ -117,15 +127,97 @@ def test_the_failure_notice_is_json_with_rollback_instructions():
     assert body["error"] == "DatabaseNotAvailable"
     assert body["rollback"] == expr.rollback_instructions("staging")
     assert "--env staging" in body["rollback"]
+    assert body["evidence"] == {
+        "s3Uri": f"s3://{BUCKET}/migrations/staging/2026/12/run-1.json",
+        "console": f"https://console.aws.amazon.com/s3/object/{BUCKET}?region=us-east-1&bucketType=general"
+        "&prefix=migrations%2Fstaging%2F2026%2F12%2Frun-1.json",
+    }
+    assert body["maintenanceMode"] == "not requested"
+
+
+def test_the_failure_notice_says_when_the_evidence_was_not_written_and_maintenance_stays_on():
+    body = json.loads(
+        evaluate(
+            expr.failure_notice(
+                "production", evidence_bucket=BUCKET, region="us-east-1", exact_revision=True
+            ),
+            action="upgrade",
+            revision="0123456789ab",
+            snapshotCreated=True,
+            snapshotId="pre-migration-x",
+            failure={"error": "MigrationFailed", "cause": "alembic upgrade exited with status 1"},
+            **(
+                RECORDS
+                | {
+                    "evidence": {"written": False, "error": "S3.AccessDeniedException"},
+                    "maintenance": {"requested": True, "on": True, "note": "ON since ..."},
+                    "revisionsBefore": ["ba9876543210"],
+                }
+            ),
+        )
+    )
+    assert body["evidence"].startswith("NOT WRITTEN (S3.AccessDeniedException)")
+    assert "python -m ops maintenance --env production --off" in body["maintenanceMode"]
+    assert body["revisionBefore"] == ["ba9876543210"]
+    assert "--revision <revisionBefore" in body["rollback"] and "-1" not in body["rollback"]
+
+
+def test_the_evidence_key_is_per_environment_month_and_execution():
+    assert evaluate(expr.evidence_key("production")) == "migrations/production/2026/12/run-1.json"
+
+
+@pytest.mark.parametrize(
+    ("requested_by", "valid"),
+    [
+        (None, True),
+        ("arn:aws:sts::222222222222:assumed-role/Operator/jane.doe@example.com", True),
+        ("arn:aws:iam::222222222222:user/ops", True),
+        ("arn:aws:sts::222222222222:assumed-role/Operator/x\n", False),
+        ("jane", False),
+        ("arn:aws:s3:::bucket", False),
+        (12, False),
+        ("arn:aws:iam::222222222222:user/" + "x" * 1000, False),
+    ],
+)
+def test_requested_by_must_be_an_iam_or_sts_arn(requested_by: object, valid: bool) -> None:
+    execution_input: dict[str, object] = {"action": "upgrade", "revision": "head"}
+    if requested_by is not None:
+        execution_input["requestedBy"] = requested_by
+    assert evaluate(expr.valid_input(exact_revision=False), input=execution_input) is valid
+
+
+@pytest.mark.parametrize(
+    ("revision", "plain", "exact"),
+    [
+        ("head", True, False),
+        ("-1", True, False),
+        ("base", True, False),
+        ("branch@head", True, False),
+        ("ae1027a6", True, False),  # a prefix: production looks records up by the full id
+        ("ae1027a6acf0", True, True),
+        ("0123456789abcdef0123456789abcdef01234567", True, True),
+    ],
+)
+def test_the_exact_revision_rule_is_stricter(revision: str, plain: bool, exact: bool) -> None:
+    execution_input = {"action": "upgrade", "revision": revision}
+    assert evaluate(expr.valid_input(exact_revision=False), input=execution_input) is plain
+    assert evaluate(expr.valid_input(exact_revision=True), input=execution_input) is exact
+
+
+def test_maintenance_must_be_a_boolean() -> None:
+    base = {"action": "upgrade", "revision": "head"}
+    assert evaluate(expr.valid_input(exact_revision=False), input=base | {"maintenance": True}) is True
+    assert evaluate(expr.valid_input(exact_revision=False), input=base | {"maintenance": "yes"}) is False
 
 
 def test_the_success_summary_reports_counts_and_duration():
     summary = evaluate(
-        expr.success_summary("production"),
+        expr.success_summary("production", evidence_bucket=BUCKET, region="us-east-1"),
         action="upgrade",
         revision="abc123",
         snapshotId="pre-migration-2026-12-03-0758",
         counts={"encounters": 12},
+        **RECORDS,
     )
     assert summary["outcome"] == "succeeded"
     assert summary["validation"] == {"encounters": 12}
@@ -133,7 +225,12 @@ def test_the_success_summary_reports_counts_and_duration():
     assert (
         json.loads(
             evaluate(
-                expr.success_notice("production"), action="upgrade", revision="r", snapshotId="s", counts=None
+                expr.success_notice("production", evidence_bucket=BUCKET, region="us-east-1"),
+                action="upgrade",
+                revision="r",
+                snapshotId="s",
+                counts=None,
+                **RECORDS,
             )
         )["environment"]
         == "production"

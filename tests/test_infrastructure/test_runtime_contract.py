@@ -19,6 +19,8 @@ EXPECTED_VALUES = {
         "DB_STATEMENT_TIMEOUT_MS": "30000",
         "DB_HEALTHCHECK_TIMEOUT_MS": "5000",
         "DATABASE_SECRET_NAME": "revenuepilot/staging/database",
+        # The NAME of the maintenance-mode flag the runbook sets (absent flag = off).
+        "MAINTENANCE_MODE_PARAMETER": "/revenuepilot/staging/maintenance-mode",
     },
     "production": {
         "PGSSLMODE": "verify-full",
@@ -31,6 +33,8 @@ EXPECTED_VALUES = {
         "DB_STATEMENT_TIMEOUT_MS": "30000",
         "DB_HEALTHCHECK_TIMEOUT_MS": "5000",
         "DATABASE_SECRET_NAME": "revenuepilot/prod/database",
+        # The NAME of the maintenance-mode flag the runbook sets (absent flag = off).
+        "MAINTENANCE_MODE_PARAMETER": "/revenuepilot/production/maintenance-mode",
     },
 }
 
@@ -79,7 +83,10 @@ def test_one_read_policy_with_exactly_these_statements(env):
     account, region, name = env.config.account, env.config.region, env.config.name
     prefix = f"arn:aws:ssm:{region}:{account}:parameter/revenuepilot/{name}/database/runtime"
     parameter_arns = sorted(
-        [prefix] + [f"{prefix}/{parameter}" for parameter in [*EXPECTED_VALUES[name], "DATABASE_SECRET_ARN"]]
+        [prefix]
+        + [f"{prefix}/{parameter}" for parameter in [*EXPECTED_VALUES[name], "DATABASE_SECRET_ARN"]]
+        # the application reads the maintenance-mode flag too (read-only, like everything here)
+        + [f"arn:aws:ssm:{region}:{account}:parameter/revenuepilot/{name}/maintenance-mode"]
     )
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert len(statements) == 3

@@ -15,6 +15,9 @@ PINNED_STATEFUL_LOGICAL_IDS = {
         "DatabaseUpgradeLogsLogGroupC520E1F1": "AWS::Logs::LogGroup",
         "DatabaseInstanceAA8A5FDE": "AWS::RDS::DBInstance",
         "DailySnapshotVault30DFD8F3": "AWS::Backup::BackupVault",
+        # The migration evidence (Object Lock: a replaced bucket could not take the old records along).
+        "MigrationEvidenceBucket5005091C": "AWS::S3::Bucket",
+        "MigrationEvidenceAccessLogs174BA186": "AWS::S3::Bucket",
     },
     "Network": {
         "FlowLogKey162F5411": "AWS::KMS::Key",
@@ -67,6 +70,7 @@ def test_no_stateful_resource_can_be_deleted_with_its_stack(env):
         "AWS::Logs::LogGroup",
         "AWS::SecretsManager::Secret",
         "AWS::Backup::BackupVault",
+        "AWS::S3::Bucket",
     }
     for stack_id, template in env.raw.items():
         for logical_id, resource in template["Resources"].items():

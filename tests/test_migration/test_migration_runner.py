@@ -84,14 +84,33 @@ def test_validate_counts_in_a_read_only_transaction(
     target.admin_run("INSERT INTO suggestions (created_at) VALUES (now()), (now() - interval '3 days')")
     status, output = target.run("validate")
     assert status == 0, output
-    counts = json.loads(output.strip().splitlines()[-1])["validation"]
-    assert counts == {"encounters": 2, "finalized_notes": 3, "recent_suggestions": 1}
+    report = json.loads(output.strip().splitlines()[-1])
+    assert report["validation"] == {"encounters": 2, "finalized_notes": 3, "recent_suggestions": 1}
+    assert report["revisions"] == ["0002"]  # `alembic current`, read in the same transaction
 
     status, output = target.run(
         "validate", "--query", "sneaky=SELECT count(*) FROM (SELECT nextval('notes_id_seq')) s"
     )
     assert status == 1 and "SQLSTATE 25006, read-only transaction" in output
     _assert_no_secret(output, capfd)
+
+
+def test_validate_reports_the_alembic_revision_before_and_after(target: MigrationTarget) -> None:
+    """The evidence record's revisions: none before the first migration, then what `alembic current` says;
+    a value in alembic_version that is not a revision id is never reported (it fails the run instead)."""
+    status, output = target.run("validate", "--query", "one=SELECT 1")
+    assert status == 0, output
+    assert json.loads(output.strip().splitlines()[-1]) == {"revisions": [], "validation": {"one": 1}}
+    assert target.run("upgrade", "0001")[0] == 0
+    status, output = target.run("validate", "--query", "one=SELECT 1")
+    assert json.loads(output.strip().splitlines()[-1])["revisions"] == ["0001"]
+    _, current = target.run("current")
+    assert "0001" in current  # the same answer as `alembic current`
+    planted = "Jane Roe DOB 1970-01-01"
+    target.admin_run(f"UPDATE alembic_version SET version_num = '{planted[:32]}'")  # noqa: S608 - a constant
+    status, output = target.run("validate", "--query", "one=SELECT 1")
+    assert status == 1
+    assert "not a revision id" in output and "Jane" not in output
 
 
 def test_validate_reports_to_the_task_token(target: MigrationTarget) -> None:
@@ -115,7 +134,10 @@ def test_validate_reports_to_the_task_token(target: MigrationTarget) -> None:
             {
                 "taskToken": "token-1",
                 "output": json.dumps(
-                    {"counts": {"encounters": 0, "finalized_notes": 0, "recent_suggestions": 0}}
+                    {
+                        "counts": {"encounters": 0, "finalized_notes": 0, "recent_suggestions": 0},
+                        "revisions": ["0002"],
+                    }
                 ),
             },
         )

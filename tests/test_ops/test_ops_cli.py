@@ -18,6 +18,7 @@ from ops.image_check import configured_backend_image
 
 REGION = PRODUCTION.region
 SNAPSHOT = "pre-migration-2025-01-02-0304"
+REV = "ae1027a6acf0"  # production accepts only full revision ids (config migration.require_applied_in)
 
 
 def _definition(succeed: bool, task_definition: str) -> str:
@@ -91,7 +92,7 @@ def _run(*argv: str) -> tuple[int, str]:
 
 def test_migrate_follows_each_state_and_prints_the_result(aws: Any) -> None:
     aws(True)
-    status, output = _run("migrate", "--env", "production", "--revision", "head")
+    status, output = _run("migrate", "--env", "production", "--revision", REV)
     assert status == 0, output
     lines = output.splitlines()
     assert lines[0].startswith(
@@ -102,7 +103,7 @@ def test_migrate_follows_each_state_and_prints_the_result(aws: Any) -> None:
         "-> DescribeDatabase", "<- DescribeDatabase", "-> CreateSnapshot", "<- CreateSnapshot",
         "-> RunUpgrade", "<- RunUpgrade", "-> NotifySuccess", "<- NotifySuccess",
     ]  # fmt: skip
-    assert "SUCCEEDED: upgrade to head" in output
+    assert f"SUCCEEDED: upgrade to {REV}" in output
     assert f"snapshot:   {SNAPSHOT} (available" in output
     assert 'validation: {"encounters": 2, "finalized_notes": 3}' in output
     assert "duration:   42 s" in output
@@ -110,24 +111,31 @@ def test_migrate_follows_each_state_and_prints_the_result(aws: Any) -> None:
 
 def test_failure_exits_non_zero_with_the_rollback_hint(aws: Any) -> None:
     aws(False)
-    status, output = _run("migrate", "--env", "production", "--revision", "head")
+    status, output = _run("migrate", "--env", "production", "--revision", REV)
     assert status == 1
     assert "-> RunbookFailed" in output
     assert "FAILED: MigrationFailed: alembic upgrade head exited with status 1" in output
-    assert "python -m ops rollback --env production --revision -1" in output
+    assert "python -m ops rollback --env production --revision <the full revision id before" in output
+    assert (
+        "evidence:   s3://revenuepilot-production-evidence-222222222222-us-east-1/migrations/production/"
+        in output
+    )
     assert "PITR of revenuepilot-production" in output
 
 
 def test_rollback_starts_a_downgrade(aws: Any) -> None:
     aws(True)
-    status, _ = _run("rollback", "--env", "production", "--revision", "-1")
+    status, _ = _run("rollback", "--env", "production", "--revision", REV, "--maintenance")
     assert status == 0
     client = boto3.client("stepfunctions", region_name=REGION)
     (execution,) = client.list_executions(
         stateMachineArn=client.list_state_machines()["stateMachines"][0]["stateMachineArn"]
     )["executions"]
     described = client.describe_execution(executionArn=execution["executionArn"])
-    assert json.loads(described["input"]) == {"action": "downgrade", "revision": "-1"}
+    caller = boto3.client("sts", region_name=REGION).get_caller_identity()["Arn"]
+    assert json.loads(described["input"]) == {
+        "action": "downgrade", "revision": REV, "maintenance": True, "requestedBy": caller,
+    }  # fmt: skip
     assert execution["name"].startswith("downgrade-")
 
 
@@ -143,7 +151,7 @@ def test_wrong_account_is_refused(aws: Any, monkeypatch: pytest.MonkeyPatch) -> 
 def test_migrate_refuses_a_task_definition_of_another_backend_release(aws: Any) -> None:
     old = "222222222222.dkr.ecr.us-east-1.amazonaws.com/revenuepilot/backend@sha256:" + "1" * 64
     aws(True, backend_image=old)
-    status, output = _run("migrate", "--env", "production", "--revision", "head")
+    status, output = _run("migrate", "--env", "production", "--revision", REV)
     assert status == 1
     [line] = output.splitlines()
     assert line.startswith(
@@ -160,7 +168,7 @@ def test_migrate_refuses_a_task_definition_of_another_backend_release(aws: Any) 
 
 def test_migrate_refuses_an_unlabelled_task_definition(aws: Any) -> None:
     aws(True, backend_image="")
-    status, output = _run("migrate", "--env", "production", "--revision", "head")
+    status, output = _run("migrate", "--env", "production", "--revision", REV)
     assert status == 1 and "was built from backend image (unlabelled)" in output
 
 
@@ -171,7 +179,7 @@ def test_dry_run_calls_no_aws_api() -> None:
     out = StringIO()
     assert (
         main(
-            ["migrate", "--env", "production", "--revision", "ae1027a6acf", "--dry-run"],
+            ["migrate", "--env", "production", "--revision", REV, "--dry-run"],
             clients=no_clients,
             out=out,
         )
@@ -182,7 +190,8 @@ def test_dry_run_calls_no_aws_api() -> None:
     assert (
         "arn:aws:states:us-east-1:222222222222:stateMachine:revenuepilot-production-migration-runbook" in text
     )
-    assert '{"action": "upgrade", "revision": "ae1027a6acf"}' in text
+    assert '{"action": "upgrade", "revision": "ae1027a6acf0"}' in text
+    assert "refuse the revision unless staging's runbook recorded it as applied" in text
     assert "alembic -c backend/alembic/alembic.ini upgrade ae1027a6acf" in text
 
 

@@ -207,3 +207,12 @@ def test_definition_pattern_treats_resolved_values_as_wildcards():
     pattern = smoke.definition_pattern({"Fn::Join": ["", ['{"R":"', {"Ref": "Fn"}, '","S":"${Sub}"}']]})
     assert pattern.fullmatch('{"R":"arn:aws:lambda:x","S":"anything"}')
     assert not pattern.fullmatch('{"R":"arn:aws:lambda:x","S":"anything","T":1}')
+
+
+def test_the_production_dry_run_passes_a_full_revision_id_and_succeeds():
+    """Production refuses `head` (exact revision ids only): the smoke check's dry run must still pass."""
+    from config.environments import PRODUCTION
+
+    result = smoke.check_migration_dry_run(PRODUCTION)  # runs `python -m ops` for real (no AWS call)
+    assert result.status == smoke.PASSED, result.detail
+    assert "revenuepilot-production-migration-runbook" in result.detail

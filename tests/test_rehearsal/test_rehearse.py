@@ -121,6 +121,7 @@ def test_every_step_passes(rehearsal):
     assert "all steps passed" in output
     assert "using the synthesized bootstrap function" in output
     assert "encounters=3, finalized_notes=2, recent_suggestions=2" in rows["validate"]
+    assert "revision 0002" in rows["validate"]  # `alembic current` in the image, for the evidence record
     assert "0002 -> 0001" in rows["downgrade -1"]
 
 

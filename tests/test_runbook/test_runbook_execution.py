@@ -20,14 +20,27 @@ from typing import Any
 import pytest
 
 from config.environments import STAGING
-from tests.support.stepfunctions import Runbook, TaskOutcome, TaskRun, default_player
+from tests.support.stepfunctions import (
+    HEAD_REVISION,
+    REVISION_BEFORE,
+    Runbook,
+    TaskOutcome,
+    TaskRun,
+    default_player,
+)
 
 COUNTS = {"encounters": 12, "finalized_notes": 7, "recent_suggestions": 3}
 PRE_CHECKS = [
     "ValidateInput", "PlanMigration", "ListRunningExecutions", "CheckNoOtherExecution", "DescribeDatabase", "CheckPreconditions",
 ]  # fmt: skip
-SNAPSHOT = ["CreateSnapshot", "TagSnapshot", "WaitForSnapshot", "DescribeSnapshot", "CheckSnapshot"]
-FAILED = ["NotifyFailure", "RunbookFailed"]
+SNAPSHOT = [
+    "MaintenanceRequested", "CreateSnapshot", "TagSnapshot", "WaitForSnapshot", "DescribeSnapshot", "CheckSnapshot",
+]  # fmt: skip
+FAILED = ["CheckMaintenanceAfterFailure", "WriteFailureEvidence", "NotifyFailure", "RunbookFailed"]
+SUCCEEDED = [
+    "CheckCounts", "CheckRevisionAfter", "RecordAppliedRevision", "CheckMaintenanceAfterSuccess", "WriteSuccessEvidence",
+    "NotifySuccess",
+]  # fmt: skip
 
 
 def _only(items: list[Any]) -> Any:
@@ -75,18 +88,28 @@ def test_migration_succeeds(runbook: Runbook, action: str, revision: str, task_s
     arn = execution["executionArn"]
     assert runbook.states_entered(arn) == [
         *PRE_CHECKS, *SNAPSHOT, "ValidateBefore", "UpgradeOrDowngrade", task_state, "CheckMigrationExitCode",
-        "ValidateData", "CompareCounts", "CheckCounts", "NotifySuccess",
+        "ValidateData", "CompareCounts", *SUCCEEDED,
     ]  # fmt: skip
     snapshot_id = _assert_tagged_snapshot(runbook, execution, action, revision)
     commands = _migration_commands(runbook)
     assert [commands[0][0], commands[1], commands[2][0]] == ["validate", [action, revision], "validate"]
     notice = _only(runbook.notifications())
     assert notice["subject"] == "RevenuePilot staging: database migration succeeded"
+    key = f"migrations/staging/{execution['startDate']:%Y/%m}/{execution['name']}.json"
+    bucket = runbook.evidence_bucket
     assert notice["message"] | {"durationSeconds": 0} == {
         "environment": "staging", "outcome": "succeeded", "action": action, "revision": revision,
         "snapshotId": snapshot_id, "validation": COUNTS, "validationBefore": COUNTS, "durationSeconds": 0,
-        "execution": arn,
+        "execution": arn, "alembicRevision": {"before": [REVISION_BEFORE], "after": [HEAD_REVISION]},
+        "maintenanceMode": "not requested",
+        "appliedRecord": {"written": True, "parameter": f"/revenuepilot/staging/migration/applied/{HEAD_REVISION}"},
+        "evidence": {
+            "s3Uri": f"s3://{bucket}/{key}",
+            "console": f"https://console.aws.amazon.com/s3/object/{bucket}?region=us-east-1&bucketType=general"
+            f"&prefix={key.replace('/', '%2F')}",
+        },
     }  # fmt: skip
+    assert list(runbook.evidence()) == [key]
     assert runbook.recorder.waits == [("WaitForSnapshot", 30)]
 
 
@@ -130,7 +153,7 @@ def test_failed_validation_reports_the_runners_cause(runbook: Runbook) -> None:
     assert execution["status"] == "FAILED"
     assert execution["error"] == "ValidationFailed"
     assert execution["cause"] == f"ValidationFailed: {cause}"
-    assert runbook.states_entered(execution["executionArn"])[-4:] == [
+    assert runbook.states_entered(execution["executionArn"])[-6:] == [
         "CheckMigrationExitCode",
         "ValidateData",
         *FAILED,
@@ -170,7 +193,7 @@ def test_pre_checks_stop_before_anything_changes(
     assert cause_part in execution["cause"]
     entered = runbook.states_entered(execution["executionArn"])
     assert entered[: len(PRE_CHECKS) - 1] == PRE_CHECKS[:-1]
-    assert entered[-2:] == FAILED
+    assert entered[-len(FAILED) :] == FAILED
     assert "CreateSnapshot" not in entered
     assert runbook.snapshots() == [] if not setup.get("missing") else True
     assert runbook.task_runs == []
@@ -344,7 +367,7 @@ def test_counts_that_dropped_fail_the_runbook_after_the_migration(runbook: Runbo
     assert execution["cause"].startswith(
         "validation counts dropped beyond their tolerance: finalized_notes 7 -> 6."
     )
-    assert runbook.states_entered(execution["executionArn"])[-6:] == [
+    assert runbook.states_entered(execution["executionArn"])[-8:] == [
         "ValidateData", "CompareCounts", "CheckCounts", "CountsDropped", *FAILED,
     ]  # fmt: skip
     snapshot_id = _assert_tagged_snapshot(runbook, execution, "upgrade", "head")

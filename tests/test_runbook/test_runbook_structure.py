@@ -122,13 +122,21 @@ def test_nothing_changes_before_the_one_execution_at_a_time_check(
         for n, s in definition["States"].items()
         if s.get("Resource", "").endswith("aws-sdk:sfn:listExecutions")
     )
+    # Not changes: notifications, the evidence record (append-only, written on every path), reads.
+    records = ("sns:publish", "aws-sdk:s3:putObject", "aws-sdk:ssm:getParameter")
     changes = {
         n
         for n, s in definition["States"].items()
-        if s.get("Type") == "Task" and "sns:publish" not in s["Resource"]
-    } - {guard}
-    assert "CreateSnapshot" in changes
-    assert reachable(definition, avoiding=guard) & changes == set()
+        if s.get("Type") == "Task" and not s["Resource"].endswith(records)
+    } - {guard, "ClearMaintenanceAfterFailure"}
+    assert {"CreateSnapshot", "SetMaintenanceMode"} <= changes
+    before_guard = reachable(definition, avoiding=guard)
+    assert before_guard & changes == set()
+    # The failure path's clear is reachable from anywhere, but taken only once maintenance is on, which
+    # only SetMaintenanceMode assigns (after the guard).
+    setting_on = {n for n, s in definition["States"].items() if '"on": true' in str(s.get("Assign", {}))}
+    assert setting_on == {"SetMaintenanceMode"}
+    assert "SetMaintenanceMode" not in before_guard
 
 
 @pytest.mark.parametrize("stage_id", [c.stage_id for c in ENVIRONMENTS])
