@@ -25,15 +25,26 @@ class MissingContextError(RuntimeError):
 
 
 def define_app(
-    app: cdk.App, environments: Iterable[EnvironmentConfig], deployment: DeploymentConfig | None = None
+    app: cdk.App,
+    environments: Iterable[EnvironmentConfig],
+    deployment: DeploymentConfig | None = None,
+    *,
+    peers: Iterable[EnvironmentConfig] | None = None,
 ) -> dict[str, DatabaseEnvironment]:
     """Add one Stage per environment and every cdk-nag pack; return the stages by environment name.
 
+    `peers`: every environment of the project, for references across environments (production's runbook
+    reads staging's applied-revision records through a role in staging's account); by default the
+    synthesized `environments`. A variant synth of one environment passes the others here.
     With `deployment`, also the `DeployAccess` Stage: the pipeline's OIDC provider and roles per account.
     """
     configs = tuple(environments)
+    known = {config.name: config for config in (peers if peers is not None else ())}
+    known.update({config.name: config for config in configs})
     stages = {
-        config.name: DatabaseEnvironment(app, config.stage_id, config=config, environments=configs)
+        config.name: DatabaseEnvironment(
+            app, config.stage_id, config=config, environments=tuple(known.values())
+        )
         for config in configs
     }
     if deployment is not None:

@@ -34,7 +34,7 @@ class DatabaseEnvironment(cdk.Stage):
         config: EnvironmentConfig,
         environments: Sequence[EnvironmentConfig] = (),
     ) -> None:
-        """`environments`: every environment synthesized together (the Migration stacks' cross-account records)."""
+        """`environments`: every environment of the project (the Migration stacks' cross-account records)."""
         super().__init__(
             scope, construct_id, env=cdk.Environment(account=config.account, region=config.region)
         )

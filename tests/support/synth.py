@@ -116,18 +116,26 @@ def synthesize_under_gate(app: cdk.App) -> str | None:
 
 
 def synthesize_app(
-    environments: Iterable[EnvironmentConfig], outdir: Path, deployment: DeploymentConfig | None = None
+    environments: Iterable[EnvironmentConfig],
+    outdir: Path,
+    deployment: DeploymentConfig | None = None,
+    *,
+    peers: Iterable[EnvironmentConfig] | None = None,
 ) -> SynthesizedApp:
     """The real app (one Stage per environment, every cdk-nag pack) synthesized into `outdir`.
 
-    With `deployment` (as app.py passes it), also the DeployAccess Stage of the pipeline's roles.
+    `peers`: the project's other environments, referenced but not synthesized (a variant synth of one
+    environment still knows the others, as the real app does); by default config.environments'. With `deployment` (as app.py passes it),
+    also the DeployAccess Stage of the pipeline's roles.
     """
     import aws_cdk as cdk
 
     from stacks.cdk_app import define_app, require_complete_context
 
     app = cdk.App(context=app_context(), outdir=str(outdir))
-    define_app(app, environments, deployment)
+    from config.environments import ENVIRONMENTS
+
+    define_app(app, environments, deployment, peers=ENVIRONMENTS if peers is None else peers)
     validation_error = synthesize_under_gate(app)
     require_complete_context(str(outdir))
     return SynthesizedApp(directory=outdir, validation_error=validation_error)
