@@ -27,7 +27,7 @@ from aws_cdk import aws_rds as rds
 
 from constructs import Construct
 from constructs.database import postgres_client_security_group
-from constructs.network import add_flow_logs, skip_checkov_on_default_sg_handler
+from constructs.network import add_flow_logs, add_interface_endpoints, skip_checkov_on_default_sg_handler
 
 SUBNET_MASK = 26
 # What the validation function calls from the isolated subnets (lambdas/restore_validation).
@@ -84,26 +84,14 @@ class DisasterRecoveryNetwork(Construct):
         skip_checkov_on_default_sg_handler(vpc)
         add_flow_logs(self, vpc, retention_days=flow_log_retention_days, encryption_key=flow_log_key)
 
-        self.endpoints_security_group = ec2.SecurityGroup(
+        self.endpoints_security_group = add_interface_endpoints(
             self,
-            "EndpointsSecurityGroup",
-            vpc=vpc,
+            vpc,
+            cidr=cidr,
+            subnets=self.operations_subnets,
+            services=DR_INTERFACE_ENDPOINTS,
             description="DR restore-test endpoints: HTTPS from inside the VPC only",
-            allow_all_outbound=False,
         )
-        # The configured CIDR literal, not the VPC's token: compliance rules cannot evaluate tokens.
-        self.endpoints_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC"
-        )
-        for endpoint_id, service in DR_INTERFACE_ENDPOINTS.items():
-            vpc.add_interface_endpoint(
-                endpoint_id,
-                service=service,
-                subnets=self.operations_subnets,
-                security_groups=[self.endpoints_security_group],
-                private_dns_enabled=True,
-                open=False,
-            )
 
         self.subnet_group = rds.SubnetGroup(
             self,

@@ -107,27 +107,14 @@ class DatabaseNetwork(Construct):
 
     def _add_endpoints(self, vpc: ec2.Vpc, *, cidr: str) -> None:
         """Interface endpoints in the Operations tier (HTTPS from the VPC only) and the S3 gateway endpoint."""
-        self.endpoints_security_group = ec2.SecurityGroup(
+        self.endpoints_security_group = add_interface_endpoints(
             self,
-            "EndpointsSecurityGroup",
-            vpc=vpc,
+            vpc,
+            cidr=cidr,
+            subnets=self.operations_subnets,
+            services=INTERFACE_ENDPOINTS,
             description="Interface endpoints: HTTPS from inside the VPC only",
-            allow_all_outbound=False,
         )
-        # The configured CIDR literal, not the VPC's token: compliance rules cannot evaluate tokens.
-        self.endpoints_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC"
-        )
-        for endpoint_id, service in INTERFACE_ENDPOINTS.items():
-            vpc.add_interface_endpoint(
-                endpoint_id,
-                service=service,
-                subnets=self.operations_subnets,
-                security_groups=[self.endpoints_security_group],
-                private_dns_enabled=True,
-                # Our security group decides who may connect; `open` would add a second, token-based rule.
-                open=False,
-            )
         vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
 
     def allow_https_to_endpoints(self, security_group: ec2.ISecurityGroup, *, purpose: str) -> None:
@@ -182,6 +169,35 @@ class DatabaseNetwork(Construct):
                 "The ops guide requires network ACLs on the database tier; they are generated from the subnet "
                 "layout here, so they cannot drift from the security groups they back up.",
             )
+
+
+def add_interface_endpoints(
+    scope: Construct,
+    vpc: ec2.IVpc,
+    *,
+    cidr: str,
+    subnets: ec2.SubnetSelection,
+    services: dict[str, ec2.InterfaceVpcEndpointAwsService],
+    description: str,
+) -> ec2.SecurityGroup:
+    """Interface endpoints for `services` (by construct id) in `subnets`, behind one security group in `scope`
+    (`EndpointsSecurityGroup`) that admits HTTPS from the VPC's CIDR only; returns that group."""
+    security_group = ec2.SecurityGroup(
+        scope, "EndpointsSecurityGroup", vpc=vpc, description=description, allow_all_outbound=False
+    )
+    # The configured CIDR literal, not the VPC's token: compliance rules cannot evaluate tokens.
+    security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS to AWS APIs from the VPC")
+    for endpoint_id, service in services.items():
+        vpc.add_interface_endpoint(
+            endpoint_id,
+            service=service,
+            subnets=subnets,
+            security_groups=[security_group],
+            private_dns_enabled=True,
+            # Our security group decides who may connect; `open` would add a second, token-based rule.
+            open=False,
+        )
+    return security_group
 
 
 def add_flow_logs(scope: Construct, vpc: ec2.IVpc, *, retention_days: int, encryption_key: kms.IKey) -> None:
