@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from config.schema import EnvironmentConfig
 from contract.names import (
     EVIDENCE_PREFIX,
+    applied_revision_path,
     evidence_bucket_name,
     maintenance_parameter_name,
     state_machine_name,
@@ -67,37 +68,48 @@ class Plan:
 
     def describe(self) -> list[str]:
         env = self.environment
-        migration = env.migration
-        first = migration.require_applied_in
         return [
             f"environment:   {env.name} (account {env.account}, {env.region})",
             f"state machine: {self.state_machine_arn}",
             f"input:         {json.dumps(self.execution_input)} (+ requestedBy: your ARN from STS)",
             "steps:",
+            *(f"  {number}. {step}" for number, step in enumerate(self._steps(), start=1)),
+        ]
+
+    def _steps(self) -> list[str]:
+        """What the runbook will do for this input, in the order of its states."""
+        env = self.environment
+        migration = env.migration
+        first = migration.require_applied_in
+        maintenance = maintenance_parameter_name(env.name)
+        return [
             *(
-                [f"  -. refuse the revision unless {first}'s runbook recorded it as applied (exact id)"]
+                [f"refuse the revision unless {first}'s runbook recorded it as applied (exact id)"]
                 if first
                 else []
             ),
-            "  0. refuse to run while another execution of the runbook is running",
-            f"  1. pre-checks on {env.database.instance_identifier}: status available, backup retention >= "
+            "refuse to run while another execution of the runbook is running",
+            f"pre-checks on {env.database.instance_identifier}: status available, backup retention >= "
             f"{migration.minimum_backup_retention_days} days, latest restorable time <= "
             f"{migration.max_restore_lag_minutes} minutes old",
-            "  2. manual snapshot pre-migration-<yyyy-mm-dd-hhmmss>-<execution name> (UTC start time), wait until available",
+            *([f"maintenance mode on ({maintenance}), before the snapshot"] if self.maintenance else []),
+            "manual snapshot pre-migration-<yyyy-mm-dd-hhmmss>-<execution name> (UTC start time), wait until available",
+            "validation row counts and alembic current before; then the ECS task: "
+            f"alembic -c {migration.alembic_config_path} {self.action} {self.revision}",
+            "validation row counts and alembic current after: "
+            + ", ".join(name for name, _ in migration.validation_queries),
             *(
-                [f"  1b. maintenance mode on ({maintenance_parameter_name(env.name)}), before the snapshot"]
-                if self.maintenance
+                [
+                    f"record the revision now applied under {applied_revision_path(env.name)}/ (read by {', '.join(migration.applied_record_reader_accounts)})"
+                ]
+                if migration.applied_record_reader_accounts
                 else []
             ),
-            "  3. validation row counts and alembic current before; then the ECS task: "
-            f"alembic -c {migration.alembic_config_path} {self.action} {self.revision}",
-            "  4. validation row counts and alembic current after: "
-            + ", ".join(name for name, _ in migration.validation_queries),
-            "  5. maintenance mode off after success (or a failure before the migration started)"
+            "maintenance mode off after success (or a failure before the migration started)"
             if self.maintenance
-            else "  5. (maintenance mode not requested)",
-            f"  6. evidence record s3://{evidence_bucket(env)}/{EVIDENCE_PREFIX}/{env.name}/<YYYY>/<MM>/<execution>.json",
-            "  7. notify the operations topic (success, or failure with the snapshot id and rollback steps)",
+            else "(maintenance mode not requested)",
+            f"evidence record s3://{evidence_bucket(env)}/{EVIDENCE_PREFIX}/{env.name}/<YYYY>/<MM>/<execution>.json",
+            "notify the operations topic (success, or failure with the snapshot id and rollback steps)",
         ]
 
 

@@ -195,6 +195,28 @@ def test_dry_run_calls_no_aws_api() -> None:
     assert "alembic -c backend/alembic/alembic.ini upgrade ae1027a6acf" in text
 
 
+def test_dry_run_numbers_the_steps_in_the_runbooks_order() -> None:
+    out = StringIO()
+    args = ["migrate", "--env", "staging", "--revision", "head", "--maintenance", "--dry-run"]
+    assert main(args, clients=lambda name: None, out=out) == 0
+    steps = [line.strip() for line in out.getvalue().splitlines() if line.startswith("  ")]
+    order = [
+        "refuse to run while another execution",
+        "pre-checks on revenuepilot-staging",
+        "maintenance mode on (/revenuepilot/staging/maintenance-mode)",
+        "manual snapshot pre-migration-",
+        "validation row counts and alembic current before",
+        "validation row counts and alembic current after",
+        "record the revision now applied under /revenuepilot/staging/migration/applied/ (read by 222222222222)",
+        "maintenance mode off after success",
+        "evidence record s3://revenuepilot-staging-evidence-111111111111-us-east-1/migrations/staging/",
+        "notify the operations topic",
+    ]
+    assert len(steps) == len(order)
+    for number, (line, expected) in enumerate(zip(steps, order, strict=True), start=1):
+        assert line.startswith(f"{number}. {expected}"), line
+
+
 def test_no_credentials_is_one_clear_line_not_a_traceback(monkeypatch, capsys):
     from ops.cli import main
 
