@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.query_errors import failure_message
 from contract.secret import Credentials, SecretFormatError, parse_app_secret, parse_master_secret
-from lambdas.common.db import ConnectionFactory, DatabaseConnectionError, Endpoint, describe_error
+from lambdas.common.db import ConnectionFactory, DatabaseConnectionError, Endpoint
 from lambdas.common.secret_store import SecretStore
 
 METRIC_NAMESPACE = "RevenuePilot/Recovery"
@@ -109,13 +110,13 @@ def validate_restored_database(
             results[name] = int(rows[0][0])
         present = {row[0] for row in connection.run("SELECT rolname FROM pg_roles")}
         connection.run("ROLLBACK")
-    except Exception as exc:  # a failed query is a failed validation, reported with its SQLSTATE
+    except Exception as exc:  # a failed query is a failed validation, reported with its SQLSTATE only
         failed = next((name for name, _ in queries if name not in results), "roles")
         with suppress(Exception):  # the connection may already be unusable; the verdict stands
             connection.run("ROLLBACK")
-        return ValidationOutcome(
-            passed=False, message=f"query {failed} failed: {describe_error(exc)}", query_results=results
-        )
+        # Never the server's message: it quotes values (patient data), and this text becomes AWS Backup's
+        # validation message, the evidence log line and the alert e-mail.
+        return ValidationOutcome(passed=False, message=failure_message(failed, exc), query_results=results)
     missing = tuple(role for role in expected_roles if role not in present)
     if missing:
         return ValidationOutcome(

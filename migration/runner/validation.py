@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from contract.query_errors import failure_message
+
 # The ops guide's "targeted row counts for high-risk tables".
 DEFAULT_QUERIES: tuple[tuple[str, str], ...] = (
     ("encounters", "SELECT COUNT(*) FROM encounters"),
@@ -107,49 +109,3 @@ def _current_revisions(connection: Connection) -> list[str]:
     if not all(isinstance(r, str) and _REVISION_ID.match(r) for r in revisions):
         raise ValidationError("alembic_version holds a value that is not a revision id (not reported)")
     return revisions
-
-
-# Fixed texts per SQLSTATE class: the server's own message is never passed on. It quotes values
-# ('invalid input syntax for type integer: "<a patient's name>"'), and the failure cause travels to
-# the execution history, the runbook's log group and the alert e-mail.
-_SQLSTATE_CLASSES = {
-    "08": "connection exception",
-    "0A": "feature not supported",
-    "21": "cardinality violation",
-    "22": "data exception (a value could not be converted or was out of range)",
-    "23": "integrity constraint violation",
-    "25": "invalid transaction state (the query must not write)",
-    "28": "invalid authorization",
-    "40": "transaction rollback",
-    "42": "syntax error or access rule violation (a missing table or column, or no privilege)",
-    "53": "insufficient resources",
-    "54": "program limit exceeded",
-    "55": "object not in prerequisite state",
-    "57": "operator intervention (57014: statement timeout or cancelled)",
-    "58": "system error",
-    "XX": "internal error",
-}
-_SQLSTATES = {
-    "25006": "read-only transaction: the query must not write",
-    "42501": "insufficient privilege",
-    "42703": "undefined column",
-    "42P01": "undefined table",
-    "57014": "statement timeout or cancelled",
-}
-_SQLSTATE = re.compile(r"^[0-9A-Z]{5}$")
-
-
-def sqlstate_of(exc: BaseException) -> str | None:
-    """The SQLSTATE of a pg8000 error (its first argument is the server's field dict), if well-formed."""
-    first = exc.args[0] if exc.args else None
-    code = first.get("C") if isinstance(first, dict) else None
-    return code if isinstance(code, str) and _SQLSTATE.match(code) else None
-
-
-def failure_message(name: str, exc: BaseException) -> str:
-    """The query's name, the SQLSTATE and a fixed text: no server message, detail, hint or value."""
-    code = sqlstate_of(exc)
-    if code is None:
-        return f"validation query {name!r} failed: {type(exc).__name__} (no SQLSTATE)"
-    meaning = _SQLSTATES.get(code) or _SQLSTATE_CLASSES.get(code[:2], "database error")
-    return f"validation query {name!r} failed: SQLSTATE {code}, {meaning}"

@@ -124,8 +124,27 @@ def test_a_failing_query_fails_the_test_naming_the_query(restored):
     admin.close()
     outcome = _validate(restored)
     assert not outcome.passed
-    assert outcome.message.startswith("query finalized_notes failed: 42P01")
+    assert outcome.message == "validation query 'finalized_notes' failed: SQLSTATE 42P01, undefined table"
     assert outcome.query_results == {"encounters": 2}
+
+
+PLANTED = "Jane Roe DOB 1970-01-01 MRN 889977"
+
+
+def test_a_query_failing_on_a_patient_value_reports_no_value(restored):
+    """PostgreSQL quotes the value it could not convert; the outcome (AWS Backup's validation message, the
+    evidence line, the alert e-mail) carries only the query's name, the SQLSTATE and a fixed text."""
+    admin = restored.admin()
+    admin.run("INSERT INTO notes VALUES (2, :value)", value=PLANTED)
+    admin.close()
+    queries = (("status_as_number", "SELECT SUM(status::int) FROM notes WHERE id = 2"),)
+    outcome = _validate(restored, queries=queries)
+    assert not outcome.passed
+    assert outcome.message == (
+        "validation query 'status_as_number' failed: SQLSTATE 22P02, "
+        "data exception (a value could not be converted or was out of range)"
+    )
+    assert "Jane" not in repr(outcome) and "889977" not in repr(outcome)
 
 
 def test_a_missing_role_fails_the_test(restored):
