@@ -279,3 +279,25 @@ def test_dr_restore_failures_and_dr_vault_changes_alert_the_dr_topic(dr_testing,
         assert matcher.matches_event(event), event
     for event in negatives:
         assert not matcher.matches_event(event), event
+
+
+def test_the_dr_restore_role_uses_the_dr_key_only_through_rds_in_the_dr_region(dr_testing):
+    """The copies in the DR vault are under the DR vault's key (KMS keys are regional): a restore role naming
+    the primary key, or RDS in the primary region, would fail every DR restore test."""
+    (role,) = [
+        r["Properties"]
+        for r in _resources(dr_testing, "AWS::IAM::Role").values()
+        if "backup.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    (policy_ref,) = role["ManagedPolicyArns"]
+    policy = dr_testing["Resources"][policy_ref["Ref"]]["Properties"]
+    statements = policy["PolicyDocument"]["Statement"]
+    (use,) = [s for s in statements if "kms:Decrypt" in json.dumps(s["Action"])]
+    assert use["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"rds.{PRODUCTION.recovery.dr_region}.amazonaws.com"}
+    }
+    for statement in [s for s in statements if json.dumps(s["Action"]).count("kms:")]:
+        assert "DisasterRecoveryVaultKey" in json.dumps(statement["Resource"]), (
+            statement
+        )  # the DR vault's key
+        assert "LogKey" not in json.dumps(statement["Resource"]), statement
