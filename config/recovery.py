@@ -7,10 +7,11 @@ names the field as `<env>.recovery.<field>` so a reader knows which environment 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
-from config.validation import require
+from config.validation import ConfigError, require
 
 VAULT_LOCK_MODES = ("governance", "compliance")
 # AWS Backup: a compliance-mode lock needs a grace period (ChangeableForDays) of at least 3 days.
@@ -31,8 +32,13 @@ _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
-# The DR network: two isolated tiers (database, validation function) in each AZ, one /26 per subnet.
-_DR_CIDR = re.compile(r"^\d+\.\d+\.\d+\.\d+/(1[6-9]|2[0-4])$")
+# The DR network (constructs/disaster_recovery_network.py): two isolated tiers (the validation function
+# and endpoints, the restored instances) in each AZ, one subnet of this prefix per tier and AZ. Here, so
+# the construct and the capacity check below use one value.
+DR_SUBNET_MASK = 26
+DR_SUBNET_TIERS = 2
+# A VPC's IPv4 CIDR block: between /16 and /28 (Amazon VPC quotas).
+MIN_VPC_PREFIX = 16
 MIN_DR_AVAILABILITY_ZONES = 2
 # A change ticket of the organisation's change process ("CHG-1234", "INC-42").
 _CHANGE_TICKET = re.compile(r"^[A-Z][A-Z0-9]{1,9}-\d{1,10}$")
@@ -231,11 +237,7 @@ class RecoveryConfig:
             "recovery.dr_restore_test_instance_class",
             f"{self.dr_restore_test_instance_class!r} is not one of {RESTORE_TEST_INSTANCE_CLASSES}",
         )
-        require(
-            _DR_CIDR.match(self.dr_network_cidr) is not None,
-            "recovery.dr_network_cidr",
-            f"{self.dr_network_cidr!r} must be an IPv4 CIDR with a prefix between /16 and /24 (four /26 subnets)",
-        )
+        network = self._dr_network()
         zones = self.dr_availability_zones or ()
         require(
             len(zones) >= MIN_DR_AVAILABILITY_ZONES
@@ -245,6 +247,35 @@ class RecoveryConfig:
             f"{self.dr_availability_zones!r} must name at least {MIN_DR_AVAILABILITY_ZONES} distinct zones of "
             f"dr_region {self.dr_region!r} ('{self.dr_region}a', ...): a DB subnet group spans two AZs",
         )
+        subnets = DR_SUBNET_TIERS * len(zones)
+        # The largest prefix that still holds `subnets` subnets of /DR_SUBNET_MASK.
+        largest_prefix = DR_SUBNET_MASK - (subnets - 1).bit_length()
+        require(
+            network.prefixlen <= largest_prefix,
+            "recovery.dr_network_cidr",
+            f"{self.dr_network_cidr!r} is too small: {DR_SUBNET_TIERS} tiers x {len(zones)} dr_availability_zones "
+            f"need {subnets} subnets of /{DR_SUBNET_MASK}, so a prefix of /{largest_prefix} or shorter "
+            f"(and /{MIN_VPC_PREFIX} or longer)",
+        )
+
+    def _dr_network(self) -> ipaddress.IPv4Network:
+        """`dr_network_cidr` as a network: an IPv4 network address (no host bits) with a VPC-sized prefix."""
+        try:
+            network = ipaddress.ip_network(self.dr_network_cidr, strict=True)
+        except ValueError as error:
+            raise ConfigError(
+                "recovery.dr_network_cidr",
+                f"{self.dr_network_cidr!r} is not an IPv4 network in CIDR notation ({error}); e.g. '10.90.0.0/24' "
+                "(the network address: no host bits set)",
+            ) from None
+        require(
+            isinstance(network, ipaddress.IPv4Network) and network.prefixlen >= MIN_VPC_PREFIX,
+            "recovery.dr_network_cidr",
+            f"{self.dr_network_cidr!r} must be an IPv4 network with a prefix of /{MIN_VPC_PREFIX} or longer "
+            "(a VPC's CIDR block), e.g. '10.90.0.0/24'",
+        )
+        assert isinstance(network, ipaddress.IPv4Network)
+        return network
 
     def check_against_environment(
         self, *, env_name: str, region: str, daily_snapshot_retention_days: int

@@ -25,11 +25,13 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 
+from config.recovery import DR_SUBNET_MASK
 from constructs import Construct
 from constructs.database import postgres_client_security_group
 from constructs.network import add_flow_logs, add_interface_endpoints, skip_checkov_on_default_sg_handler
 
-SUBNET_MASK = 26
+# One value with the capacity check of `recovery.dr_network_cidr` (config/recovery.py).
+SUBNET_MASK = DR_SUBNET_MASK
 # What the validation function calls from the isolated subnets (lambdas/restore_validation).
 DR_INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,

@@ -10,7 +10,11 @@ logs) and their key; not termination-protected. It composes:
 - the restore testing plan, selection, validation function, metrics, evidence and alarms
   (constructs/restore_testing.py with `dr_restore_tests`);
 - an alert topic in the DR region with the environment's e-mail subscribers: CloudWatch alarms publish
-  only to a topic in their own region.
+  only to a topic in their own region;
+- the AWS Backup alert rules (constructs/backup_alerts.py) again, in this region: EventBridge rules are
+  regional, so the Recovery stack's rules never see a DR restore test that fails or is aborted, a DR
+  validation that fails, or a change to the DR restore testing plan, the DR vault's lock or its recovery
+  points. The rules for jobs that do not run here (backup, copy) match nothing and cost nothing.
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from assets.lambda_bundle import python_lambda_code
 from config.schema import EnvironmentConfig
 from constructs import Construct
 from constructs.alerting import PUBLISHING_SERVICES, AlertTopic
+from constructs.backup_alerts import BackupAlertRules
 from constructs.disaster_recovery_network import DisasterRecoveryNetwork
 from constructs.encryption import EncryptionKey, KeyUsers
 from constructs.restore_testing import RestoreTesting, dr_restore_tests
 
 
 class DisasterRecoveryTestingStack(cdk.Stack):
-    """Exposes `network`, `topic`, `restore_testing`."""
+    """Exposes `network`, `topic`, `restore_testing`, `backup_alerts`."""
 
     def __init__(
         self,
@@ -71,6 +76,7 @@ class DisasterRecoveryTestingStack(cdk.Stack):
             encryption_key=log_key,
             email_addresses=config.alerting.email_addresses,
         ).topic
+        self.backup_alerts = BackupAlertRules(self, "BackupAlerts", topic=self.topic)
         self.restore_testing = RestoreTesting(
             self,
             "RestoreTesting",

@@ -310,6 +310,58 @@ def _restore_source_findings(
     return []
 
 
+def _stale_snapshot_findings(
+    environment: str,
+    stack: str,
+    base_resources: Mapping[str, Any],
+    new_resources: Mapping[str, Any],
+    replaced: Mapping[str, str],
+) -> list[Finding]:
+    """A new instance that would be created from the snapshot the current one was created from (decision 0007).
+
+    After a cutover, `DBSnapshotIdentifier` stays in the template for as long as the instance lives. Any
+    later replacement of that instance, for whatever reason, makes CloudFormation create the new instance
+    from that same, possibly months-old, snapshot: every write since the cutover is lost. No PR can mean
+    that, so ALLOW_REPLACE does not accept it. The same holds for an instance under a new logical id (the
+    old one deleted) carrying the identifier. A new approved cutover changes the identifier, so it is not
+    this finding.
+    """
+    findings: list[Finding] = []
+    instances = {
+        logical_id: resource
+        for logical_id, resource in base_resources.items()
+        if resource.get("Type") == "AWS::RDS::DBInstance"
+    }
+    for logical_id, old in sorted(instances.items()):
+        snapshot = old.get("Properties", {}).get("DBSnapshotIdentifier")
+        if snapshot is None:
+            continue
+        if logical_id in new_resources:
+            successors = [logical_id] if logical_id in replaced else []
+        else:
+            successors = sorted(
+                other
+                for other, resource in new_resources.items()
+                if resource.get("Type") == "AWS::RDS::DBInstance" and other not in base_resources
+            )
+        for successor in successors:
+            if new_resources[successor].get("Properties", {}).get("DBSnapshotIdentifier") != snapshot:
+                continue
+            why = replaced.get(logical_id, f"logical id {logical_id} -> {successor}")
+            findings.append(
+                Finding(
+                    environment, stack, successor, "AWS::RDS::DBInstance", "refuse",
+                    f"the instance is replaced ({why}) while DBSnapshotIdentifier stays {snapshot!r}: "
+                    f"CloudFormation would create the new instance from that snapshot, the one the current "
+                    "instance was restored from, and every write since then would be LOST. Avoid the "
+                    "replacement; if it is truly needed, take a fresh snapshot of the current instance and make "
+                    "it a new approved cutover (new restore_from_snapshot_identifier and restore_cutover with a "
+                    "new change ticket and approvers, decision 0007). ALLOW_REPLACE cannot accept this",
+                )
+            )  # fmt: skip
+    return findings
+
+
 def compare_stack(
     environment: str,
     stack: str,
@@ -427,6 +479,7 @@ def compare_stack(
         findings.append(
             Finding(environment, stack, logical_id, base_resources[logical_id]["Type"], "replace", why)
         )
+    findings.extend(_stale_snapshot_findings(environment, stack, base_resources, new_resources, replaced))
     return sorted(findings, key=lambda f: (f.logical_id, f.action, f.detail))
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from config.environments import PRODUCTION, STAGING
-from config.recovery import RecoveryConfig
+from config.recovery import DR_SUBNET_MASK, RecoveryConfig
 from config.validation import ConfigError, environment_scope
 
 
@@ -168,3 +168,41 @@ def test_a_dr_error_in_an_environment_names_it():
     with pytest.raises(ConfigError) as raised, environment_scope("production"):
         dataclasses.replace(PRODUCTION.recovery, dr_restore_test_instance_class="db.huge")
     assert raised.value.field_path == "production.recovery.dr_restore_test_instance_class"
+
+
+@pytest.mark.parametrize(
+    ("cidr", "hint"),
+    [
+        ("10.90.0/24", "not an IPv4 network"),
+        ("10.90.0.300/24", "not an IPv4 network"),
+        ("dr-network", "not an IPv4 network"),
+        ("10.90.0.0/33", "not an IPv4 network"),
+        # Host bits set: the network address is 10.90.0.0/24; a VPC given this would not be what was meant.
+        ("10.90.0.1/24", "no host bits"),
+        ("fd00:90::/56", "IPv4"),
+        ("10.0.0.0/15", "/16 or longer"),
+    ],
+)
+def test_the_dr_network_cidr_must_be_an_ipv4_network(cidr, hint):
+    with pytest.raises(ConfigError) as raised, environment_scope("production"):
+        _recovery(**DR_TESTS, dr_network_cidr=cidr)
+    assert raised.value.field_path == "production.recovery.dr_network_cidr"
+    assert hint in str(raised.value) and repr(cidr) in str(raised.value)
+
+
+def test_the_dr_network_holds_two_tiers_of_subnets_in_every_configured_zone():
+    three_zones = ("us-west-2a", "us-west-2b", "us-west-2c")
+    # 2 tiers x 3 zones = 6 subnets of /26: a /24 holds only 4.
+    with pytest.raises(ConfigError) as raised, environment_scope("production"):
+        _recovery(**{**DR_TESTS, "dr_availability_zones": three_zones}, dr_network_cidr="10.90.0.0/24")
+    assert raised.value.field_path == "production.recovery.dr_network_cidr"
+    message = str(raised.value)
+    assert f"6 subnets of /{DR_SUBNET_MASK}" in message and "/23 or shorter" in message
+    assert _recovery(**{**DR_TESTS, "dr_availability_zones": three_zones}, dr_network_cidr="10.90.0.0/23")
+    assert _recovery(**DR_TESTS, dr_network_cidr="10.90.4.0/24")  # two zones: exactly four /26
+
+
+def test_the_dr_network_construct_uses_the_validated_subnet_mask():
+    from constructs.disaster_recovery_network import SUBNET_MASK
+
+    assert SUBNET_MASK == DR_SUBNET_MASK

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
+from moto.events.models import EventPattern
 
 from config.environments import PRODUCTION, STAGING
 from contract.names import LOGIN_ROLE_ENV_VAR, LOGIN_SECRET_ID_ENV_VAR, MASTER_SECRET_ARN_ENV_VAR
@@ -202,3 +203,101 @@ def test_the_application_secret_is_replicated_to_the_dr_region_under_the_dr_key(
         f"secretsmanager.{config.recovery.dr_region}.amazonaws.com"
         in via["Condition"]["StringEquals"]["kms:ViaService"]
     )
+
+
+def _backup_event(detail_type: str, detail: dict[str, Any]) -> Any:  # moto types it EventMessageType
+    return {
+        "version": "0",
+        "source": "aws.backup",
+        "detail-type": detail_type,
+        "account": PRODUCTION.account,
+        "region": PRODUCTION.recovery.dr_region,
+        "detail": detail,
+    }
+
+
+_RESTORE = "Restore Job State Change"
+_CLOUDTRAIL = "AWS API Call via CloudTrail"
+# DR-region rule (construct id) -> (events that must alert, events that must not). EventBridge rules are
+# regional: without these, a DR restore test that fails reaches nobody (the Recovery stack's rules are in
+# the primary region).
+DR_BACKUP_ALERT_CASES: dict[str, tuple[list[Any], list[Any]]] = {
+    "RestoreJobFailures": (
+        [
+            _backup_event(_RESTORE, {"status": "FAILED", "resourceType": "RDS"}),
+            _backup_event(_RESTORE, {"status": "ABORTED", "resourceType": "RDS"}),
+        ],
+        [
+            _backup_event(_RESTORE, {"status": "COMPLETED", "resourceType": "RDS"}),
+            _backup_event("Copy Job State Change", {"status": "FAILED"}),
+        ],
+    ),
+    "RestoreTestValidationFailures": (
+        [
+            _backup_event(_RESTORE, {"status": "COMPLETED", "validationStatus": "FAILED"}),
+            _backup_event(_RESTORE, {"status": "COMPLETED", "validationStatus": "TIMED_OUT"}),
+        ],
+        [_backup_event(_RESTORE, {"status": "COMPLETED", "validationStatus": "SUCCESSFUL"})],
+    ),
+    "BackupProtectionChanges": (
+        [
+            _backup_event(_CLOUDTRAIL, {"eventSource": "backup.amazonaws.com", "eventName": name})
+            for name in (
+                "DeleteRecoveryPoint",
+                "DeleteBackupVaultLockConfiguration",
+                "UpdateRestoreTestingPlan",
+                "DeleteRestoreTestingSelection",
+            )
+        ],
+        [
+            _backup_event(
+                _CLOUDTRAIL, {"eventSource": "backup.amazonaws.com", "eventName": "ListRecoveryPoints"}
+            ),
+            _backup_event(
+                _CLOUDTRAIL, {"eventSource": "backup.amazonaws.com", "eventName": "StartRestoreJob"}
+            ),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(DR_BACKUP_ALERT_CASES))
+def test_dr_restore_failures_and_dr_vault_changes_alert_the_dr_topic(dr_testing, rule_id):
+    (topic_id,) = _resources(dr_testing, "AWS::SNS::Topic")
+    rules = [
+        r["Properties"]
+        for logical_id, r in _resources(dr_testing, "AWS::Events::Rule").items()
+        if logical_id[:-8] == f"BackupAlerts{rule_id}"
+    ]
+    assert len(rules) == 1, sorted(_resources(dr_testing, "AWS::Events::Rule"))
+    (rule,) = rules
+    assert rule["State"] == "ENABLED"
+    assert rule["Targets"] == [{"Arn": {"Ref": topic_id}, "Id": "Target0"}]
+    matcher = EventPattern.load(json.dumps(rule["EventPattern"]))
+    positives, negatives = DR_BACKUP_ALERT_CASES[rule_id]
+    for event in positives:
+        assert matcher.matches_event(event), event
+    for event in negatives:
+        assert not matcher.matches_event(event), event
+
+
+def test_the_dr_restore_role_uses_the_dr_key_only_through_rds_in_the_dr_region(dr_testing):
+    """The copies in the DR vault are under the DR vault's key (KMS keys are regional): a restore role naming
+    the primary key, or RDS in the primary region, would fail every DR restore test."""
+    (role,) = [
+        r["Properties"]
+        for r in _resources(dr_testing, "AWS::IAM::Role").values()
+        if "backup.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    (policy_ref,) = role["ManagedPolicyArns"]
+    policy = dr_testing["Resources"][policy_ref["Ref"]]["Properties"]
+    statements = policy["PolicyDocument"]["Statement"]
+    (use,) = [s for s in statements if "kms:Decrypt" in json.dumps(s["Action"])]
+    assert use["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"rds.{PRODUCTION.recovery.dr_region}.amazonaws.com"}
+    }
+    for statement in [s for s in statements if json.dumps(s["Action"]).count("kms:")]:
+        assert "DisasterRecoveryVaultKey" in json.dumps(statement["Resource"]), (
+            statement
+        )  # the DR vault's key
+        assert "LogKey" not in json.dumps(statement["Resource"]), statement

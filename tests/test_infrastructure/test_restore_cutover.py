@@ -193,3 +193,19 @@ def test_resetting_a_restored_staging_stays_an_allowable_replacement(synthesized
     assert not passed
     _, passed = report(findings, allowed=[cutover_allow_key(STAGING)])
     assert passed
+
+
+def test_a_later_replacement_that_keeps_the_cutover_snapshot_is_refused_whatever_is_allowed(
+    production_cutover,
+):
+    # Months later a change replaces the instance for another reason (here its port) while decision 0007
+    # keeps the identifier: CloudFormation would create the new instance from the cutover snapshot again.
+    deployed = production_cutover.template_json("Production", "Data")
+    later = copy.deepcopy(deployed)
+    later["Resources"][INSTANCE_LOGICAL_ID]["Properties"]["Port"] = "5433"
+    findings = compare_stack("Production", "Data", deployed, later)
+    refused = [f for f in findings if f.action == "refuse"]
+    assert [f.logical_id for f in refused] == [INSTANCE_LOGICAL_ID]
+    assert PRODUCTION_SNAPSHOT in refused[0].detail and "LOST" in refused[0].detail
+    _, passed = report(findings, allowed=[cutover_allow_key(PRODUCTION)])
+    assert not passed

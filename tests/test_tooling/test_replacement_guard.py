@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from contract.names import RESTORE_CUTOVER_METADATA
 from tools.replacement_guard import (
     REPLACEMENT_PROPERTIES,
     blocking_findings,
@@ -265,3 +266,56 @@ def test_loading_pgaudit_is_one_reboot_that_a_pr_allows_by_name():
     text, passed = report(findings, allowed=["Production/Data/Params"])
     assert passed and "(allowed)" in text
     assert not report(findings)[1]
+
+
+def _cut_over(snapshot: str, ticket: str):
+    """BASE after an approved cutover from `snapshot` (decision 0007): identifier and approval stay."""
+
+    def mutate(resources):
+        resources["Instance"]["Properties"]["DBSnapshotIdentifier"] = snapshot
+        resources["Instance"]["Metadata"] = {
+            RESTORE_CUTOVER_METADATA: {"SnapshotIdentifier": snapshot, "ChangeTicket": ticket}
+        }
+
+    return changed(mutate)
+
+
+@pytest.mark.parametrize(
+    "replace",
+    [
+        pytest.param(lambda r: r["Instance"]["Properties"].update(Port="5433"), id="own-property"),
+        pytest.param(lambda r: r["Key"]["Properties"].update(KeySpec="RSA_2048"), id="cascade"),
+        pytest.param(lambda r: r.update(Instance2=r.pop("Instance")), id="new-logical-id"),
+    ],
+)
+def test_replacing_an_instance_that_keeps_its_cutover_snapshot_is_refused_whatever_is_allowed(replace):
+    """After a cutover the identifier stays (decision 0007): any later replacement would restore the old
+    snapshot again and lose every write since. No ALLOW_REPLACE accepts that."""
+    base = _cut_over("prod-restored-cutover", "CHG-1234")
+    new = copy.deepcopy(base)
+    replace(new["Resources"])
+    findings = compare_stack("Production", "Data", base, new)
+    (refused,) = [f for f in findings if f.action == "refuse"]
+    assert refused.resource_type == "AWS::RDS::DBInstance"
+    assert "'prod-restored-cutover'" in refused.detail and "LOST" in refused.detail
+    assert "fresh snapshot" in refused.detail and "new approved cutover" in refused.detail
+    allowed = [f.key for f in findings]
+    text, passed = report(findings, allowed=allowed)
+    assert not passed and refused.message() in text
+    assert blocking_findings(findings, allowed) == [refused]
+
+
+def test_a_new_approved_cutover_stays_an_allowable_replacement():
+    base = _cut_over("prod-restored-cutover", "CHG-1234")
+    new = _cut_over("prod-restored-2-cutover", "CHG-2345")
+    findings = compare_stack("Production", "Data", base, new)
+    assert actions(findings) == {("Instance", "replace")}
+    assert report(findings, allowed=["Production/Data/Instance"])[1]
+
+
+def test_an_instance_without_a_restore_source_is_replaced_as_before():
+    findings = compare_stack(
+        "Production", "Data", BASE, changed(lambda r: r["Instance"]["Properties"].update(Port="5433"))
+    )
+    assert actions(findings) == {("Instance", "replace")}
+    assert report(findings, allowed=["Production/Data/Instance"])[1]
