@@ -167,7 +167,8 @@ class MigrationRunbook(Construct):
             ),
         ).otherwise(describe_database)
         if applied_check is not None:
-            plan.next(self._applied_check_state(applied_check)).next(list_running)
+            plan.next(self._applied_check_state(applied_check))
+            self._check_applied_state.otherwise(list_running)
         else:
             plan.next(list_running)
         list_running.next(check_alone)
@@ -368,21 +369,52 @@ class MigrationRunbook(Construct):
                     iam.Role.from_role_arn(self, "AppliedReaderRole", check.reader_role_arn, mutable=False)
                 )
             ),
-            assign={"appliedCheck": jsonata(expr.APPLIED_CHECK_FOUND)},
+            assign={"appliedCheck": jsonata(expr.applied_check_found(check.parameter_path))},
+            # Not the response: the value is another account's text (it stays in the TaskSucceeded event only).
+            outputs=jsonata("$states.input"),
         )
         read.add_retry(
             errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
         )
+        environment = check.environment_name.capitalize()
         not_applied = sfn.Pass.jsonata(
             self,
             "RevisionNotApplied",
             assign=expr.failure(
-                f"RevisionNotAppliedIn{check.environment_name.capitalize()}",
+                f"RevisionNotAppliedIn{environment}",
                 expr.revision_not_applied_cause(check.environment_name, check.parameter_path),
             ),
         ).next(self._failure_entry)
+        invalid = self._fail_with(
+            "AppliedRecordInvalid",
+            f"RevisionNotAppliedIn{environment}",
+            expr.applied_record_invalid_cause(check.environment_name, check.parameter_path),
+        )
         read.add_catch(not_applied, errors=[PARAMETER_NOT_FOUND])
+        # A value that is not JSON ($parse fails): fail closed, without the value.
+        read.add_catch(
+            invalid,
+            errors=["States.QueryEvaluationError"],
+            assign={"appliedCheck": jsonata(expr.APPLIED_CHECK_UNREADABLE)},
+        )
         self._catch_into_failure(read, "AppliedCheckFailed")
+        self._check_applied_state = (
+            sfn.Choice.jsonata(
+                self,
+                "CheckAppliedState",
+                comment=f'{check.environment_name}\'s record must say state "applied"',
+            )
+            .when(
+                sfn.Condition.jsonata(jsonata(expr.APPLIED_CHECK_ROLLED_BACK)),
+                self._fail_with(
+                    "RevisionRolledBack",
+                    f"RevisionRolledBackIn{environment}",
+                    expr.revision_rolled_back_cause(check.environment_name, check.parameter_path),
+                ),
+            )
+            .when(sfn.Condition.jsonata(jsonata(f"$not({expr.APPLIED_CHECK_PASSED})")), invalid)
+        )
+        read.next(self._check_applied_state)
         return read
 
     def _one_at_a_time_states(self) -> tuple[tasks.CallAwsService, sfn.Choice]:
@@ -708,18 +740,53 @@ class MigrationRunbook(Construct):
         record.add_retry(
             errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
         )
+        left = self._rolled_back_record(after_records)
         record.add_catch(
-            after_records,
+            left,
             errors=["States.ALL"],
             assign={"appliedRecord": jsonata(expr.APPLIED_RECORD_NOT_WRITTEN)},
         )
-        record.next(after_records)
+        record.next(left)
         return (
             sfn.Choice.jsonata(
                 self, "CheckRevisionAfter", comment="Record only a single revision after (not several heads)"
             )
             .when(sfn.Condition.jsonata(jsonata(expr.HAS_ONE_REVISION_AFTER)), record)
-            .otherwise(after_records)
+            .otherwise(left)
+        )
+
+    def _rolled_back_record(self, then: sfn.IChainable) -> sfn.Choice:
+        """CheckRevisionLeft [-> RecordRolledBackRevision]: a downgrade overwrites the record of the revision it
+        came from with state "rolled-back", so production no longer accepts it."""
+        mark = tasks.CallAwsService.jsonata(
+            self,
+            "RecordRolledBackRevision",
+            comment=f"{self._applied_path}/<revision before>: rolled back, no longer applied",
+            service="ssm",
+            action="putParameter",
+            iam_action="ssm:PutParameter",
+            iam_resources=[self._applied_records],
+            parameters={
+                "Name": jsonata(expr.rolled_back_record_name(self._applied_path)),
+                "Value": jsonata(expr.ROLLED_BACK_RECORD_VALUE),
+                "Type": "String",
+                "Overwrite": True,
+            },
+            assign={"appliedRecord": jsonata(expr.rolled_back_record_written(self._applied_path))},
+        )
+        mark.add_retry(
+            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        mark.add_catch(
+            then,
+            errors=["States.ALL"],
+            assign={"appliedRecord": jsonata(expr.ROLLED_BACK_RECORD_NOT_WRITTEN)},
+        )
+        mark.next(then)
+        return (
+            sfn.Choice.jsonata(self, "CheckRevisionLeft", comment="A downgrade marks the revision it left")
+            .when(sfn.Condition.jsonata(jsonata(expr.LEFT_ONE_REVISION)), mark)
+            .otherwise(then)
         )
 
     # --- the state machine and its role ---------------------------------------------------------

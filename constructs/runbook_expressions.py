@@ -291,9 +291,37 @@ def applied_record_name(path: str) -> str:
     return f"'{path}/' & $revisionsAfter[0]"
 
 
+# The record's `state` is what production checks: "applied" here, "rolled-back" once a downgrade left it.
 APPLIED_RECORD_VALUE = (
-    '$string({"execution": $states.context.Execution.Id, "action": $action, "requestedRevision": $revision, '
-    '"appliedAt": $now()})'
+    '$string({"state": "applied", "execution": $states.context.Execution.Id, "action": $action, '
+    '"requestedRevision": $revision, "appliedAt": $now()})'
+)
+# A downgrade that left exactly one revision (the one it came from; `alembic current` names only heads, so
+# revisions between it and the target are not known here and keep their records: README, Running a migration).
+LEFT_ONE_REVISION = (
+    '$action = "downgrade" and $count($revisionsBefore) = 1 and '
+    "$count($filter($revisionsAfter, function($r) { $r = $revisionsBefore[0] })) = 0"
+)
+
+
+def rolled_back_record_name(path: str) -> str:
+    """`<path>/<the revision the downgrade came from>`: overwritten with state "rolled-back"."""
+    return f"'{path}/' & $revisionsBefore[0]"
+
+
+ROLLED_BACK_RECORD_VALUE = (
+    '$string({"state": "rolled-back", "execution": $states.context.Execution.Id, "action": "downgrade", '
+    '"requestedRevision": $revision, "rolledBackAt": $now()})'
+)
+
+
+def rolled_back_record_written(path: str) -> str:
+    return f'$merge([$appliedRecord, {{"rolledBack": {rolled_back_record_name(path)}}}])'
+
+
+ROLLED_BACK_RECORD_NOT_WRITTEN = (
+    '$merge([$appliedRecord, {"rolledBack": "NOT WRITTEN (" & $states.errorOutput.Error & "): production would '
+    'still accept the revision this downgrade left; overwrite its record by hand"}])'
 )
 
 
@@ -317,7 +345,53 @@ def applied_check_name(path: str) -> str:
     return f"'{path}/' & $revision"
 
 
-APPLIED_CHECK_FOUND = '{"parameter": $states.result.Parameter.Name, "record": $states.result.Parameter.Value}'
+# The other environment's record, parsed ($parse: Step Functions' function) and reduced to validated fields:
+# the value was written in another account and may hold anything, so it never reaches the evidence, a notice,
+# a variable or a state's output. Only a flat JSON object of plain strings that starts with a known state (as
+# the runbook writes it) is parsed at all, so $parse cannot fail; anything else is state "invalid" (refused).
+APPLIED_STATES = ["applied", "rolled-back"]
+APPLIED_ACTIONS = ["upgrade", "downgrade"]
+# `\x5c`: no backslash in a string value (a JSON escape); spelled so because a literal `\\` in a JSONata regex
+# class ends the tokenizer's regular expression early.
+APPLIED_RECORD_SHAPE = (
+    r'^\{\s*"state"\s*:\s*"(applied|rolled-back)"(\s*,\s*"[A-Za-z]+"\s*:\s*("[^"\x5c]*"|null))*\s*\}$'
+)
+
+
+def applied_check_found(path: str) -> str:
+    return (
+        f'($p := $states.result.Parameter; $v := ($type($p.Value) = "string" and '
+        f"$contains($p.Value, /{APPLIED_RECORD_SHAPE}/)) ? $parse($p.Value) : null; "
+        '$s := $type($v) = "object" ? $lookup($v, "state") : null; '
+        '$a := $type($v) = "object" ? $lookup($v, "action") : null; '
+        "$d := $p.LastModifiedDate; "
+        f'{{"parameter": {applied_check_name(path)}, '
+        '"version": $type($p.Version) = "number" ? $p.Version : null, '
+        '"lastModified": ($type($d) = "number" or ($type($d) = "string" and $contains($d, /^[0-9][0-9T:.+ Z-]{9,39}$/))) '
+        "? $d : null, "
+        f'"state": ($type($s) = "string" and $s in {json.dumps(APPLIED_STATES)}) ? $s : "invalid", '
+        f'"action": ($type($a) = "string" and $a in {json.dumps(APPLIED_ACTIONS)}) ? $a : null}})'
+    )
+
+
+APPLIED_CHECK_UNREADABLE = '{"parameter": null, "state": "unreadable"}'
+APPLIED_CHECK_PASSED = '$appliedCheck.state = "applied"'
+APPLIED_CHECK_ROLLED_BACK = '$appliedCheck.state = "rolled-back"'
+
+
+def revision_rolled_back_cause(first_environment: str, path: str) -> str:
+    return (
+        f"'revision ' & $revision & ' was rolled back in {first_environment} (record {path}/' & $revision & "
+        f"' says rolled-back). Apply it in {first_environment} again through the runbook first'"
+    )
+
+
+def applied_record_invalid_cause(first_environment: str, path: str) -> str:
+    return (
+        f"'the record {path}/' & $revision & ' in {first_environment} is not a valid applied-revision record "
+        f'(its value is not JSON with state "applied"). Apply the revision in {first_environment} through '
+        "the runbook again to rewrite it'"
+    )
 
 
 def revision_not_applied_cause(first_environment: str, path: str) -> str:

@@ -132,9 +132,10 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
         "MaintenanceRequested", "SetMaintenanceMode", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode",
         "CheckMaintenanceAfterFailure", "ClearMaintenanceAfterFailure", "WriteSuccessEvidence", "WriteFailureEvidence",
         *(
-            ["CheckRevisionAppliedFirst", "RevisionNotApplied"]
+            ["CheckRevisionAppliedFirst", "RevisionNotApplied", "CheckAppliedState", "RevisionRolledBack",
+             "AppliedRecordInvalid"]
             if env.config.name == "production"
-            else ["CheckRevisionAfter", "RecordAppliedRevision"]
+            else ["CheckRevisionAfter", "RecordAppliedRevision", "CheckRevisionLeft", "RecordRolledBackRevision"]
         ),
     }  # fmt: skip
     assert "pre-migration-" in states["PlanMigration"]["Assign"]["snapshotId"]
@@ -206,7 +207,7 @@ def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
     # The records after the outcome is known: a failure there is reported, it does not change the outcome.
     records = {"NotifyFailure", "NotifySuccess", "WriteSuccessEvidence", "WriteFailureEvidence",
                "ClearMaintenanceMode", "ClearMaintenanceAfterFailure", "RecordAppliedRevision",
-               "CheckRevisionAppliedFirst"}  # fmt: skip
+               "RecordRolledBackRevision", "CheckRevisionAppliedFirst"}  # fmt: skip
     tasks = [s for s in states if states[s]["Type"] == "Task" and s not in records]
     for state_id in tasks:
         (catch,) = states[state_id]["Catch"]

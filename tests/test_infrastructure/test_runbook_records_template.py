@@ -150,8 +150,14 @@ def test_production_reads_the_staging_record_with_the_reader_roles_credentials(e
     assert check["Credentials"] == {"RoleArn": READER_ROLE_ARN}
     assert "/revenuepilot/staging/migration/applied/" in check["Arguments"]["Name"]
     assert production["States"]["PlanMigration"]["Next"] == "CheckRevisionAppliedFirst"
-    assert check["Next"] == "ListRunningExecutions"
-    assert [c["ErrorEquals"] for c in check["Catch"]] == [["Ssm.ParameterNotFoundException"], ["States.ALL"]]
+    assert check["Next"] == "CheckAppliedState"
+    assert production["States"]["CheckAppliedState"]["Default"] == "ListRunningExecutions"
+    assert [c["ErrorEquals"] for c in check["Catch"]] == [
+        ["Ssm.ParameterNotFoundException"], ["States.QueryEvaluationError"], ["States.ALL"],
+    ]  # fmt: skip
+    # Only validated fields of the record are kept: never the value itself.
+    assert "$parse($p.Value)" in check["Assign"]["appliedCheck"]
+    assert '"record"' not in check["Assign"]["appliedCheck"]
     assert (
         "$contains($states.input.revision, /^[0-9a-f]{12,40}$/)"
         in production["States"]["ValidateInput"]["Choices"][0]["Condition"]

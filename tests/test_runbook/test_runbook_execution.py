@@ -38,8 +38,8 @@ SNAPSHOT = [
 ]  # fmt: skip
 FAILED = ["CheckMaintenanceAfterFailure", "WriteFailureEvidence", "NotifyFailure", "RunbookFailed"]
 SUCCEEDED = [
-    "CheckCounts", "CheckRevisionAfter", "RecordAppliedRevision", "CheckMaintenanceAfterSuccess", "WriteSuccessEvidence",
-    "NotifySuccess",
+    "CheckCounts", "CheckRevisionAfter", "RecordAppliedRevision", "CheckRevisionLeft", "CheckMaintenanceAfterSuccess",
+    "WriteSuccessEvidence", "NotifySuccess",
 ]  # fmt: skip
 
 
@@ -60,6 +60,14 @@ def _assert_tagged_snapshot(runbook: Runbook, execution: dict[str, Any], action:
         "revenuepilot:execution": execution["name"],
     }
     return str(snapshot["DBSnapshotIdentifier"])
+
+
+def _succeeded(action: str) -> list[str]:
+    """The success path; a downgrade also marks the revision it left as rolled back (staging's record)."""
+    if action != "downgrade":
+        return SUCCEEDED
+    left = SUCCEEDED.index("CheckRevisionLeft") + 1
+    return [*SUCCEEDED[:left], "RecordRolledBackRevision", *SUCCEEDED[left:]]
 
 
 def _failure_notice(runbook: Runbook, error: str) -> dict[str, Any]:
@@ -88,7 +96,7 @@ def test_migration_succeeds(runbook: Runbook, action: str, revision: str, task_s
     arn = execution["executionArn"]
     assert runbook.states_entered(arn) == [
         *PRE_CHECKS, *SNAPSHOT, "ValidateBefore", "UpgradeOrDowngrade", task_state, "CheckMigrationExitCode",
-        "ValidateData", "CompareCounts", *SUCCEEDED,
+        "ValidateData", "CompareCounts", *_succeeded(action),
     ]  # fmt: skip
     snapshot_id = _assert_tagged_snapshot(runbook, execution, action, revision)
     commands = _migration_commands(runbook)
@@ -102,7 +110,8 @@ def test_migration_succeeds(runbook: Runbook, action: str, revision: str, task_s
         "snapshotId": snapshot_id, "validation": COUNTS, "validationBefore": COUNTS, "durationSeconds": 0,
         "execution": arn, "alembicRevision": {"before": [REVISION_BEFORE], "after": [HEAD_REVISION]},
         "maintenanceMode": "not requested",
-        "appliedRecord": {"written": True, "parameter": f"/revenuepilot/staging/migration/applied/{HEAD_REVISION}"},
+        "appliedRecord": {"written": True, "parameter": f"/revenuepilot/staging/migration/applied/{HEAD_REVISION}"}
+        | ({"rolledBack": f"/revenuepilot/staging/migration/applied/{REVISION_BEFORE}"} if action == "downgrade" else {}),
         "evidence": {
             "s3Uri": f"s3://{bucket}/{key}",
             "console": f"https://console.aws.amazon.com/s3/object/{bucket}?region=us-east-1&bucketType=general"

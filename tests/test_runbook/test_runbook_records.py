@@ -107,8 +107,8 @@ def test_a_successful_execution_leaves_a_complete_record_and_clears_maintenance(
     assert execution["status"] == "SUCCEEDED", execution
     entered = runbook.states_entered(execution["executionArn"])
     assert entered.index("SetMaintenanceMode") < entered.index("CreateSnapshot")
-    assert entered[-5:] == [
-        "RecordAppliedRevision", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode", "WriteSuccessEvidence",
+    assert entered[-6:] == [
+        "RecordAppliedRevision", "CheckRevisionLeft", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode", "WriteSuccessEvidence",
         "NotifySuccess",
     ]  # fmt: skip
     assert seen == ["on"]  # the application was in maintenance while Alembic ran
@@ -142,6 +142,7 @@ def test_a_successful_execution_leaves_a_complete_record_and_clears_maintenance(
     # Staging records the applied revision (what production checks); maintenance is off again.
     parameters = runbook.parameters()
     assert parameters[f"{APPLIED}/{EXACT}"]["action"] == "upgrade"
+    assert parameters[f"{APPLIED}/{EXACT}"]["state"] == "applied"
     assert parameters[f"{APPLIED}/{EXACT}"]["execution"] == execution["executionArn"]
     assert parameters[MAINTENANCE]["state"] == "off"
     notice = _notice(runbook)
@@ -268,18 +269,87 @@ def test_production_accepts_a_revision_staging_has_applied(
 
     assert execution["status"] == "SUCCEEDED", execution
     entered = production_runbook.states_entered(execution["executionArn"])
-    assert entered[:4] == [
+    assert entered[:5] == [
         "ValidateInput",
         "PlanMigration",
         "CheckRevisionAppliedFirst",
+        "CheckAppliedState",
         "ListRunningExecutions",
     ]
     assert "RecordAppliedRevision" not in entered  # nobody reads production's records
     record = _record(production_runbook, execution)
-    assert record["appliedCheck"]["parameter"] == f"{APPLIED}/{EXACT}"
-    assert json.loads(record["appliedCheck"]["record"])["execution"] == staging["executionArn"]
+    check = record["appliedCheck"]
+    assert check["parameter"] == f"{APPLIED}/{EXACT}"
+    assert (check["state"], check["action"], check["version"]) == ("applied", "upgrade", 1)
+    assert check["lastModified"] and set(check) == {"parameter", "version", "lastModified", "state", "action"}
     assert record["appliedRecord"] == {
         "written": False,
         "reason": "this environment keeps no applied-revision records",
     }
     assert _notice(production_runbook)["outcome"] == "succeeded"
+
+
+def test_production_refuses_a_revision_staging_rolled_back(
+    runbook: Runbook, production_runbook: Runbook
+) -> None:
+    runbook.create_instance()
+    assert (
+        runbook.run({"action": "upgrade", "revision": EXACT}, default_player(COUNTS))["status"] == "SUCCEEDED"
+    )
+    down = runbook.run(
+        {"action": "downgrade", "revision": REVISION_BEFORE}, default_player(COUNTS, revision=EXACT)
+    )
+    assert down["status"] == "SUCCEEDED", down
+    assert runbook.states_entered(down["executionArn"])[-6:-3] == [
+        "RecordAppliedRevision", "CheckRevisionLeft", "RecordRolledBackRevision",
+    ]  # fmt: skip
+    parameters = runbook.parameters()
+    assert parameters[f"{APPLIED}/{EXACT}"]["state"] == "rolled-back"
+    assert parameters[f"{APPLIED}/{REVISION_BEFORE}"]["state"] == "applied"
+    runbook.notifications()
+
+    production_runbook.create_instance()
+    execution = production_runbook.run({"action": "upgrade", "revision": EXACT}, default_player(COUNTS))
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "RevisionRolledBackInStaging")
+    assert production_runbook.task_runs == [] and production_runbook.snapshots() == []
+    assert _record(production_runbook, execution)["appliedCheck"]["state"] == "rolled-back"
+    assert _notice(production_runbook)["error"] == "RevisionRolledBackInStaging"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        json.dumps({"state": "applied", "execution": PLANTED, "action": "upgrade"}),  # applied: passes
+        json.dumps({"state": PLANTED, "action": PLANTED}),  # not a known state: refused
+        PLANTED,  # not JSON: refused (fail closed)
+        json.dumps([PLANTED]),
+    ],
+)
+def test_production_keeps_only_validated_fields_of_the_staging_record(
+    production_runbook: Runbook, value: str
+) -> None:
+    """The record was written in staging's account and may hold anything: production checks its state and
+    keeps name, version, date and the enum fields, never the value (evidence, notice, variables, outputs)."""
+    production_runbook.client("ssm").put_parameter(
+        Name=f"{APPLIED}/{EXACT}", Value=value, Type="String", Overwrite=True
+    )
+    try:
+        production_runbook.create_instance()
+        execution = production_runbook.run({"action": "upgrade", "revision": EXACT}, default_player(COUNTS))
+        applied = value.startswith('{"state": "applied"')
+        assert execution["status"] == ("SUCCEEDED" if applied else "FAILED"), execution
+        if not applied:
+            assert execution["error"] == "RevisionNotAppliedInStaging"
+            assert production_runbook.task_runs == []
+        record = _record(production_runbook, execution)  # asserts PLANTED is absent
+        assert record["appliedCheck"]["state"] in ("applied", "invalid", "unreadable")
+        _notice(production_runbook)  # asserts PLANTED is absent
+        assert PLANTED not in json.dumps(execution, default=str)
+        # The execution history: only the GetParameter response itself (TaskSucceeded of the read, which
+        # Step Functions always records) holds the value; no state input/output, variable or failure does.
+        events = production_runbook.history(execution["executionArn"])
+        holding = [e["type"] for e in events if PLANTED in json.dumps(e, default=str)]
+        assert holding in ([], ["TaskSucceeded"]), holding
+    finally:
+        production_runbook.client("ssm").delete_parameter(Name=f"{APPLIED}/{EXACT}")
