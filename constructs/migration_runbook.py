@@ -639,7 +639,14 @@ class MigrationRunbook(Construct):
         )
         check_exit_code.when(
             sfn.Condition.jsonata(jsonata(expr.MIGRATION_SUCCEEDED)), validate_data
-        ).otherwise(self._fail_with("MigrationExitedNonZero", "MigrationFailed", expr.MIGRATION_FAILED_CAUSE))
+        ).otherwise(
+            self._fail_with(
+                "MigrationExitedNonZero",
+                "MigrationFailed",
+                expr.MIGRATION_FAILED_CAUSE,
+                summary_expression=expr.MIGRATION_FAILED_SUMMARY,
+            )
+        )
         return validate_before, validate_data
 
     def _validation_run(self, state_id: str, comment: str, assign: dict[str, Any]) -> tasks.EcsRunTask:
@@ -877,11 +884,13 @@ class MigrationRunbook(Construct):
         )
 
     # --- shared steps -----------------------------------------------------------------------------
-    def _fail_with(self, state_id: str, error: str, cause_expression: str) -> sfn.Chain:
+    def _fail_with(
+        self, state_id: str, error: str, cause_expression: str, *, summary_expression: str | None = None
+    ) -> sfn.Chain:
         """A failure state: assign `$failure`, then the failure path (maintenance, evidence, notice)."""
-        return sfn.Pass.jsonata(self, state_id, assign=expr.failure(error, cause_expression)).next(
-            self._failure_entry
-        )
+        return sfn.Pass.jsonata(
+            self, state_id, assign=expr.failure(error, cause_expression, summary_expression)
+        ).next(self._failure_entry)
 
     def _catch_into_failure(
         self, state: tasks.SnsPublish | tasks.CallAwsService | tasks.EcsRunTask, error: str
@@ -889,7 +898,7 @@ class MigrationRunbook(Construct):
         state.add_catch(
             self._failure_entry,
             errors=["States.ALL"],
-            assign=expr.failure(error, expr.CAUGHT_ERROR_CAUSE),
+            assign=expr.failure(error, expr.CAUGHT_ERROR_CAUSE, expr.CAUGHT_ERROR_SUMMARY),
         )
 
     def _run_task(

@@ -36,9 +36,12 @@ def jsonata(expression: str) -> str:
     return "{% " + expression + " %}"
 
 
-def failure(error: str, cause_expression: str) -> dict[str, Any]:
-    """The `$failure` assignment of every failure path: a fixed error name and a cause expression."""
-    return {"failure": {"error": error, "cause": jsonata(cause_expression)}}
+def failure(error: str, cause_expression: str, summary_expression: str | None = None) -> dict[str, Any]:
+    """The `$failure` assignment of every failure path: a fixed error name, the cause (the execution's own
+    cause: history only) and the summary the evidence record and the notice carry (default: the cause, for
+    the runbook's own texts; never a service's raw cause)."""
+    summary = cause_expression if summary_expression is None else summary_expression
+    return {"failure": {"error": error, "cause": jsonata(cause_expression), "summary": jsonata(summary)}}
 
 
 # --- input and plan -------------------------------------------------------------------------------
@@ -119,8 +122,19 @@ ANOTHER_EXECUTION_RUNNING_CAUSE = (
 # --- failure path ---------------------------------------------------------------------------------
 FAILURE_ERROR = "$failure.error"
 FAILURE_CAUSE = "$failure.cause"
-# The cause of a caught error: `<error name>: <cause>`.
+FAILURE_SUMMARY = "$failure.summary"
+# The cause of a caught error: `<error name>: <cause>`. It becomes the execution's cause (history only: the
+# history already holds it in the failed state's event).
 CAUGHT_ERROR_CAUSE = "$states.errorOutput.Error & ': ' & $states.errorOutput.Cause"
+# What the evidence record (Object Lock, six years) and the notice say about a caught error: its name (only
+# the characters an error name has) and a fixed text. The service's cause is never copied there: for an
+# ECS `.sync` failure it is DescribeTasks JSON with the container overrides (the validation SQL and the
+# task-token environment variable); a runner's or another service's text may hold anything.
+CAUGHT_ERROR_SUMMARY = (
+    "$replace($substring($string($states.errorOutput.Error), 0, 128), /[^A-Za-z0-9._-]/, '') & "
+    "' in state ' & $states.context.State.Name & ': the cause is not copied here; read it in the execution "
+    "history (the failed event of this state) or the log of the task'"
+)
 
 
 def rollback_instructions(environment_name: str) -> str:
@@ -161,7 +175,7 @@ def failure_notice(environment_name: str, *, evidence_bucket: str, region: str, 
         f'"environment": "{environment_name}", "outcome": "failed", '
         '"action": $action, "revision": $revision, '
         '"snapshotId": $snapshotCreated ? $snapshotId : "none (failed before the snapshot)", '
-        '"error": $failure.error, "cause": $substring($failure.cause, 0, 4000), '
+        '"error": $failure.error, "cause": $substring($failure.summary, 0, 4000), '
         '"revisionBefore": $revisionsBefore, '
         '"startedAt": $states.context.Execution.StartTime, '
         '"execution": $states.context.Execution.Id, '
@@ -244,6 +258,11 @@ MIGRATION_EXIT_CODE = (
 )
 MIGRATION_STOPPED_REASON = '$exists($states.result.StoppedReason) ? $states.result.StoppedReason : ""'
 MIGRATION_SUCCEEDED = "$exitCode = 0"
+# The evidence record's and notice's version: ECS's stopped reason is the service's text (history only).
+MIGRATION_FAILED_SUMMARY = (
+    "'alembic ' & $action & ' ' & $revision & ' exited with status ' & $string($exitCode) & "
+    "'; the stopped reason is in the execution history and the log of the task'"
+)
 NOW = "$now()"
 MIGRATION_FAILED_CAUSE = (
     "'alembic ' & $action & ' ' & $revision & ' exited with status ' & $string($exitCode) & "
@@ -445,7 +464,7 @@ def evidence_record(environment_name: str, *, outcome: str) -> str:
     result = (
         '{"outcome": "succeeded"}'
         if outcome == "succeeded"
-        else '{"outcome": "failed", "error": $failure.error, "cause": $substring($failure.cause, 0, 4000)}'
+        else '{"outcome": "failed", "error": $failure.error, "cause": $substring($failure.summary, 0, 4000)}'
     )
     return (
         "{"

@@ -195,7 +195,8 @@ def test_every_failure_class_leaves_a_record_and_handles_maintenance(runbook: Ru
     ]  # fmt: skip
     record = _record(runbook, execution)
     assert record["result"]["outcome"] == "failed" and record["result"]["error"] == error
-    assert record["result"]["cause"] == execution["cause"]  # the runbook's own (sanitised) cause
+    # The runbook's own cause; for a caught error or ECS's stopped reason, a fixed text (history only).
+    assert record["result"]["cause"] == _notice_cause(runbook, execution)
     snapshots = runbook.snapshots()
     assert record["snapshotId"] == (snapshots[0]["DBSnapshotIdentifier"] if snapshots else None)
     assert record["operator"]["requestedBy"] is None
@@ -203,11 +204,64 @@ def test_every_failure_class_leaves_a_record_and_handles_maintenance(runbook: Ru
     assert not any(name.startswith(APPLIED) for name in parameters)  # a failure records nothing as applied
     assert parameters.get(MAINTENANCE, {}).get("state") == flag
     notice = _notice(runbook)
-    assert notice["error"] == error
+    assert notice["error"] == error and notice["cause"] == record["result"]["cause"]
     assert notice["evidence"]["s3Uri"].startswith(f"s3://{runbook.evidence_bucket}/migrations/staging/")
     assert notice["maintenanceMode"].startswith(maintenance_note)
     if flag == "on":
         assert "python -m ops maintenance --env staging --off" in notice["maintenanceMode"]
+
+
+def _notice_cause(runbook: Runbook, execution: dict[str, Any]) -> str:
+    """What the evidence record and the notice say: the execution's cause, except for a caught error (its name
+    and a fixed text) and a non-zero migration (without ECS's stopped reason)."""
+    cause = str(execution["cause"])
+    if execution["error"] == "ValidationFailed":
+        return "ValidationFailed in state ValidateBefore: the cause is not copied here; read it in the execution " \
+            "history (the failed event of this state) or the log of the task"  # fmt: skip
+    if execution["error"] == "MigrationFailed":
+        return (
+            cause.split(" (")[0] + "; the stopped reason is in the execution history and the log of the task"
+        )
+    return cause
+
+
+TOKEN_LIKE = "AQCEAAAAKgAAAAMAAAAAAAAAAbGmVaUPJe8Jm+token+like+value=="
+CAUGHT = {
+    # name: (player, error): each plants PHI-like text and a token-like value where ECS or the runner puts its cause
+    "migration-stopped-reason": (
+        lambda: lambda run: TaskOutcome(
+            exit_code=1 if run.action == "upgrade" else 0,
+            counts=COUNTS if run.action == "validate" else None,
+            revisions=[REVISION_BEFORE] if run.action == "validate" else None,
+            stopped_reason=f"OutOfMemoryError: {PLANTED} SFN_TASK_TOKEN={TOKEN_LIKE}",
+        ),
+        "MigrationFailed",
+    ),
+    "validation-task-failure": (
+        lambda: lambda run: TaskOutcome(
+            exit_code=1,
+            failure=("ValidationFailed", json.dumps({"overrides": {"environment": [
+                {"name": "SFN_TASK_TOKEN", "value": TOKEN_LIKE}], "command": ["--query", f"x=SELECT '{PLANTED}'"]}})),
+        ) if run.action == "validate" else TaskOutcome(),
+        "ValidationFailed",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CAUGHT))
+def test_a_services_raw_cause_stays_out_of_the_evidence_and_the_notice(runbook: Runbook, case: str) -> None:
+    make_player, error = CAUGHT[case]
+    runbook.create_instance()
+    execution = runbook.run({"action": "upgrade", "revision": "head"}, make_player())
+
+    assert (execution["status"], execution["error"]) == ("FAILED", error)
+    assert PLANTED in execution["cause"]  # the history keeps the service's cause (it did already)
+    record = _record(runbook, execution)  # asserts PLANTED is absent
+    notice = _notice(runbook)  # asserts PLANTED is absent
+    for text in (json.dumps(record), json.dumps(notice)):
+        assert TOKEN_LIKE not in text and "SFN_TASK_TOKEN" not in text and "SELECT" not in text
+    assert record["result"]["error"] == notice["error"] == error
+    assert record["result"]["cause"] == notice["cause"] == _notice_cause(runbook, execution)
 
 
 def test_an_evidence_record_that_cannot_be_written_does_not_swallow_the_notice(runbook: Runbook) -> None:
