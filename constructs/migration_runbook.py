@@ -57,6 +57,7 @@ from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_task import MigrationTask
+from constructs.runbook_end_alert import RunbookEndAlert
 from constructs.runbook_expressions import SNAPSHOT_PREFIX, jsonata
 from contract.compliance import REGULATORY_PACKS
 from contract.names import (
@@ -158,8 +159,11 @@ class MigrationRunbook(Construct):
         validate_before.next(upgrade_or_downgrade)
         validate_data.next(self._count_comparison(self._success_path(notification_topic)))
         check_snapshot.when(sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_AVAILABLE)), validate_before).when(
-            sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_CREATING)), self._wait_for_snapshot
-        ).otherwise(self._fail_with("SnapshotNotCreated", "SnapshotFailed", expr.SNAPSHOT_FAILED_CAUSE))
+            sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_TIMED_OUT)),
+            self._fail_with("SnapshotTimedOut", "SnapshotTimedOut", expr.SNAPSHOT_TIMED_OUT_CAUSE),
+        ).when(sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_CREATING)), self._wait_for_snapshot).otherwise(
+            self._fail_with("SnapshotNotCreated", "SnapshotFailed", expr.SNAPSHOT_FAILED_CAUSE)
+        )
         check_alone.when(
             sfn.Condition.jsonata(jsonata(expr.ANOTHER_EXECUTION_RUNNING)),
             self._fail_with(
@@ -178,6 +182,13 @@ class MigrationRunbook(Construct):
             self, "Logs", retention_days=log_retention_days, encryption_key=encryption_key
         ).log_group
         self.state_machine = self._state_machine(validate_input)
+        RunbookEndAlert(
+            self,
+            "EndedWithoutRecord",
+            environment_name=environment_name,
+            state_machine_arn=self.state_machine.state_machine_arn,
+            topic=notification_topic,
+        )
         self._name_role()
         self._allow_publishing(encryption_key)
         self._acknowledge_role_policy()
@@ -200,6 +211,7 @@ class MigrationRunbook(Construct):
                 "revision": jsonata(expr.INPUT_REVISION),
                 "snapshotId": jsonata(expr.SNAPSHOT_ID),
                 "snapshotCreated": False,
+                "snapshotDeadline": jsonata(expr.SNAPSHOT_DEADLINE),
                 "countsBefore": None,
                 "counts": None,
                 "comparison": None,

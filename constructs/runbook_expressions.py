@@ -241,6 +241,19 @@ SNAPSHOT_STATUS = (
 )
 SNAPSHOT_AVAILABLE = '$snapshotStatus = "available"'
 SNAPSHOT_CREATING = '$snapshotStatus = "creating"'
+# The snapshot wait loop ends at this deadline (epoch ms, from the execution's start; PlanMigration assigns
+# it): well below the execution timeout's 180 minutes for snapshot and checks, so a snapshot stuck in
+# "creating" ends in SnapshotTimedOut with evidence and a notice, not in a silent TIMED_OUT.
+SNAPSHOT_DEADLINE_MINUTES = 120
+SNAPSHOT_DEADLINE = (
+    f"$toMillis($states.context.Execution.StartTime) + {SNAPSHOT_DEADLINE_MINUTES * 60 * 1000}"
+)
+SNAPSHOT_TIMED_OUT = "$toMillis($states.context.State.EnteredTime) > $snapshotDeadline"
+SNAPSHOT_TIMED_OUT_CAUSE = (
+    "'snapshot ' & $snapshotId & ' is still ' & $string($snapshotStatus) & ' "
+    f"{SNAPSHOT_DEADLINE_MINUTES} minutes after the start; the migration did not start. Check the snapshot "
+    "in RDS, then start again'"
+)
 SNAPSHOT_FAILED_CAUSE = "'snapshot ' & $snapshotId & ' is ' & $string($snapshotStatus) & ', not available'"
 
 

@@ -125,6 +125,7 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
         "AnotherExecutionRunning", "DescribeDatabase", "CheckPreconditions",
         "DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
         "CreateSnapshot", "TagSnapshot", "WaitForSnapshot", "DescribeSnapshot", "CheckSnapshot", "SnapshotNotCreated",
+        "SnapshotTimedOut",
         "UpgradeOrDowngrade", "RunUpgrade", "RunDowngrade", "CheckMigrationExitCode", "MigrationExitedNonZero",
         "ValidateBefore", "ValidateData", "CompareCounts", "CheckCounts", "CountsDropped",
         "NotifySuccess", "NotifyFailure", "RunbookFailed",
@@ -148,7 +149,11 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
     assert (
         states["WaitForSnapshot"]["Seconds"] == 30 and states["DescribeSnapshot"]["Next"] == "CheckSnapshot"
     )
-    assert states["CheckSnapshot"]["Choices"][1]["Next"] == "WaitForSnapshot"
+    # The wait loop is bounded: past the deadline PlanMigration set, SnapshotTimedOut (before waiting again).
+    assert states["CheckSnapshot"]["Choices"][1]["Next"] == "SnapshotTimedOut"
+    assert "$snapshotDeadline" in states["CheckSnapshot"]["Choices"][1]["Condition"]
+    assert "snapshotDeadline" in states["PlanMigration"]["Assign"]
+    assert states["CheckSnapshot"]["Choices"][2]["Next"] == "WaitForSnapshot"
     assert states["NotifySuccess"]["End"] is True
     assert states["RunbookFailed"]["Type"] == "Fail"
 

@@ -407,3 +407,36 @@ def test_production_keeps_only_validated_fields_of_the_staging_record(
         assert holding in ([], ["TaskSucceeded"]), holding
     finally:
         production_runbook.client("ssm").delete_parameter(Name=f"{APPLIED}/{EXACT}")
+
+
+def test_a_snapshot_that_outlasts_its_deadline_fails_with_a_record_and_clears_maintenance(
+    runbook: Runbook,
+) -> None:
+    """The wait loop is bounded: past the deadline (from the start) a snapshot still creating ends the runbook
+    with SnapshotTimedOut, evidence and a notice, before the migration, instead of a silent TIMED_OUT."""
+    from datetime import UTC, datetime, timedelta
+
+    from constructs.runbook_expressions import SNAPSHOT_DEADLINE_MINUTES
+
+    runbook.create_instance()
+    runbook.rds_controls.snapshot_creating_polls = 10**6  # never available
+    runbook.rds_controls.execution_start_time = datetime.now(UTC) - timedelta(
+        minutes=SNAPSHOT_DEADLINE_MINUTES, seconds=5
+    )
+    execution = runbook.run(
+        {"action": "upgrade", "revision": "head", "maintenance": True}, default_player(COUNTS)
+    )
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "SnapshotTimedOut")
+    assert f"still creating {SNAPSHOT_DEADLINE_MINUTES} minutes after the start" in execution["cause"]
+    entered = runbook.states_entered(execution["executionArn"])
+    assert entered[-7:] == [
+        "CheckSnapshot", "SnapshotTimedOut", "CheckMaintenanceAfterFailure", "ClearMaintenanceAfterFailure",
+        "WriteFailureEvidence", "NotifyFailure", "RunbookFailed",
+    ]  # fmt: skip
+    assert runbook.task_runs == []  # neither validation nor migration ran
+    assert runbook.parameters()[MAINTENANCE]["state"] == "off"
+    assert _record(runbook, execution)["result"]["error"] == "SnapshotTimedOut"
+    notice = _notice(runbook)
+    assert notice["error"] == "SnapshotTimedOut" and notice["snapshotId"].startswith("pre-migration-")
+    assert notice["maintenanceMode"].startswith("cleared")
