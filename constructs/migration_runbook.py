@@ -57,6 +57,7 @@ from constructs.checkov import skip_checkov
 from constructs.compliance import acknowledge
 from constructs.log_group import EncryptedLogGroup
 from constructs.migration_task import MigrationTask
+from constructs.runbook_end_alert import RunbookEndAlert
 from constructs.runbook_expressions import SNAPSHOT_PREFIX, jsonata
 from contract.compliance import REGULATORY_PACKS
 from contract.names import (
@@ -158,8 +159,11 @@ class MigrationRunbook(Construct):
         validate_before.next(upgrade_or_downgrade)
         validate_data.next(self._count_comparison(self._success_path(notification_topic)))
         check_snapshot.when(sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_AVAILABLE)), validate_before).when(
-            sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_CREATING)), self._wait_for_snapshot
-        ).otherwise(self._fail_with("SnapshotNotCreated", "SnapshotFailed", expr.SNAPSHOT_FAILED_CAUSE))
+            sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_TIMED_OUT)),
+            self._fail_with("SnapshotTimedOut", "SnapshotTimedOut", expr.SNAPSHOT_TIMED_OUT_CAUSE),
+        ).when(sfn.Condition.jsonata(jsonata(expr.SNAPSHOT_CREATING)), self._wait_for_snapshot).otherwise(
+            self._fail_with("SnapshotNotCreated", "SnapshotFailed", expr.SNAPSHOT_FAILED_CAUSE)
+        )
         check_alone.when(
             sfn.Condition.jsonata(jsonata(expr.ANOTHER_EXECUTION_RUNNING)),
             self._fail_with(
@@ -167,7 +171,8 @@ class MigrationRunbook(Construct):
             ),
         ).otherwise(describe_database)
         if applied_check is not None:
-            plan.next(self._applied_check_state(applied_check)).next(list_running)
+            plan.next(self._applied_check_state(applied_check))
+            self._check_applied_state.otherwise(list_running)
         else:
             plan.next(list_running)
         list_running.next(check_alone)
@@ -177,6 +182,13 @@ class MigrationRunbook(Construct):
             self, "Logs", retention_days=log_retention_days, encryption_key=encryption_key
         ).log_group
         self.state_machine = self._state_machine(validate_input)
+        RunbookEndAlert(
+            self,
+            "EndedWithoutRecord",
+            environment_name=environment_name,
+            state_machine_arn=self.state_machine.state_machine_arn,
+            topic=notification_topic,
+        )
         self._name_role()
         self._allow_publishing(encryption_key)
         self._acknowledge_role_policy()
@@ -199,6 +211,7 @@ class MigrationRunbook(Construct):
                 "revision": jsonata(expr.INPUT_REVISION),
                 "snapshotId": jsonata(expr.SNAPSHOT_ID),
                 "snapshotCreated": False,
+                "snapshotDeadline": jsonata(expr.SNAPSHOT_DEADLINE),
                 "countsBefore": None,
                 "counts": None,
                 "comparison": None,
@@ -368,21 +381,52 @@ class MigrationRunbook(Construct):
                     iam.Role.from_role_arn(self, "AppliedReaderRole", check.reader_role_arn, mutable=False)
                 )
             ),
-            assign={"appliedCheck": jsonata(expr.APPLIED_CHECK_FOUND)},
+            assign={"appliedCheck": jsonata(expr.applied_check_found(check.parameter_path))},
+            # Not the response: the value is another account's text (it stays in the TaskSucceeded event only).
+            outputs=jsonata("$states.input"),
         )
         read.add_retry(
             errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
         )
+        environment = check.environment_name.capitalize()
         not_applied = sfn.Pass.jsonata(
             self,
             "RevisionNotApplied",
             assign=expr.failure(
-                f"RevisionNotAppliedIn{check.environment_name.capitalize()}",
+                f"RevisionNotAppliedIn{environment}",
                 expr.revision_not_applied_cause(check.environment_name, check.parameter_path),
             ),
         ).next(self._failure_entry)
+        invalid = self._fail_with(
+            "AppliedRecordInvalid",
+            f"RevisionNotAppliedIn{environment}",
+            expr.applied_record_invalid_cause(check.environment_name, check.parameter_path),
+        )
         read.add_catch(not_applied, errors=[PARAMETER_NOT_FOUND])
+        # A value that is not JSON ($parse fails): fail closed, without the value.
+        read.add_catch(
+            invalid,
+            errors=["States.QueryEvaluationError"],
+            assign={"appliedCheck": jsonata(expr.APPLIED_CHECK_UNREADABLE)},
+        )
         self._catch_into_failure(read, "AppliedCheckFailed")
+        self._check_applied_state = (
+            sfn.Choice.jsonata(
+                self,
+                "CheckAppliedState",
+                comment=f'{check.environment_name}\'s record must say state "applied"',
+            )
+            .when(
+                sfn.Condition.jsonata(jsonata(expr.APPLIED_CHECK_ROLLED_BACK)),
+                self._fail_with(
+                    "RevisionRolledBack",
+                    f"RevisionRolledBackIn{environment}",
+                    expr.revision_rolled_back_cause(check.environment_name, check.parameter_path),
+                ),
+            )
+            .when(sfn.Condition.jsonata(jsonata(f"$not({expr.APPLIED_CHECK_PASSED})")), invalid)
+        )
+        read.next(self._check_applied_state)
         return read
 
     def _one_at_a_time_states(self) -> tuple[tasks.CallAwsService, sfn.Choice]:
@@ -607,7 +651,14 @@ class MigrationRunbook(Construct):
         )
         check_exit_code.when(
             sfn.Condition.jsonata(jsonata(expr.MIGRATION_SUCCEEDED)), validate_data
-        ).otherwise(self._fail_with("MigrationExitedNonZero", "MigrationFailed", expr.MIGRATION_FAILED_CAUSE))
+        ).otherwise(
+            self._fail_with(
+                "MigrationExitedNonZero",
+                "MigrationFailed",
+                expr.MIGRATION_FAILED_CAUSE,
+                summary_expression=expr.MIGRATION_FAILED_SUMMARY,
+            )
+        )
         return validate_before, validate_data
 
     def _validation_run(self, state_id: str, comment: str, assign: dict[str, Any]) -> tasks.EcsRunTask:
@@ -708,18 +759,53 @@ class MigrationRunbook(Construct):
         record.add_retry(
             errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
         )
+        left = self._rolled_back_record(after_records)
         record.add_catch(
-            after_records,
+            left,
             errors=["States.ALL"],
             assign={"appliedRecord": jsonata(expr.APPLIED_RECORD_NOT_WRITTEN)},
         )
-        record.next(after_records)
+        record.next(left)
         return (
             sfn.Choice.jsonata(
                 self, "CheckRevisionAfter", comment="Record only a single revision after (not several heads)"
             )
             .when(sfn.Condition.jsonata(jsonata(expr.HAS_ONE_REVISION_AFTER)), record)
-            .otherwise(after_records)
+            .otherwise(left)
+        )
+
+    def _rolled_back_record(self, then: sfn.IChainable) -> sfn.Choice:
+        """CheckRevisionLeft [-> RecordRolledBackRevision]: a downgrade overwrites the record of the revision it
+        came from with state "rolled-back", so production no longer accepts it."""
+        mark = tasks.CallAwsService.jsonata(
+            self,
+            "RecordRolledBackRevision",
+            comment=f"{self._applied_path}/<revision before>: rolled back, no longer applied",
+            service="ssm",
+            action="putParameter",
+            iam_action="ssm:PutParameter",
+            iam_resources=[self._applied_records],
+            parameters={
+                "Name": jsonata(expr.rolled_back_record_name(self._applied_path)),
+                "Value": jsonata(expr.ROLLED_BACK_RECORD_VALUE),
+                "Type": "String",
+                "Overwrite": True,
+            },
+            assign={"appliedRecord": jsonata(expr.rolled_back_record_written(self._applied_path))},
+        )
+        mark.add_retry(
+            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        mark.add_catch(
+            then,
+            errors=["States.ALL"],
+            assign={"appliedRecord": jsonata(expr.ROLLED_BACK_RECORD_NOT_WRITTEN)},
+        )
+        mark.next(then)
+        return (
+            sfn.Choice.jsonata(self, "CheckRevisionLeft", comment="A downgrade marks the revision it left")
+            .when(sfn.Condition.jsonata(jsonata(expr.LEFT_ONE_REVISION)), mark)
+            .otherwise(then)
         )
 
     # --- the state machine and its role ---------------------------------------------------------
@@ -810,11 +896,13 @@ class MigrationRunbook(Construct):
         )
 
     # --- shared steps -----------------------------------------------------------------------------
-    def _fail_with(self, state_id: str, error: str, cause_expression: str) -> sfn.Chain:
+    def _fail_with(
+        self, state_id: str, error: str, cause_expression: str, *, summary_expression: str | None = None
+    ) -> sfn.Chain:
         """A failure state: assign `$failure`, then the failure path (maintenance, evidence, notice)."""
-        return sfn.Pass.jsonata(self, state_id, assign=expr.failure(error, cause_expression)).next(
-            self._failure_entry
-        )
+        return sfn.Pass.jsonata(
+            self, state_id, assign=expr.failure(error, cause_expression, summary_expression)
+        ).next(self._failure_entry)
 
     def _catch_into_failure(
         self, state: tasks.SnsPublish | tasks.CallAwsService | tasks.EcsRunTask, error: str
@@ -822,7 +910,7 @@ class MigrationRunbook(Construct):
         state.add_catch(
             self._failure_entry,
             errors=["States.ALL"],
-            assign=expr.failure(error, expr.CAUGHT_ERROR_CAUSE),
+            assign=expr.failure(error, expr.CAUGHT_ERROR_CAUSE, expr.CAUGHT_ERROR_SUMMARY),
         )
 
     def _run_task(

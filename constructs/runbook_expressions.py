@@ -36,9 +36,12 @@ def jsonata(expression: str) -> str:
     return "{% " + expression + " %}"
 
 
-def failure(error: str, cause_expression: str) -> dict[str, Any]:
-    """The `$failure` assignment of every failure path: a fixed error name and a cause expression."""
-    return {"failure": {"error": error, "cause": jsonata(cause_expression)}}
+def failure(error: str, cause_expression: str, summary_expression: str | None = None) -> dict[str, Any]:
+    """The `$failure` assignment of every failure path: a fixed error name, the cause (the execution's own
+    cause: history only) and the summary the evidence record and the notice carry (default: the cause, for
+    the runbook's own texts; never a service's raw cause)."""
+    summary = cause_expression if summary_expression is None else summary_expression
+    return {"failure": {"error": error, "cause": jsonata(cause_expression), "summary": jsonata(summary)}}
 
 
 # --- input and plan -------------------------------------------------------------------------------
@@ -119,8 +122,19 @@ ANOTHER_EXECUTION_RUNNING_CAUSE = (
 # --- failure path ---------------------------------------------------------------------------------
 FAILURE_ERROR = "$failure.error"
 FAILURE_CAUSE = "$failure.cause"
-# The cause of a caught error: `<error name>: <cause>`.
+FAILURE_SUMMARY = "$failure.summary"
+# The cause of a caught error: `<error name>: <cause>`. It becomes the execution's cause (history only: the
+# history already holds it in the failed state's event).
 CAUGHT_ERROR_CAUSE = "$states.errorOutput.Error & ': ' & $states.errorOutput.Cause"
+# What the evidence record (Object Lock, six years) and the notice say about a caught error: its name (only
+# the characters an error name has) and a fixed text. The service's cause is never copied there: for an
+# ECS `.sync` failure it is DescribeTasks JSON with the container overrides (the validation SQL and the
+# task-token environment variable); a runner's or another service's text may hold anything.
+CAUGHT_ERROR_SUMMARY = (
+    "$replace($substring($string($states.errorOutput.Error), 0, 128), /[^A-Za-z0-9._-]/, '') & "
+    "' in state ' & $states.context.State.Name & ': the cause is not copied here; read it in the execution "
+    "history (the failed event of this state) or the log of the task'"
+)
 
 
 def rollback_instructions(environment_name: str) -> str:
@@ -161,7 +175,7 @@ def failure_notice(environment_name: str, *, evidence_bucket: str, region: str, 
         f'"environment": "{environment_name}", "outcome": "failed", '
         '"action": $action, "revision": $revision, '
         '"snapshotId": $snapshotCreated ? $snapshotId : "none (failed before the snapshot)", '
-        '"error": $failure.error, "cause": $substring($failure.cause, 0, 4000), '
+        '"error": $failure.error, "cause": $substring($failure.summary, 0, 4000), '
         '"revisionBefore": $revisionsBefore, '
         '"startedAt": $states.context.Execution.StartTime, '
         '"execution": $states.context.Execution.Id, '
@@ -227,6 +241,19 @@ SNAPSHOT_STATUS = (
 )
 SNAPSHOT_AVAILABLE = '$snapshotStatus = "available"'
 SNAPSHOT_CREATING = '$snapshotStatus = "creating"'
+# The snapshot wait loop ends at this deadline (epoch ms, from the execution's start; PlanMigration assigns
+# it): well below the execution timeout's 180 minutes for snapshot and checks, so a snapshot stuck in
+# "creating" ends in SnapshotTimedOut with evidence and a notice, not in a silent TIMED_OUT.
+SNAPSHOT_DEADLINE_MINUTES = 120
+SNAPSHOT_DEADLINE = (
+    f"$toMillis($states.context.Execution.StartTime) + {SNAPSHOT_DEADLINE_MINUTES * 60 * 1000}"
+)
+SNAPSHOT_TIMED_OUT = "$toMillis($states.context.State.EnteredTime) > $snapshotDeadline"
+SNAPSHOT_TIMED_OUT_CAUSE = (
+    "'snapshot ' & $snapshotId & ' is still ' & $string($snapshotStatus) & ' "
+    f"{SNAPSHOT_DEADLINE_MINUTES} minutes after the start; the migration did not start. Check the snapshot "
+    "in RDS, then start again'"
+)
 SNAPSHOT_FAILED_CAUSE = "'snapshot ' & $snapshotId & ' is ' & $string($snapshotStatus) & ', not available'"
 
 
@@ -244,6 +271,11 @@ MIGRATION_EXIT_CODE = (
 )
 MIGRATION_STOPPED_REASON = '$exists($states.result.StoppedReason) ? $states.result.StoppedReason : ""'
 MIGRATION_SUCCEEDED = "$exitCode = 0"
+# The evidence record's and notice's version: ECS's stopped reason is the service's text (history only).
+MIGRATION_FAILED_SUMMARY = (
+    "'alembic ' & $action & ' ' & $revision & ' exited with status ' & $string($exitCode) & "
+    "'; the stopped reason is in the execution history and the log of the task'"
+)
 NOW = "$now()"
 MIGRATION_FAILED_CAUSE = (
     "'alembic ' & $action & ' ' & $revision & ' exited with status ' & $string($exitCode) & "
@@ -291,9 +323,37 @@ def applied_record_name(path: str) -> str:
     return f"'{path}/' & $revisionsAfter[0]"
 
 
+# The record's `state` is what production checks: "applied" here, "rolled-back" once a downgrade left it.
 APPLIED_RECORD_VALUE = (
-    '$string({"execution": $states.context.Execution.Id, "action": $action, "requestedRevision": $revision, '
-    '"appliedAt": $now()})'
+    '$string({"state": "applied", "execution": $states.context.Execution.Id, "action": $action, '
+    '"requestedRevision": $revision, "appliedAt": $now()})'
+)
+# A downgrade that left exactly one revision (the one it came from; `alembic current` names only heads, so
+# revisions between it and the target are not known here and keep their records: README, Running a migration).
+LEFT_ONE_REVISION = (
+    '$action = "downgrade" and $count($revisionsBefore) = 1 and '
+    "$count($filter($revisionsAfter, function($r) { $r = $revisionsBefore[0] })) = 0"
+)
+
+
+def rolled_back_record_name(path: str) -> str:
+    """`<path>/<the revision the downgrade came from>`: overwritten with state "rolled-back"."""
+    return f"'{path}/' & $revisionsBefore[0]"
+
+
+ROLLED_BACK_RECORD_VALUE = (
+    '$string({"state": "rolled-back", "execution": $states.context.Execution.Id, "action": "downgrade", '
+    '"requestedRevision": $revision, "rolledBackAt": $now()})'
+)
+
+
+def rolled_back_record_written(path: str) -> str:
+    return f'$merge([$appliedRecord, {{"rolledBack": {rolled_back_record_name(path)}}}])'
+
+
+ROLLED_BACK_RECORD_NOT_WRITTEN = (
+    '$merge([$appliedRecord, {"rolledBack": "NOT WRITTEN (" & $states.errorOutput.Error & "): production would '
+    'still accept the revision this downgrade left; overwrite its record by hand"}])'
 )
 
 
@@ -317,7 +377,53 @@ def applied_check_name(path: str) -> str:
     return f"'{path}/' & $revision"
 
 
-APPLIED_CHECK_FOUND = '{"parameter": $states.result.Parameter.Name, "record": $states.result.Parameter.Value}'
+# The other environment's record, parsed ($parse: Step Functions' function) and reduced to validated fields:
+# the value was written in another account and may hold anything, so it never reaches the evidence, a notice,
+# a variable or a state's output. Only a flat JSON object of plain strings that starts with a known state (as
+# the runbook writes it) is parsed at all, so $parse cannot fail; anything else is state "invalid" (refused).
+APPLIED_STATES = ["applied", "rolled-back"]
+APPLIED_ACTIONS = ["upgrade", "downgrade"]
+# `\x5c`: no backslash in a string value (a JSON escape); spelled so because a literal `\\` in a JSONata regex
+# class ends the tokenizer's regular expression early.
+APPLIED_RECORD_SHAPE = (
+    r'^\{\s*"state"\s*:\s*"(applied|rolled-back)"(\s*,\s*"[A-Za-z]+"\s*:\s*("[^"\x5c]*"|null))*\s*\}$'
+)
+
+
+def applied_check_found(path: str) -> str:
+    return (
+        f'($p := $states.result.Parameter; $v := ($type($p.Value) = "string" and '
+        f"$contains($p.Value, /{APPLIED_RECORD_SHAPE}/)) ? $parse($p.Value) : null; "
+        '$s := $type($v) = "object" ? $lookup($v, "state") : null; '
+        '$a := $type($v) = "object" ? $lookup($v, "action") : null; '
+        "$d := $p.LastModifiedDate; "
+        f'{{"parameter": {applied_check_name(path)}, '
+        '"version": $type($p.Version) = "number" ? $p.Version : null, '
+        '"lastModified": ($type($d) = "number" or ($type($d) = "string" and $contains($d, /^[0-9][0-9T:.+ Z-]{9,39}$/))) '
+        "? $d : null, "
+        f'"state": ($type($s) = "string" and $s in {json.dumps(APPLIED_STATES)}) ? $s : "invalid", '
+        f'"action": ($type($a) = "string" and $a in {json.dumps(APPLIED_ACTIONS)}) ? $a : null}})'
+    )
+
+
+APPLIED_CHECK_UNREADABLE = '{"parameter": null, "state": "unreadable"}'
+APPLIED_CHECK_PASSED = '$appliedCheck.state = "applied"'
+APPLIED_CHECK_ROLLED_BACK = '$appliedCheck.state = "rolled-back"'
+
+
+def revision_rolled_back_cause(first_environment: str, path: str) -> str:
+    return (
+        f"'revision ' & $revision & ' was rolled back in {first_environment} (record {path}/' & $revision & "
+        f"' says rolled-back). Apply it in {first_environment} again through the runbook first'"
+    )
+
+
+def applied_record_invalid_cause(first_environment: str, path: str) -> str:
+    return (
+        f"'the record {path}/' & $revision & ' in {first_environment} is not a valid applied-revision record "
+        f'(its value is not JSON with state "applied"). Apply the revision in {first_environment} through '
+        "the runbook again to rewrite it'"
+    )
 
 
 def revision_not_applied_cause(first_environment: str, path: str) -> str:
@@ -371,7 +477,7 @@ def evidence_record(environment_name: str, *, outcome: str) -> str:
     result = (
         '{"outcome": "succeeded"}'
         if outcome == "succeeded"
-        else '{"outcome": "failed", "error": $failure.error, "cause": $substring($failure.cause, 0, 4000)}'
+        else '{"outcome": "failed", "error": $failure.error, "cause": $substring($failure.summary, 0, 4000)}'
     )
     return (
         "{"

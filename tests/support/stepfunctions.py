@@ -66,7 +66,11 @@ class RdsControls:
 def _evaluate_jsonata(expression: str) -> Any:
     from jsonata import Jsonata
 
-    return Jsonata(expression).evaluate(None)
+    compiled = Jsonata(expression)
+    # Step Functions' own `$parse` (not in JSONata): JSON text to a value; text that is not JSON is an error
+    # (AWS: States.QueryEvaluationError).
+    compiled.register_lambda("parse", lambda text: json.loads(text))
+    return compiled.evaluate(None)
 
 
 def _encode_declarations(bindings: dict[str, Any]) -> str:

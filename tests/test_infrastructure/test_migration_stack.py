@@ -125,6 +125,7 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
         "AnotherExecutionRunning", "DescribeDatabase", "CheckPreconditions",
         "DatabaseNotAvailable", "BackupRetentionTooShort", "PointInTimeRecoveryStale",
         "CreateSnapshot", "TagSnapshot", "WaitForSnapshot", "DescribeSnapshot", "CheckSnapshot", "SnapshotNotCreated",
+        "SnapshotTimedOut",
         "UpgradeOrDowngrade", "RunUpgrade", "RunDowngrade", "CheckMigrationExitCode", "MigrationExitedNonZero",
         "ValidateBefore", "ValidateData", "CompareCounts", "CheckCounts", "CountsDropped",
         "NotifySuccess", "NotifyFailure", "RunbookFailed",
@@ -132,9 +133,10 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
         "MaintenanceRequested", "SetMaintenanceMode", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode",
         "CheckMaintenanceAfterFailure", "ClearMaintenanceAfterFailure", "WriteSuccessEvidence", "WriteFailureEvidence",
         *(
-            ["CheckRevisionAppliedFirst", "RevisionNotApplied"]
+            ["CheckRevisionAppliedFirst", "RevisionNotApplied", "CheckAppliedState", "RevisionRolledBack",
+             "AppliedRecordInvalid"]
             if env.config.name == "production"
-            else ["CheckRevisionAfter", "RecordAppliedRevision"]
+            else ["CheckRevisionAfter", "RecordAppliedRevision", "CheckRevisionLeft", "RecordRolledBackRevision"]
         ),
     }  # fmt: skip
     assert "pre-migration-" in states["PlanMigration"]["Assign"]["snapshotId"]
@@ -147,7 +149,11 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
     assert (
         states["WaitForSnapshot"]["Seconds"] == 30 and states["DescribeSnapshot"]["Next"] == "CheckSnapshot"
     )
-    assert states["CheckSnapshot"]["Choices"][1]["Next"] == "WaitForSnapshot"
+    # The wait loop is bounded: past the deadline PlanMigration set, SnapshotTimedOut (before waiting again).
+    assert states["CheckSnapshot"]["Choices"][1]["Next"] == "SnapshotTimedOut"
+    assert "$snapshotDeadline" in states["CheckSnapshot"]["Choices"][1]["Condition"]
+    assert "snapshotDeadline" in states["PlanMigration"]["Assign"]
+    assert states["CheckSnapshot"]["Choices"][2]["Next"] == "WaitForSnapshot"
     assert states["NotifySuccess"]["End"] is True
     assert states["RunbookFailed"]["Type"] == "Fail"
 
@@ -206,7 +212,7 @@ def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
     # The records after the outcome is known: a failure there is reported, it does not change the outcome.
     records = {"NotifyFailure", "NotifySuccess", "WriteSuccessEvidence", "WriteFailureEvidence",
                "ClearMaintenanceMode", "ClearMaintenanceAfterFailure", "RecordAppliedRevision",
-               "CheckRevisionAppliedFirst"}  # fmt: skip
+               "RecordRolledBackRevision", "CheckRevisionAppliedFirst"}  # fmt: skip
     tasks = [s for s in states if states[s]["Type"] == "Task" and s not in records]
     for state_id in tasks:
         (catch,) = states[state_id]["Catch"]

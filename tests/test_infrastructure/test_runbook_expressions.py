@@ -239,7 +239,10 @@ def test_the_success_summary_reports_counts_and_duration():
 
 def test_jsonata_wraps_an_expression_for_the_states_language():
     assert expr.jsonata("$action") == "{% $action %}"
-    assert expr.failure("E", "'x'") == {"failure": {"error": "E", "cause": "{% 'x' %}"}}
+    assert expr.failure("E", "'x'") == {
+        "failure": {"error": "E", "cause": "{% 'x' %}", "summary": "{% 'x' %}"}
+    }
+    assert expr.failure("E", "'x'", "'y'")["failure"]["summary"] == "{% 'y' %}"
 
 
 def test_other_running_executions_exclude_this_one():

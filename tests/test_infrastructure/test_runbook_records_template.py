@@ -150,8 +150,14 @@ def test_production_reads_the_staging_record_with_the_reader_roles_credentials(e
     assert check["Credentials"] == {"RoleArn": READER_ROLE_ARN}
     assert "/revenuepilot/staging/migration/applied/" in check["Arguments"]["Name"]
     assert production["States"]["PlanMigration"]["Next"] == "CheckRevisionAppliedFirst"
-    assert check["Next"] == "ListRunningExecutions"
-    assert [c["ErrorEquals"] for c in check["Catch"]] == [["Ssm.ParameterNotFoundException"], ["States.ALL"]]
+    assert check["Next"] == "CheckAppliedState"
+    assert production["States"]["CheckAppliedState"]["Default"] == "ListRunningExecutions"
+    assert [c["ErrorEquals"] for c in check["Catch"]] == [
+        ["Ssm.ParameterNotFoundException"], ["States.QueryEvaluationError"], ["States.ALL"],
+    ]  # fmt: skip
+    # Only validated fields of the record are kept: never the value itself.
+    assert "$parse($p.Value)" in check["Assign"]["appliedCheck"]
+    assert '"record"' not in check["Assign"]["appliedCheck"]
     assert (
         "$contains($states.input.revision, /^[0-9a-f]{12,40}$/)"
         in production["States"]["ValidateInput"]["Choices"][0]["Condition"]
@@ -208,3 +214,50 @@ def test_the_maintenance_flag_is_not_owned_by_cloudformation(environments, name)
         for resource in template["Resources"].values():
             if resource["Type"] == "AWS::SSM::Parameter":
                 assert resource["Properties"]["Name"] != f"/revenuepilot/{name}/maintenance-mode", stack_id
+
+
+def _status_change(status: str, state_machine_arn: str) -> Any:  # moto types it EventMessageType
+    return {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {
+            "executionArn": "arn:aws:states:::execution:x:y",
+            "stateMachineArn": state_machine_arn,
+            "status": status,
+        },
+    }
+
+
+def test_a_runbook_that_times_out_or_is_stopped_alerts_the_topic(env):
+    """TIMED_OUT and ABORTED run no failure path (no evidence, no notice, maintenance possibly on): a rule on
+    the execution status change of this state machine tells the alert topic, with how to clear maintenance."""
+    from moto.events.models import EventPattern
+
+    name = env.config.name
+    rules = {
+        k: r for k, r in env.resources("Migration", "AWS::Events::Rule").items() if "EndedWithoutRecord" in k
+    }
+    _, rule = _only(rules)
+    machine_id, _ = _only(env.resources("Migration", "AWS::StepFunctions::StateMachine"))
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine_id}]
+    (target,) = rule["Properties"]["Targets"]
+    assert "AlertsTopic" in target["Arn"]["Fn::GetStackOutput"]["OutputName"]  # the runbook's own topic
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {
+        "detail-executionArn": "$.detail.executionArn",
+        "detail-status": "$.detail.status",
+    }
+    message = transformer["InputTemplate"]
+    assert "without its evidence record" in message and "Maintenance mode may still be on" in message
+    assert f"python -m ops maintenance --env {name} --off" in message
+    # moto's EventBridge matcher, with the state machine's ARN in place of its Ref.
+    arn = f"arn:aws:states:us-east-1:111111111111:stateMachine:revenuepilot-{name}-migration-runbook"
+    matcher = EventPattern.load(
+        json.dumps(pattern | {"detail": pattern["detail"] | {"stateMachineArn": [arn]}})
+    )
+    assert matcher.matches_event(_status_change("TIMED_OUT", arn))
+    assert matcher.matches_event(_status_change("ABORTED", arn))
+    for status in ("FAILED", "SUCCEEDED", "RUNNING"):  # the runbook's own path reports these
+        assert not matcher.matches_event(_status_change(status, arn))
+    assert not matcher.matches_event(_status_change("TIMED_OUT", arn + "-other"))

@@ -42,9 +42,9 @@ def test_ops_migrate_runs_the_runbook_to_a_finished_execution(runbook: Runbook) 
     assert output.startswith(f"started arn:aws:states:{STAGING.region}:{STAGING.account}:execution:")
     entered = _entered(output)
     assert entered.index("SetMaintenanceMode") < entered.index("CreateSnapshot")
-    assert entered[-11:] == [
+    assert entered[-12:] == [
         "RunUpgrade", "CheckMigrationExitCode", "ValidateData", "CompareCounts", "CheckCounts", "CheckRevisionAfter",
-        "RecordAppliedRevision", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode", "WriteSuccessEvidence",
+        "RecordAppliedRevision", "CheckRevisionLeft", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode", "WriteSuccessEvidence",
         "NotifySuccess",
     ]  # fmt: skip
     snapshot = runbook.snapshots()[0]["DBSnapshotIdentifier"]

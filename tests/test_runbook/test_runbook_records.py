@@ -107,8 +107,8 @@ def test_a_successful_execution_leaves_a_complete_record_and_clears_maintenance(
     assert execution["status"] == "SUCCEEDED", execution
     entered = runbook.states_entered(execution["executionArn"])
     assert entered.index("SetMaintenanceMode") < entered.index("CreateSnapshot")
-    assert entered[-5:] == [
-        "RecordAppliedRevision", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode", "WriteSuccessEvidence",
+    assert entered[-6:] == [
+        "RecordAppliedRevision", "CheckRevisionLeft", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode", "WriteSuccessEvidence",
         "NotifySuccess",
     ]  # fmt: skip
     assert seen == ["on"]  # the application was in maintenance while Alembic ran
@@ -142,6 +142,7 @@ def test_a_successful_execution_leaves_a_complete_record_and_clears_maintenance(
     # Staging records the applied revision (what production checks); maintenance is off again.
     parameters = runbook.parameters()
     assert parameters[f"{APPLIED}/{EXACT}"]["action"] == "upgrade"
+    assert parameters[f"{APPLIED}/{EXACT}"]["state"] == "applied"
     assert parameters[f"{APPLIED}/{EXACT}"]["execution"] == execution["executionArn"]
     assert parameters[MAINTENANCE]["state"] == "off"
     notice = _notice(runbook)
@@ -194,7 +195,8 @@ def test_every_failure_class_leaves_a_record_and_handles_maintenance(runbook: Ru
     ]  # fmt: skip
     record = _record(runbook, execution)
     assert record["result"]["outcome"] == "failed" and record["result"]["error"] == error
-    assert record["result"]["cause"] == execution["cause"]  # the runbook's own (sanitised) cause
+    # The runbook's own cause; for a caught error or ECS's stopped reason, a fixed text (history only).
+    assert record["result"]["cause"] == _notice_cause(runbook, execution)
     snapshots = runbook.snapshots()
     assert record["snapshotId"] == (snapshots[0]["DBSnapshotIdentifier"] if snapshots else None)
     assert record["operator"]["requestedBy"] is None
@@ -202,11 +204,64 @@ def test_every_failure_class_leaves_a_record_and_handles_maintenance(runbook: Ru
     assert not any(name.startswith(APPLIED) for name in parameters)  # a failure records nothing as applied
     assert parameters.get(MAINTENANCE, {}).get("state") == flag
     notice = _notice(runbook)
-    assert notice["error"] == error
+    assert notice["error"] == error and notice["cause"] == record["result"]["cause"]
     assert notice["evidence"]["s3Uri"].startswith(f"s3://{runbook.evidence_bucket}/migrations/staging/")
     assert notice["maintenanceMode"].startswith(maintenance_note)
     if flag == "on":
         assert "python -m ops maintenance --env staging --off" in notice["maintenanceMode"]
+
+
+def _notice_cause(runbook: Runbook, execution: dict[str, Any]) -> str:
+    """What the evidence record and the notice say: the execution's cause, except for a caught error (its name
+    and a fixed text) and a non-zero migration (without ECS's stopped reason)."""
+    cause = str(execution["cause"])
+    if execution["error"] == "ValidationFailed":
+        return "ValidationFailed in state ValidateBefore: the cause is not copied here; read it in the execution " \
+            "history (the failed event of this state) or the log of the task"  # fmt: skip
+    if execution["error"] == "MigrationFailed":
+        return (
+            cause.split(" (")[0] + "; the stopped reason is in the execution history and the log of the task"
+        )
+    return cause
+
+
+TOKEN_LIKE = "AQCEAAAAKgAAAAMAAAAAAAAAAbGmVaUPJe8Jm+token+like+value=="
+CAUGHT = {
+    # name: (player, error): each plants PHI-like text and a token-like value where ECS or the runner puts its cause
+    "migration-stopped-reason": (
+        lambda: lambda run: TaskOutcome(
+            exit_code=1 if run.action == "upgrade" else 0,
+            counts=COUNTS if run.action == "validate" else None,
+            revisions=[REVISION_BEFORE] if run.action == "validate" else None,
+            stopped_reason=f"OutOfMemoryError: {PLANTED} SFN_TASK_TOKEN={TOKEN_LIKE}",
+        ),
+        "MigrationFailed",
+    ),
+    "validation-task-failure": (
+        lambda: lambda run: TaskOutcome(
+            exit_code=1,
+            failure=("ValidationFailed", json.dumps({"overrides": {"environment": [
+                {"name": "SFN_TASK_TOKEN", "value": TOKEN_LIKE}], "command": ["--query", f"x=SELECT '{PLANTED}'"]}})),
+        ) if run.action == "validate" else TaskOutcome(),
+        "ValidationFailed",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CAUGHT))
+def test_a_services_raw_cause_stays_out_of_the_evidence_and_the_notice(runbook: Runbook, case: str) -> None:
+    make_player, error = CAUGHT[case]
+    runbook.create_instance()
+    execution = runbook.run({"action": "upgrade", "revision": "head"}, make_player())
+
+    assert (execution["status"], execution["error"]) == ("FAILED", error)
+    assert PLANTED in execution["cause"]  # the history keeps the service's cause (it did already)
+    record = _record(runbook, execution)  # asserts PLANTED is absent
+    notice = _notice(runbook)  # asserts PLANTED is absent
+    for text in (json.dumps(record), json.dumps(notice)):
+        assert TOKEN_LIKE not in text and "SFN_TASK_TOKEN" not in text and "SELECT" not in text
+    assert record["result"]["error"] == notice["error"] == error
+    assert record["result"]["cause"] == notice["cause"] == _notice_cause(runbook, execution)
 
 
 def test_an_evidence_record_that_cannot_be_written_does_not_swallow_the_notice(runbook: Runbook) -> None:
@@ -268,18 +323,120 @@ def test_production_accepts_a_revision_staging_has_applied(
 
     assert execution["status"] == "SUCCEEDED", execution
     entered = production_runbook.states_entered(execution["executionArn"])
-    assert entered[:4] == [
+    assert entered[:5] == [
         "ValidateInput",
         "PlanMigration",
         "CheckRevisionAppliedFirst",
+        "CheckAppliedState",
         "ListRunningExecutions",
     ]
     assert "RecordAppliedRevision" not in entered  # nobody reads production's records
     record = _record(production_runbook, execution)
-    assert record["appliedCheck"]["parameter"] == f"{APPLIED}/{EXACT}"
-    assert json.loads(record["appliedCheck"]["record"])["execution"] == staging["executionArn"]
+    check = record["appliedCheck"]
+    assert check["parameter"] == f"{APPLIED}/{EXACT}"
+    assert (check["state"], check["action"], check["version"]) == ("applied", "upgrade", 1)
+    assert check["lastModified"] and set(check) == {"parameter", "version", "lastModified", "state", "action"}
     assert record["appliedRecord"] == {
         "written": False,
         "reason": "this environment keeps no applied-revision records",
     }
     assert _notice(production_runbook)["outcome"] == "succeeded"
+
+
+def test_production_refuses_a_revision_staging_rolled_back(
+    runbook: Runbook, production_runbook: Runbook
+) -> None:
+    runbook.create_instance()
+    assert (
+        runbook.run({"action": "upgrade", "revision": EXACT}, default_player(COUNTS))["status"] == "SUCCEEDED"
+    )
+    down = runbook.run(
+        {"action": "downgrade", "revision": REVISION_BEFORE}, default_player(COUNTS, revision=EXACT)
+    )
+    assert down["status"] == "SUCCEEDED", down
+    assert runbook.states_entered(down["executionArn"])[-6:-3] == [
+        "RecordAppliedRevision", "CheckRevisionLeft", "RecordRolledBackRevision",
+    ]  # fmt: skip
+    parameters = runbook.parameters()
+    assert parameters[f"{APPLIED}/{EXACT}"]["state"] == "rolled-back"
+    assert parameters[f"{APPLIED}/{REVISION_BEFORE}"]["state"] == "applied"
+    runbook.notifications()
+
+    production_runbook.create_instance()
+    execution = production_runbook.run({"action": "upgrade", "revision": EXACT}, default_player(COUNTS))
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "RevisionRolledBackInStaging")
+    assert production_runbook.task_runs == [] and production_runbook.snapshots() == []
+    assert _record(production_runbook, execution)["appliedCheck"]["state"] == "rolled-back"
+    assert _notice(production_runbook)["error"] == "RevisionRolledBackInStaging"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        json.dumps({"state": "applied", "execution": PLANTED, "action": "upgrade"}),  # applied: passes
+        json.dumps({"state": PLANTED, "action": PLANTED}),  # not a known state: refused
+        PLANTED,  # not JSON: refused (fail closed)
+        json.dumps([PLANTED]),
+    ],
+)
+def test_production_keeps_only_validated_fields_of_the_staging_record(
+    production_runbook: Runbook, value: str
+) -> None:
+    """The record was written in staging's account and may hold anything: production checks its state and
+    keeps name, version, date and the enum fields, never the value (evidence, notice, variables, outputs)."""
+    production_runbook.client("ssm").put_parameter(
+        Name=f"{APPLIED}/{EXACT}", Value=value, Type="String", Overwrite=True
+    )
+    try:
+        production_runbook.create_instance()
+        execution = production_runbook.run({"action": "upgrade", "revision": EXACT}, default_player(COUNTS))
+        applied = value.startswith('{"state": "applied"')
+        assert execution["status"] == ("SUCCEEDED" if applied else "FAILED"), execution
+        if not applied:
+            assert execution["error"] == "RevisionNotAppliedInStaging"
+            assert production_runbook.task_runs == []
+        record = _record(production_runbook, execution)  # asserts PLANTED is absent
+        assert record["appliedCheck"]["state"] in ("applied", "invalid", "unreadable")
+        _notice(production_runbook)  # asserts PLANTED is absent
+        assert PLANTED not in json.dumps(execution, default=str)
+        # The execution history: only the GetParameter response itself (TaskSucceeded of the read, which
+        # Step Functions always records) holds the value; no state input/output, variable or failure does.
+        events = production_runbook.history(execution["executionArn"])
+        holding = [e["type"] for e in events if PLANTED in json.dumps(e, default=str)]
+        assert holding in ([], ["TaskSucceeded"]), holding
+    finally:
+        production_runbook.client("ssm").delete_parameter(Name=f"{APPLIED}/{EXACT}")
+
+
+def test_a_snapshot_that_outlasts_its_deadline_fails_with_a_record_and_clears_maintenance(
+    runbook: Runbook,
+) -> None:
+    """The wait loop is bounded: past the deadline (from the start) a snapshot still creating ends the runbook
+    with SnapshotTimedOut, evidence and a notice, before the migration, instead of a silent TIMED_OUT."""
+    from datetime import UTC, datetime, timedelta
+
+    from constructs.runbook_expressions import SNAPSHOT_DEADLINE_MINUTES
+
+    runbook.create_instance()
+    runbook.rds_controls.snapshot_creating_polls = 10**6  # never available
+    runbook.rds_controls.execution_start_time = datetime.now(UTC) - timedelta(
+        minutes=SNAPSHOT_DEADLINE_MINUTES, seconds=5
+    )
+    execution = runbook.run(
+        {"action": "upgrade", "revision": "head", "maintenance": True}, default_player(COUNTS)
+    )
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "SnapshotTimedOut")
+    assert f"still creating {SNAPSHOT_DEADLINE_MINUTES} minutes after the start" in execution["cause"]
+    entered = runbook.states_entered(execution["executionArn"])
+    assert entered[-7:] == [
+        "CheckSnapshot", "SnapshotTimedOut", "CheckMaintenanceAfterFailure", "ClearMaintenanceAfterFailure",
+        "WriteFailureEvidence", "NotifyFailure", "RunbookFailed",
+    ]  # fmt: skip
+    assert runbook.task_runs == []  # neither validation nor migration ran
+    assert runbook.parameters()[MAINTENANCE]["state"] == "off"
+    assert _record(runbook, execution)["result"]["error"] == "SnapshotTimedOut"
+    notice = _notice(runbook)
+    assert notice["error"] == "SnapshotTimedOut" and notice["snapshotId"].startswith("pre-migration-")
+    assert notice["maintenanceMode"].startswith("cleared")
