@@ -537,13 +537,43 @@ class MigrationRunbook(Construct):
         return check_snapshot
 
     def _maintenance_before(self, create_snapshot: tasks.CallAwsService) -> sfn.Choice:
-        """MaintenanceRequested -> SetMaintenanceMode (on) -> CreateSnapshot: the snapshot follows the switch."""
+        """MaintenanceRequested -> ReadMaintenanceMode -> CheckMaintenanceAlreadyOn -> [SetMaintenanceMode (on)]
+        -> CreateSnapshot: the snapshot follows the switch. A flag that is already on (an operator's) is left
+        alone and never cleared by this execution."""
         set_on = self._put_maintenance("SetMaintenanceMode", state="on", assign=expr.MAINTENANCE_SET)
         self._catch_into_failure(set_on, "MaintenanceModeNotSet")
         set_on.next(create_snapshot)
+        read = tasks.CallAwsService.jsonata(
+            self,
+            "ReadMaintenanceMode",
+            comment=f"Is {self._maintenance_parameter} on already (absent: off)?",
+            service="ssm",
+            action="getParameter",
+            iam_action="ssm:GetParameter",
+            iam_resources=[self._parameter_arn(self._maintenance_parameter)],
+            parameters={"Name": self._maintenance_parameter},
+            assign={"maintenanceWasOn": jsonata(expr.MAINTENANCE_ALREADY_ON)},
+            outputs=jsonata("$states.input"),
+        )
+        read.add_retry(
+            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
+        read.add_catch(set_on, errors=[PARAMETER_NOT_FOUND], assign={"maintenanceWasOn": False})
+        self._catch_into_failure(read, "MaintenanceModeNotRead")
+        leave = sfn.Pass.jsonata(
+            self,
+            "MaintenanceAlreadyOn",
+            comment="Set before this execution: leave it, and do not clear it afterwards",
+            assign={"maintenance": jsonata(expr.MAINTENANCE_LEFT_AS_IT_WAS)},
+        ).next(create_snapshot)
+        read.next(
+            sfn.Choice.jsonata(self, "CheckMaintenanceAlreadyOn")
+            .when(sfn.Condition.jsonata(jsonata(expr.MAINTENANCE_WAS_ON)), leave)
+            .otherwise(set_on)
+        )
         return (
             sfn.Choice.jsonata(self, "MaintenanceRequested", comment="input maintenance: true")
-            .when(sfn.Condition.jsonata(jsonata(expr.MAINTENANCE_REQUESTED)), set_on)
+            .when(sfn.Condition.jsonata(jsonata(expr.MAINTENANCE_REQUESTED)), read)
             .otherwise(create_snapshot)
         )
 

@@ -161,7 +161,8 @@ def exact_rollback_instructions(environment_name: str) -> str:
 def maintenance_after_failure(environment_name: str) -> str:
     """What the failure notice says about maintenance mode."""
     return (
-        "$maintenance.on ? 'ON: left on because the migration had started; check the database, then clear it "
+        "($maintenance.on and $maintenance.owned = true) ? 'ON: left on because the migration had started; "
+        "check the database, then clear it "
         f"with `python -m ops maintenance --env {environment_name} --off`' : $maintenance.note"
     )
 
@@ -434,8 +435,23 @@ def revision_not_applied_cause(first_environment: str, path: str) -> str:
     )
 
 
-MAINTENANCE_TO_CLEAR_AFTER_FAILURE = "$maintenance.on and $not($migrationStarted)"
-MAINTENANCE_ON = "$maintenance.on"
+# Only what this execution set is cleared: a flag that was already on (an operator's, `ops maintenance --on`,
+# or another change's) stays on. `owned` is absent (false) unless SetMaintenanceMode set it.
+MAINTENANCE_TO_CLEAR_AFTER_FAILURE = (
+    "$maintenance.on and $maintenance.owned = true and $not($migrationStarted)"
+)
+MAINTENANCE_ON = "$maintenance.on and $maintenance.owned = true"
+# ReadMaintenanceMode: the flag is on already (the value the runbook and `ops maintenance` write). Absent
+# (ParameterNotFound) or anything else: off, so this execution sets it.
+MAINTENANCE_ALREADY_ON = (
+    '$type($states.result.Parameter.Value) = "string" and '
+    r'$contains($states.result.Parameter.Value, /"state"\s*:\s*"on"/)'
+)
+MAINTENANCE_WAS_ON = "$maintenanceWasOn = true"
+MAINTENANCE_LEFT_AS_IT_WAS = (
+    '{"requested": true, "on": true, "owned": false, "note": "already ON before this execution (set by an '
+    'operator or another change): not set and not cleared by this execution; whoever set it clears it"}'
+)
 MAINTENANCE_REQUESTED = "$maintenance.requested"
 
 
@@ -444,7 +460,7 @@ def maintenance_value(state: str) -> str:
     return f'$string({{"state": "{state}", "execution": $states.context.Execution.Id, "since": $now()}})'
 
 
-MAINTENANCE_SET = '{"requested": true, "on": true, "note": "ON since " & $now()}'
+MAINTENANCE_SET = '{"requested": true, "on": true, "owned": true, "note": "ON since " & $now()}'
 MAINTENANCE_CLEARED_AFTER_FAILURE = (
     '{"requested": true, "on": false, "note": "cleared (off): the migration had not started"}'
 )

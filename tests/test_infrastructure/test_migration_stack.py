@@ -130,7 +130,8 @@ def test_every_step_is_a_visible_state(env: EnvironmentTemplates) -> None:
         "ValidateBefore", "ValidateData", "CompareCounts", "CheckCounts", "CountsDropped",
         "NotifySuccess", "NotifyFailure", "RunbookFailed",
         # issue 13, item 7: maintenance mode, the evidence record, the applied-revision record and check
-        "MaintenanceRequested", "SetMaintenanceMode", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode",
+        "MaintenanceRequested", "ReadMaintenanceMode", "CheckMaintenanceAlreadyOn", "MaintenanceAlreadyOn",
+        "SetMaintenanceMode", "CheckMaintenanceAfterSuccess", "ClearMaintenanceMode",
         "CheckMaintenanceAfterFailure", "ClearMaintenanceAfterFailure", "WriteSuccessEvidence", "WriteFailureEvidence",
         *(
             ["CheckRevisionAppliedFirst", "RevisionNotApplied", "CheckAppliedState", "RevisionRolledBack",
@@ -212,8 +213,15 @@ def test_retries_and_failure_path(env: EnvironmentTemplates) -> None:
     # The records after the outcome is known: a failure there is reported, it does not change the outcome.
     records = {"NotifyFailure", "NotifySuccess", "WriteSuccessEvidence", "WriteFailureEvidence",
                "ClearMaintenanceMode", "ClearMaintenanceAfterFailure", "RecordAppliedRevision",
-               "RecordRolledBackRevision", "CheckRevisionAppliedFirst"}  # fmt: skip
+               "RecordRolledBackRevision", "CheckRevisionAppliedFirst", "ReadMaintenanceMode"}  # fmt: skip
     tasks = [s for s in states if states[s]["Type"] == "Task" and s not in records]
+    # An absent maintenance flag is off (then set); any other error of the read fails the runbook.
+    not_found, caught = states["ReadMaintenanceMode"]["Catch"]
+    assert (not_found["ErrorEquals"], not_found["Next"]) == (
+        ["Ssm.ParameterNotFoundException"],
+        "SetMaintenanceMode",
+    )
+    assert (caught["ErrorEquals"], caught["Next"]) == (["States.ALL"], "CheckMaintenanceAfterFailure")
     for state_id in tasks:
         (catch,) = states[state_id]["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "CheckMaintenanceAfterFailure"

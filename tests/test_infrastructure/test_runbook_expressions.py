@@ -150,7 +150,7 @@ def test_the_failure_notice_says_when_the_evidence_was_not_written_and_maintenan
                 RECORDS
                 | {
                     "evidence": {"written": False, "error": "S3.AccessDeniedException"},
-                    "maintenance": {"requested": True, "on": True, "note": "ON since ..."},
+                    "maintenance": {"requested": True, "on": True, "owned": True, "note": "ON since ..."},
                     "revisionsBefore": ["ba9876543210"],
                 }
             ),

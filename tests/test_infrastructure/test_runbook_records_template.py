@@ -116,12 +116,15 @@ def test_the_runbook_role_may_only_put_evidence_under_its_prefix_and_write_its_o
     assert [s["Action"] for s in kms_via_s3] == ["kms:GenerateDataKey"]
     ssm = [s for s in statements if any(str(a).startswith("ssm:") for a in _actions(s))]
     parameter = f"arn:aws:ssm:{config.region}:{config.account}:parameter/revenuepilot/{config.name}"
-    expected = [f"{parameter}/maintenance-mode"]
+    # Read (is an operator's flag on?) and write the maintenance flag; write (staging) its applied records.
+    expected: list[tuple[Any, list[str]]] = [
+        (["ssm:GetParameter", "ssm:PutParameter"], [f"{parameter}/maintenance-mode"])
+    ]
     if config.name == "staging":
-        expected.append(f"{parameter}/migration/applied/*")
+        expected.append(("ssm:PutParameter", [f"{parameter}/migration/applied/*"]))
     assert [
         (s["Action"], s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]) for s in ssm
-    ] == [("ssm:PutParameter", expected)]
+    ] == expected
     assume = [s for s in statements if "sts:AssumeRole" in _actions(s)]
     if config.name == "production":
         assert [s["Resource"] for s in assume] == [READER_ROLE_ARN]

@@ -440,3 +440,43 @@ def test_a_snapshot_that_outlasts_its_deadline_fails_with_a_record_and_clears_ma
     notice = _notice(runbook)
     assert notice["error"] == "SnapshotTimedOut" and notice["snapshotId"].startswith("pre-migration-")
     assert notice["maintenanceMode"].startswith("cleared")
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed-before-migration"])
+def test_a_maintenance_flag_an_operator_set_before_is_left_on(runbook: Runbook, outcome: str) -> None:
+    """The runbook clears only what it set: an operator's `ops maintenance --on` stays on, whatever happens."""
+    operator = {
+        "state": "on",
+        "execution": "manual: python -m ops maintenance by jane",
+        "since": "2026-12-03T07:00:00Z",
+    }
+    runbook.client("ssm").put_parameter(Name=MAINTENANCE, Value=json.dumps(operator), Type="String")
+    runbook.create_instance(backup_retention_days=14)
+    player = default_player(COUNTS) if outcome == "succeeded" else _failing_validation(1)
+    execution = runbook.run({"action": "upgrade", "revision": "head", "maintenance": True}, player)
+
+    assert execution["status"] == ("SUCCEEDED" if outcome == "succeeded" else "FAILED"), execution
+    entered = runbook.states_entered(execution["executionArn"])
+    assert "SetMaintenanceMode" not in entered and "MaintenanceAlreadyOn" in entered
+    assert not {"ClearMaintenanceMode", "ClearMaintenanceAfterFailure"} & set(entered)
+    assert runbook.parameters()[MAINTENANCE] == operator  # untouched
+    note = _record(runbook, execution)["maintenanceMode"]["note"]
+    assert note.startswith("already ON before this execution")
+    assert _notice(runbook)["maintenanceMode"].startswith("already ON before this execution")
+
+
+def test_an_absent_maintenance_flag_is_set_and_cleared_by_the_runbook(runbook: Runbook) -> None:
+    runbook.create_instance()
+    execution = runbook.run(
+        {"action": "upgrade", "revision": "head", "maintenance": True}, default_player(COUNTS)
+    )
+
+    assert execution["status"] == "SUCCEEDED"
+    entered = runbook.states_entered(execution["executionArn"])
+    start = entered.index("ReadMaintenanceMode")
+    assert entered[start : start + 2] == [
+        "ReadMaintenanceMode",
+        "SetMaintenanceMode",
+    ]  # ParameterNotFound: off
+    assert "ClearMaintenanceMode" in entered
+    assert runbook.parameters()[MAINTENANCE]["state"] == "off"
