@@ -324,24 +324,13 @@ class MigrationRunbook(Construct):
         self, state_id: str, *, state: str, assign: str, then: sfn.IChainable | None = None
     ) -> tasks.CallAwsService:
         """PutParameter (Overwrite) of the maintenance-mode flag; the runbook owns it, not CloudFormation."""
-        put = tasks.CallAwsService.jsonata(
-            self,
+        put = self._put_parameter(
             state_id,
             comment=f"Maintenance mode {state} ({self._maintenance_parameter})",
-            service="ssm",
-            action="putParameter",
-            iam_action="ssm:PutParameter",
-            iam_resources=[self._parameter_arn(self._maintenance_parameter)],
-            parameters={
-                "Name": self._maintenance_parameter,
-                "Value": jsonata(expr.maintenance_value(state)),
-                "Type": "String",
-                "Overwrite": True,
-            },
+            resource=self._parameter_arn(self._maintenance_parameter),
+            name=self._maintenance_parameter,
+            value=expr.maintenance_value(state),
             assign={"maintenance": jsonata(assign)},
-        )
-        put.add_retry(
-            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
         )
         if then is not None:
             # Clearing failed: go on, and say in the notice that it is still on and how to clear it.
@@ -351,6 +340,27 @@ class MigrationRunbook(Construct):
                 assign={"maintenance": jsonata(expr.maintenance_not_cleared(self._environment_name))},
             )
             put.next(then)
+        return put
+
+    def _put_parameter(
+        self, state_id: str, *, comment: str, resource: str, name: str, value: str, assign: dict[str, Any]
+    ) -> tasks.CallAwsService:
+        """An SSM PutParameter (String, Overwrite) of `value` (an expression) to `name` (a literal or an
+        expression), retried on throttling; callers add their own catch."""
+        put = tasks.CallAwsService.jsonata(
+            self,
+            state_id,
+            comment=comment,
+            service="ssm",
+            action="putParameter",
+            iam_action="ssm:PutParameter",
+            iam_resources=[resource],
+            parameters={"Name": name, "Value": jsonata(value), "Type": "String", "Overwrite": True},
+            assign=assign,
+        )
+        put.add_retry(
+            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
+        )
         return put
 
     def _parameter_arn(self, name: str) -> str:
@@ -770,24 +780,13 @@ class MigrationRunbook(Construct):
         )
         if not self._records_applied:
             return after_records
-        record = tasks.CallAwsService.jsonata(
-            self,
+        record = self._put_parameter(
             "RecordAppliedRevision",
             comment=f"{self._applied_path}/<revision after>: what another environment's runbook checks",
-            service="ssm",
-            action="putParameter",
-            iam_action="ssm:PutParameter",
-            iam_resources=[self._applied_records],
-            parameters={
-                "Name": jsonata(expr.applied_record_name(self._applied_path)),
-                "Value": jsonata(expr.APPLIED_RECORD_VALUE),
-                "Type": "String",
-                "Overwrite": True,
-            },
+            resource=self._applied_records,
+            name=jsonata(expr.applied_record_name(self._applied_path)),
+            value=expr.APPLIED_RECORD_VALUE,
             assign={"appliedRecord": jsonata(expr.applied_record_written(self._applied_path))},
-        )
-        record.add_retry(
-            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
         )
         left = self._rolled_back_record(after_records)
         record.add_catch(
@@ -807,24 +806,13 @@ class MigrationRunbook(Construct):
     def _rolled_back_record(self, then: sfn.IChainable) -> sfn.Choice:
         """CheckRevisionLeft [-> RecordRolledBackRevision]: a downgrade overwrites the record of the revision it
         came from with state "rolled-back", so production no longer accepts it."""
-        mark = tasks.CallAwsService.jsonata(
-            self,
+        mark = self._put_parameter(
             "RecordRolledBackRevision",
             comment=f"{self._applied_path}/<revision before>: rolled back, no longer applied",
-            service="ssm",
-            action="putParameter",
-            iam_action="ssm:PutParameter",
-            iam_resources=[self._applied_records],
-            parameters={
-                "Name": jsonata(expr.rolled_back_record_name(self._applied_path)),
-                "Value": jsonata(expr.ROLLED_BACK_RECORD_VALUE),
-                "Type": "String",
-                "Overwrite": True,
-            },
+            resource=self._applied_records,
+            name=jsonata(expr.rolled_back_record_name(self._applied_path)),
+            value=expr.ROLLED_BACK_RECORD_VALUE,
             assign={"appliedRecord": jsonata(expr.rolled_back_record_written(self._applied_path))},
-        )
-        mark.add_retry(
-            errors=SSM_TRANSIENT_ERRORS, max_attempts=3, interval=cdk.Duration.seconds(5), backoff_rate=2
         )
         mark.add_catch(
             then,
